@@ -1,0 +1,100 @@
+import { parseArgs } from 'node:util';
+import { NubError } from '../engine/errors.ts';
+import { didYouMean } from '../engine/suggest.ts';
+
+/** The commands `nub` knows. */
+export const commands = ['run', 'plan', 'list'] as const;
+export type Command = (typeof commands)[number];
+
+/** A parsed command line. */
+export interface Args {
+	command: Command | 'help' | 'version';
+	targets: string[];
+	file?: string;
+	jobs?: number;
+	keepGoing: boolean;
+	force: boolean;
+	dryRun: boolean;
+	json: boolean;
+	verbose: boolean;
+	all: boolean;
+}
+
+export const helpText = `nub: a typed task graph for deployments
+
+Usage:
+  nub run <targets...> [options]   run the targets and what they need, skipping cached tasks
+  nub plan <targets...> [options]  show what would run and why; runs and writes nothing
+  nub list [--all]                 list the targets (every task with --all)
+  nub --help | --version
+
+Options:
+  -f, --file PATH     the Nubfile (default: ./Nubfile.ts); state goes to .nub/ beside it
+  -j, --jobs N        tasks run at once (default: 4 per core, at least 8)
+  -k, --keep-going    after a failure, keep running what does not depend on it
+      --force         rerun the named targets even if cached (for a group: its tasks)
+      --dry-run       with run: print the plan instead of running
+      --json          one JSON object per line; the last line is the summary
+      --verbose       show cached tasks, debug logs and error stacks
+
+Environment:
+  NUB_STATE_KEY       key for the secrets in the state (default: .nub/key, made on first use)
+  CI, NO_COLOR        plain lines instead of live progress; no colours
+
+Exit codes: 0 success, 1 a task failed, 2 usage, configuration, graph or state error,
+130 interrupted, 70 internal error (a bug in nub).
+`;
+
+/** Parses argv (without node and the script); throws a `usage` NubError. */
+export function parseCommandLine(argv: readonly string[]): Args {
+	let parsed;
+	try {
+		parsed = parseArgs({
+			args: [...argv],
+			allowPositionals: true,
+			strict: true,
+			options: {
+				file: { type: 'string', short: 'f' },
+				jobs: { type: 'string', short: 'j' },
+				'keep-going': { type: 'boolean', short: 'k' },
+				force: { type: 'boolean' },
+				'dry-run': { type: 'boolean' },
+				json: { type: 'boolean' },
+				verbose: { type: 'boolean', short: 'v' },
+				all: { type: 'boolean' },
+				help: { type: 'boolean', short: 'h' },
+				version: { type: 'boolean', short: 'V' },
+			},
+		});
+	} catch (error) {
+		throw new NubError('usage', `${(error as Error).message.split('\n')[0]} (see nub --help)`);
+	}
+	const { values, positionals } = parsed;
+	const [first, ...targets] = positionals;
+	const base = {
+		targets,
+		file: values.file,
+		keepGoing: values['keep-going'] ?? false,
+		force: values.force ?? false,
+		dryRun: values['dry-run'] ?? false,
+		json: values.json ?? false,
+		verbose: values.verbose ?? false,
+		all: values.all ?? false,
+	};
+	if (values.help || first === 'help') return { ...base, command: 'help' };
+	if (values.version) return { ...base, command: 'version' };
+	if (first === undefined) throw new NubError('usage', 'no command given: try nub run all, nub plan all or nub list (see nub --help)');
+	if (!(commands as readonly string[]).includes(first)) {
+		throw new NubError('usage', `unknown command "${first}"${didYouMean(first, commands)} (see nub --help)`);
+	}
+	let jobs: number | undefined;
+	if (values.jobs !== undefined) {
+		jobs = Number(values.jobs);
+		if (!Number.isInteger(jobs) || jobs < 1) throw new NubError('usage', `--jobs must be a whole number of at least 1, got "${values.jobs}"`);
+	}
+	const command = first as Command;
+	if ((command === 'run' || command === 'plan') && targets.length === 0) {
+		throw new NubError('usage', `nub ${command} needs at least one target: try nub ${command} all, or nub list`);
+	}
+	return { ...base, command, jobs };
+}

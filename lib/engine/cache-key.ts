@@ -1,0 +1,60 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { isAbsolute, join, relative } from 'node:path';
+import { canonicalJson, sha256 } from './json.ts';
+import type { InputFingerprint } from './state-store.ts';
+import type { TaskInputs } from './task.ts';
+
+/**
+ * The fingerprint of a task's declared inputs: its version, a hash of its configuration value,
+ * and a content hash of each file or folder. Recorded beside the key so that `nub plan` can name
+ * the input that changed.
+ */
+export async function fingerprintInputs(inputs: TaskInputs, root: string): Promise<InputFingerprint> {
+	const fingerprint = fingerprintValues(inputs);
+	if (inputs.files && inputs.files.length > 0) {
+		const files: Record<string, string> = {};
+		for (const path of inputs.files) files[path] = await hashPath(isAbsolute(path) ? path : join(root, path), path);
+		fingerprint.files = files;
+	}
+	return fingerprint;
+}
+
+/** The part of the fingerprint that needs no I/O: enough for tasks that declare no files. */
+export function fingerprintValues(inputs: TaskInputs): InputFingerprint {
+	const fingerprint: InputFingerprint = {};
+	if (inputs.version !== undefined) fingerprint.version = inputs.version;
+	if (inputs.config !== undefined) fingerprint.config = sha256(canonicalJson(inputs.config));
+	return fingerprint;
+}
+
+/**
+ * The cache key: the task's name, its input fingerprint and the output hashes of what it needs
+ * (by task name, so renaming a need's key in `needs` alone does not rerun anything).
+ */
+export function cacheKey(name: string, inputs: InputFingerprint, deps: Record<string, string>): string {
+	return sha256(canonicalJson({ name, inputs, deps }));
+}
+
+/** A file's content hash, or a folder's hash over its entries' relative paths and contents. */
+async function hashPath(path: string, shown: string): Promise<string> {
+	let info;
+	try {
+		info = await stat(path);
+	} catch (error) {
+		if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+			throw new Error(`declared input "${shown}" does not exist`);
+		}
+		throw error;
+	}
+	if (!info.isDirectory()) return sha256(await readFile(path));
+	const hash = createHash('sha256');
+	const entries = (await readdir(path, { recursive: true, withFileTypes: true }))
+		.filter(entry => entry.isFile())
+		.map(entry => join(entry.parentPath, entry.name))
+		.sort();
+	for (const file of entries) {
+		hash.update(`${relative(path, file)}\0${sha256(await readFile(file))}\n`);
+	}
+	return hash.digest('hex');
+}

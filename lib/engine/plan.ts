@@ -1,0 +1,143 @@
+import { cacheKey, fingerprintInputs, fingerprintValues } from './cache-key.ts';
+import type { GraphNode } from './graph.ts';
+import type { InputFingerprint, StateStore, TaskHistory } from './state-store.ts';
+
+/** Why a task must run (or, for `upstream-pending`, may run). */
+export type Reason =
+	/** No success of it is recorded. */
+	| { kind: 'never-ran' }
+	/** Named with `--force`. */
+	| { kind: 'forced' }
+	/** Its last run failed; `error` is that failure's first line. */
+	| { kind: 'failed'; error: string }
+	/** Its last run was interrupted. */
+	| { kind: 'interrupted' }
+	/** A declared input differs from its last success: `input` is `version`, `config` or `file <path>`. */
+	| { kind: 'input-changed'; input: string }
+	/** What it needs now produces a different output than when it last succeeded. */
+	| { kind: 'upstream-changed'; task: string }
+	/** It needs other tasks than when it last succeeded. */
+	| { kind: 'needs-changed' }
+	/** Plan only: a task it needs will run; it reruns only if that output changes. */
+	| { kind: 'upstream-pending'; task: string };
+
+/** One line of English for a reason. */
+export function describeReason(reason: Reason): string {
+	switch (reason.kind) {
+		case 'never-ran':
+			return 'never ran';
+		case 'forced':
+			return 'forced';
+		case 'failed':
+			return `failed last time: ${reason.error}`;
+		case 'interrupted':
+			return 'interrupted last time';
+		case 'input-changed':
+			return `${reason.input} changed`;
+		case 'upstream-changed':
+			return `output of ${reason.task} changed`;
+		case 'needs-changed':
+			return 'its needs changed';
+		case 'upstream-pending':
+			return `${reason.task} will run; reruns only if its output changes`;
+	}
+}
+
+/** A task's key and, when it cannot be reused from the cache, why. */
+export interface Decision {
+	key: string;
+	inputs: InputFingerprint;
+	/** Empty when the last success can be reused. */
+	reasons: Reason[];
+}
+
+/**
+ * Decides whether a task runs, given the output hashes of what it needs (by task name). The same
+ * function serves `nub run` and `nub plan`, so the plan's reasons are the run's reasons.
+ */
+export function decide(
+	name: string,
+	inputs: InputFingerprint,
+	deps: Record<string, string>,
+	history: TaskHistory | undefined,
+	forced: boolean,
+): Decision {
+	const key = cacheKey(name, inputs, deps);
+	const reasons: Reason[] = [];
+	if (forced) reasons.push({ kind: 'forced' });
+	if (history?.fail) {
+		reasons.push(history.fail.interrupted ? { kind: 'interrupted' } : { kind: 'failed', error: history.fail.error });
+	}
+	const ok = history?.ok;
+	if (!ok) {
+		if (!history?.fail) reasons.push({ kind: 'never-ran' });
+		return { key, inputs, reasons };
+	}
+	if (ok.key !== key || reasons.length > 0) {
+		reasons.push(...compareInputs(ok.inputs, inputs));
+		const before = Object.keys(ok.deps).sort().join('\0');
+		const now = Object.keys(deps).sort().join('\0');
+		if (before !== now) reasons.push({ kind: 'needs-changed' });
+		else for (const dep of Object.keys(deps)) if (ok.deps[dep] !== deps[dep]) reasons.push({ kind: 'upstream-changed', task: dep });
+		// Keys differ for a reason none of the above names (a renamed task): still rerun.
+		if (reasons.length === 0) reasons.push({ kind: 'input-changed', input: 'cache key' });
+	}
+	return { key, inputs, reasons };
+}
+
+function compareInputs(before: InputFingerprint, now: InputFingerprint): Reason[] {
+	const reasons: Reason[] = [];
+	if (before.version !== now.version) {
+		reasons.push({ kind: 'input-changed', input: `version (${before.version ?? 'none'} -> ${now.version ?? 'none'})` });
+	}
+	if (before.config !== now.config) reasons.push({ kind: 'input-changed', input: 'config' });
+	const paths = new Set([...Object.keys(before.files ?? {}), ...Object.keys(now.files ?? {})]);
+	for (const path of paths) {
+		if (before.files?.[path] !== now.files?.[path]) reasons.push({ kind: 'input-changed', input: `file ${path}` });
+	}
+	return reasons;
+}
+
+/** One task in a plan. */
+export interface PlanEntry {
+	name: string;
+	/** `run`: it will run; `maybe`: only if a task it needs changes its output; `cached`: it will not. */
+	action: 'run' | 'maybe' | 'cached';
+	reasons: Reason[];
+	secret: boolean;
+}
+
+/**
+ * What `nub run` would do, without running or writing anything. A task downstream of one that
+ * will run is `maybe`: the upstream output decides, and only running it can tell.
+ */
+export async function planRun(
+	nodes: readonly GraphNode[],
+	state: StateStore,
+	root: string,
+	forced: ReadonlySet<string>,
+): Promise<PlanEntry[]> {
+	const hashes = new Map<GraphNode, string | undefined>();
+	const plan: PlanEntry[] = [];
+	for (const node of nodes) {
+		const history = state.get(node.name);
+		let inputs: InputFingerprint;
+		try {
+			inputs = node.task.inputs.files?.length ? await fingerprintInputs(node.task.inputs, root) : fingerprintValues(node.task.inputs);
+		} catch (error) {
+			plan.push({ name: node.name, action: 'run', reasons: [{ kind: 'input-changed', input: (error as Error).message }], secret: node.task.secret });
+			hashes.set(node, undefined);
+			continue;
+		}
+		const pending = node.needs.filter(need => hashes.get(need.node) === undefined).map(need => need.node.name);
+		const deps: Record<string, string> = {};
+		for (const need of node.needs) deps[need.node.name] = hashes.get(need.node) ?? history?.ok?.deps[need.node.name] ?? '';
+		const decision = decide(node.name, inputs, deps, history, forced.has(node.name));
+		const runs = decision.reasons.length > 0;
+		const action = runs ? 'run' : pending.length > 0 ? 'maybe' : 'cached';
+		const reasons = runs ? decision.reasons : pending.map(task => ({ kind: 'upstream-pending', task }) as Reason);
+		plan.push({ name: node.name, action, reasons, secret: node.task.secret });
+		hashes.set(node, action === 'cached' ? history!.ok!.outHash : undefined);
+	}
+	return plan;
+}

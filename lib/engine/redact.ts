@@ -1,0 +1,51 @@
+/** What replaces a secret in anything shown. */
+export const redactedMarker = '[secret]';
+
+/**
+ * Replaces every known secret value, and its base64 forms, in text about to be shown. Secrets are
+ * registered as secret tasks produce or reuse them; short strings are left alone (a two-letter
+ * secret would blank out half of every message, and is no secret anyway).
+ */
+export class Redactor {
+	private readonly needles = new Set<string>();
+	private pattern: RegExp | undefined;
+
+	/** Registers every string inside a secret output. */
+	add(value: unknown): void {
+		if (typeof value === 'string') {
+			if (value.length < 6) return;
+			const before = this.needles.size;
+			for (const form of forms(value)) this.needles.add(form);
+			if (this.needles.size !== before) this.pattern = undefined;
+		} else if (Array.isArray(value)) {
+			for (const item of value) this.add(item);
+		} else if (typeof value === 'object' && value !== null) {
+			for (const item of Object.values(value)) this.add(item);
+		}
+	}
+
+	/** `text` with every registered secret replaced by the marker. */
+	redact(text: string): string {
+		if (this.needles.size === 0) return text;
+		this.pattern ??= new RegExp(
+			[...this.needles].sort((a, b) => b.length - a.length).map(escape).join('|'),
+			'g',
+		);
+		return text.replace(this.pattern, redactedMarker);
+	}
+}
+
+/** The value, its lines (a PEM's body lines are shown on their own), and its base64 forms. */
+function forms(value: string): string[] {
+	const result = [value];
+	const base64 = Buffer.from(value, 'utf8').toString('base64');
+	result.push(base64, base64.replace(/=+$/, ''), Buffer.from(value, 'utf8').toString('base64url'));
+	for (const line of value.split('\n')) {
+		if (line.length >= 16 && line !== value && !line.startsWith('-----')) result.push(line);
+	}
+	return result;
+}
+
+function escape(text: string) {
+	return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,336 @@
+import pRetry from 'p-retry';
+import { fingerprintInputs, fingerprintValues } from './cache-key.ts';
+import { TaskTimeoutError } from './errors.ts';
+import type { NubEvent, Outcome, RunSummary } from './events.ts';
+import { messageOf, type GraphNode } from './graph.ts';
+import { canonicalJson, findNonJson, sha256, type Json } from './json.ts';
+import { decide, type Decision } from './plan.ts';
+import type { Redactor } from './redact.ts';
+import type { Sealer } from './sealer.ts';
+import type { StateStore } from './state-store.ts';
+import type { Logger, TaskContext } from './task.ts';
+
+/** What `runGraph` needs: the tasks, where to record them, and how to report. */
+export interface RunOptions {
+	/** The tasks to run, in topological order, with everything they need. */
+	nodes: readonly GraphNode[];
+	state: StateStore;
+	/** The Nubfile's folder: the root of declared input files and the tasks' `context.root`. */
+	root: string;
+	/** How many tasks may run at once. */
+	jobs: number;
+	/** After a failure, keep running what does not depend on it. */
+	keepGoing?: boolean;
+	/** Tasks to run even when cached (see `forcedTasks`). */
+	force?: ReadonlySet<string>;
+	/** Aborting it stops scheduling and aborts the running tasks. */
+	signal?: AbortSignal;
+	emit: (event: NubEvent) => void;
+	sealer: Sealer;
+	redactor: Redactor;
+	/** Adds the CLI's services to each task's context. */
+	extendContext?: (context: TaskContext) => TaskContext;
+	now?: () => number;
+}
+
+interface NodeRun {
+	remaining: number;
+	outcome?: Outcome;
+	outHash?: string;
+	/** The output, once known; a secret cached output stays sealed until a task needs it. */
+	output?: Json;
+	sealed?: string;
+}
+
+/**
+ * Runs the tasks in dependency order, up to `jobs` at a time, skipping those whose cache key
+ * matches their last success, and records each result as it comes.
+ *
+ *   ready ──start──> running ──ok──> succeeded ─┐
+ *     │                 └──error──> failed      ├─> dependents' needs count down; at 0 they're ready
+ *     └──key matches──> cached ─────────────────┘
+ *
+ * After a failure nothing new starts (unless `keepGoing`) and running tasks finish; after an abort
+ * running tasks are aborted through their signal. Whatever never started is `blocked` (a need
+ * failed) or `skipped`. The summary lists names in topological order.
+ */
+export async function runGraph(options: RunOptions): Promise<RunSummary> {
+	const { nodes, state, root, emit, sealer, redactor } = options;
+	const now = options.now ?? (() => performance.now());
+	const force = options.force ?? new Set<string>();
+	const jobs = Math.max(1, options.jobs);
+	const startedAt = now();
+	const runs = new Map<GraphNode, NodeRun>();
+	for (const node of nodes) runs.set(node, { remaining: node.needs.length });
+	const ready: GraphNode[] = nodes.filter(node => node.needs.length === 0);
+	const controllers = new Set<AbortController>();
+	const retries: Record<string, number> = {};
+	const errors: Record<string, string> = {};
+	const changed = new Set<string>();
+	let next = 0;
+	let running = 0;
+	let stopping = false;
+
+	emit({ type: 'run-start', tasks: nodes.map(node => node.name), jobs });
+
+	const outputOf = (node: GraphNode): Json => {
+		const run = runs.get(node)!;
+		if (run.output === undefined && run.sealed !== undefined) {
+			run.output = JSON.parse(sealer.open(run.sealed, `task "${node.name}"`)) as Json;
+			redactor.add(run.output);
+		}
+		return run.output ?? null;
+	};
+
+	const settle = (node: GraphNode, outcome: Outcome) => {
+		runs.get(node)!.outcome = outcome;
+		if (outcome === 'succeeded' || outcome === 'cached') {
+			for (const dependent of node.dependents) {
+				const run = runs.get(dependent);
+				if (run && --run.remaining === 0) ready.push(dependent);
+			}
+		} else if (!options.keepGoing || outcome === 'interrupted') {
+			stopping = true;
+		}
+	};
+
+	const depsOf = (node: GraphNode) => {
+		const deps: Record<string, string> = {};
+		for (const need of node.needs) deps[need.node.name] = runs.get(need.node)!.outHash!;
+		return deps;
+	};
+
+	/** Reuses the recorded output; false when the task must run. */
+	const tryCache = (node: GraphNode, decision: Decision): boolean => {
+		if (decision.reasons.length > 0) return false;
+		const ok = state.get(node.name)!.ok!;
+		const run = runs.get(node)!;
+		run.outHash = ok.outHash;
+		if (ok.sealed !== undefined) run.sealed = ok.sealed;
+		else run.output = ok.output ?? null;
+		emit({ type: 'task-cached', name: node.name });
+		settle(node, 'cached');
+		return true;
+	};
+
+	const start = (node: GraphNode) => {
+		const { task } = node;
+		const forced = force.has(node.name);
+		if (!task.inputs.files?.length) {
+			// The common case decides synchronously: a cached no-op costs no promise per task.
+			let decision: Decision;
+			try {
+				decision = decide(node.name, fingerprintValues(task.inputs), depsOf(node), state.get(node.name), forced);
+			} catch (error) {
+				return begin(node, Promise.reject(error));
+			}
+			if (tryCache(node, decision)) return;
+			return begin(node, Promise.resolve(decision));
+		}
+		begin(
+			node,
+			fingerprintInputs(task.inputs, root).then(inputs => decide(node.name, inputs, depsOf(node), state.get(node.name), forced)),
+		);
+	};
+
+	const begin = (node: GraphNode, decided: Promise<Decision>) => {
+		running++;
+		const startTime = now();
+		let key = '';
+		const work = async () => {
+			const decision = await decided;
+			key = decision.key;
+			if (stopping || tryCache(node, decision)) return;
+			emit({ type: 'task-start', name: node.name, reasons: decision.reasons });
+			const output = await execute(node);
+			complete(node, decision, output, now() - startTime);
+		};
+		work()
+			.catch(error => fail(node, key, error, now() - startTime))
+			.finally(() => {
+				running--;
+				pump();
+			});
+	};
+
+	const complete = (node: GraphNode, decision: Decision, value: unknown, ms: number) => {
+		const output = (value === undefined ? null : value) as Json;
+		const problem = findNonJson(output);
+		if (problem) throw new Error(`task returned a value that is not JSON: ${problem}`);
+		const text = canonicalJson(output);
+		const secret = node.task.secret;
+		if (secret) redactor.add(output);
+		const outHash = secret ? sealer.digest(text) : sha256(text);
+		const previous = state.get(node.name)?.ok?.outHash;
+		state.recordSuccess({
+			name: node.name,
+			key: decision.key,
+			inputs: decision.inputs,
+			deps: depsOf(node),
+			outHash,
+			...(secret ? { sealed: sealer.seal(text) } : { output }),
+			at: Date.now(),
+			ms: Math.round(ms),
+		});
+		const run = runs.get(node)!;
+		run.outHash = outHash;
+		run.output = output;
+		const didChange = previous !== outHash;
+		if (didChange) changed.add(node.name);
+		emit({
+			type: 'task-end',
+			name: node.name,
+			outcome: 'succeeded',
+			durationMs: ms,
+			changed: didChange,
+			...(secret ? { secret: true } : { output }),
+		});
+		settle(node, 'succeeded');
+	};
+
+	const fail = (node: GraphNode, key: string, error: unknown, ms: number) => {
+		const interrupted = options.signal?.aborted === true;
+		const message = redactor.redact(messageOf(error));
+		const firstLine = message.split('\n')[0]!;
+		errors[node.name] = firstLine;
+		try {
+			state.recordFailure({ name: node.name, key, error: firstLine, ...(interrupted ? { interrupted } : {}), at: Date.now(), ms: Math.round(ms) });
+		} finally {
+			const stack = error instanceof Error && error.stack ? redactor.redact(error.stack) : undefined;
+			emit({
+				type: 'task-end',
+				name: node.name,
+				outcome: interrupted ? 'interrupted' : 'failed',
+				durationMs: ms,
+				error: message,
+				...(stack ? { stack } : {}),
+			});
+			settle(node, interrupted ? 'interrupted' : 'failed');
+		}
+	};
+
+	const execute = async (node: GraphNode): Promise<unknown> => {
+		const { task } = node;
+		const inputs: Record<string, unknown> = {};
+		for (const need of node.needs) inputs[need.key] = outputOf(need.node);
+		const controller = new AbortController();
+		controllers.add(controller);
+		const log = makeLogger(node.name, emit, redactor);
+		const attempt = async (attemptNumber: number) => {
+			const attemptController = new AbortController();
+			const abort = () => attemptController.abort(controller.signal.reason);
+			controller.signal.addEventListener('abort', abort, { once: true });
+			let timer: NodeJS.Timeout | undefined;
+			try {
+				const aborted = new Promise<never>((_, reject) => {
+					const onAbort = () => reject(attemptController.signal.reason ?? new Error('aborted'));
+					if (attemptController.signal.aborted) onAbort();
+					attemptController.signal.addEventListener('abort', onAbort, { once: true });
+				});
+				aborted.catch(() => {});
+				if (task.timeout !== undefined) {
+					timer = setTimeout(
+						() => attemptController.abort(new TaskTimeoutError(`timed out after ${formatMs(task.timeout!)}`)),
+						task.timeout,
+					);
+				}
+				let context: TaskContext = { name: node.name, signal: attemptController.signal, log, root, attempt: attemptNumber };
+				if (options.extendContext) context = options.extendContext(context);
+				return await Promise.race([task.execute(inputs, context).catch(wrapNonError), aborted]);
+			} finally {
+				clearTimeout(timer);
+				controller.signal.removeEventListener('abort', abort);
+			}
+		};
+		try {
+			if (!task.retry || task.retry.retries <= 0) return await attempt(1);
+			return await pRetry(attempt, {
+				...task.retry,
+				signal: controller.signal,
+				shouldRetry: () => !controller.signal.aborted,
+				onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+					if (retriesLeft <= 0 || controller.signal.aborted) return;
+					retries[node.name] = (retries[node.name] ?? 0) + 1;
+					emit({ type: 'task-retry', name: node.name, attempt: attemptNumber, retriesLeft, error: redactor.redact(messageOf(error)) });
+				},
+			});
+		} finally {
+			controllers.delete(controller);
+		}
+	};
+
+	const onAbort = () => {
+		stopping = true;
+		for (const controller of controllers) controller.abort(new Error('interrupted'));
+	};
+	options.signal?.addEventListener('abort', onAbort, { once: true });
+	if (options.signal?.aborted) onAbort();
+
+	let finish!: () => void;
+	const done = new Promise<void>(resolve => (finish = resolve));
+	const pump = () => {
+		while (!stopping && running < jobs && next < ready.length) start(ready[next++]!);
+		if (running === 0 && (stopping || next === ready.length)) finish();
+	};
+	pump();
+	await done;
+	options.signal?.removeEventListener('abort', onAbort);
+
+	const summary: RunSummary = {
+		succeeded: [],
+		cached: [],
+		failed: [],
+		interrupted: [],
+		blocked: [],
+		skipped: [],
+		changed: [],
+		retries,
+		errors,
+		durationMs: now() - startedAt,
+	};
+	for (const node of nodes) {
+		const run = runs.get(node)!;
+		if (run.outcome === undefined) {
+			const cause = node.needs.find(need => {
+				const outcome = runs.get(need.node)!.outcome;
+				return outcome === 'failed' || outcome === 'interrupted' || outcome === 'blocked';
+			});
+			run.outcome = cause ? 'blocked' : 'skipped';
+			if (cause) emit({ type: 'task-blocked', name: node.name, by: blockerOf(cause.node, runs) });
+		}
+		summary[run.outcome].push(node.name);
+		if (changed.has(node.name)) summary.changed.push(node.name);
+	}
+	emit({ type: 'run-end', summary });
+	return summary;
+}
+
+/** The failed or interrupted task at the root of a chain of blocked ones. */
+function blockerOf(node: GraphNode, runs: Map<GraphNode, NodeRun>): string {
+	let current = node;
+	for (;;) {
+		if (runs.get(current)!.outcome !== 'blocked') return current.name;
+		const cause = current.needs.find(need => {
+			const outcome = runs.get(need.node)!.outcome;
+			return outcome === 'failed' || outcome === 'interrupted' || outcome === 'blocked';
+		});
+		if (!cause) return current.name;
+		current = cause.node;
+	}
+}
+
+function makeLogger(name: string, emit: (event: NubEvent) => void, redactor: Redactor): Logger {
+	const line = (level: 'info' | 'warn' | 'debug') => (message: string) =>
+		emit({ type: 'task-log', name, level, message: redactor.redact(String(message)) });
+	return { info: line('info'), warn: line('warn'), debug: line('debug') };
+}
+
+/** Tasks may throw anything; the engine and p-retry want Errors. */
+function wrapNonError(error: unknown): never {
+	if (error instanceof Error) throw error;
+	throw new Error(messageOf(error), { cause: error });
+}
+
+function formatMs(ms: number): string {
+	return ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`;
+}

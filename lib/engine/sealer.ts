@@ -1,0 +1,93 @@
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { NubError } from './errors.ts';
+
+/**
+ * Encrypts secret outputs for the state, and digests them for cache keys without exposing a
+ * hash that could be checked against guesses (an HMAC under the state key, not a bare SHA-256).
+ */
+export interface Sealer {
+	seal(plaintext: string): string;
+	/** Throws a `state` NubError naming `what` when the key is wrong or the text was altered. */
+	open(sealed: string, what: string): string;
+	digest(plaintext: string): string;
+}
+
+/** Where the state key comes from: `NUB_STATE_KEY` (passed in by the CLI) or a key file. */
+export interface StateKeySource {
+	/** The key as given in the environment: 64 hex characters or base64 of 32 bytes. */
+	fromEnvironment?: string;
+	/** The state folder; the generated key lives in `key` inside it, mode 0600. */
+	stateDir: string;
+}
+
+const version = 'v1';
+
+/**
+ * AES-256-GCM with a random 96-bit nonce per value; the result is `v1.<nonce>.<tag>.<ciphertext>`
+ * in base64url. The key is read (or generated, for a new state) only when first needed, so runs
+ * without secrets never touch it.
+ */
+export function createSealer(source: StateKeySource): Sealer {
+	let key: Buffer | undefined;
+	const getKey = (create: boolean) => (key ??= loadKey(source, create));
+	return {
+		seal(plaintext) {
+			const nonce = randomBytes(12);
+			const cipher = createCipheriv('aes-256-gcm', getKey(true), nonce);
+			const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+			return [version, nonce, cipher.getAuthTag(), body].map(p => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
+		},
+		open(sealed, what) {
+			const [v, nonce, tag, body] = sealed.split('.');
+			if (v !== version || nonce === undefined || tag === undefined || body === undefined) {
+				throw new NubError('state', `the secret output of ${what} in the state is not in a format this nub reads`);
+			}
+			try {
+				const decipher = createDecipheriv('aes-256-gcm', getKey(false), Buffer.from(nonce, 'base64url'));
+				decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+				return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
+			} catch (error) {
+				if (error instanceof NubError) throw error;
+				throw new NubError(
+					'state',
+					`cannot decrypt the secret output of ${what}: the state key is wrong (${keyOrigin(source)}); use the key the state was written with`,
+				);
+			}
+		},
+		digest(plaintext) {
+			return createHmac('sha256', getKey(true)).update(plaintext).digest('hex');
+		},
+	};
+}
+
+function keyOrigin(source: StateKeySource) {
+	return source.fromEnvironment !== undefined ? 'NUB_STATE_KEY' : join(source.stateDir, 'key');
+}
+
+function loadKey(source: StateKeySource, create: boolean): Buffer {
+	if (source.fromEnvironment !== undefined) return parseKey(source.fromEnvironment, 'NUB_STATE_KEY');
+	const file = join(source.stateDir, 'key');
+	try {
+		return parseKey(readFileSync(file, 'utf8').trim(), file);
+	} catch (error) {
+		if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+		if (!create) {
+			throw new NubError('state', `the state holds secrets but the state key is missing: set NUB_STATE_KEY or restore ${file}`);
+		}
+	}
+	const key = randomBytes(32);
+	mkdirSync(source.stateDir, { recursive: true, mode: 0o700 });
+	writeFileSync(file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+	chmodSync(file, 0o600);
+	return key;
+}
+
+function parseKey(text: string, origin: string): Buffer {
+	const key = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64');
+	if (key.length !== 32) {
+		throw new NubError('state', `${origin} must hold a 256-bit key: 64 hex characters or base64 of 32 bytes`);
+	}
+	return key;
+}

@@ -1,0 +1,263 @@
+import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, ftruncateSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { NubError } from './errors.ts';
+import type { Json } from './json.ts';
+
+/** What went into a task's cache key, kept so `nub plan` can say which part changed. */
+export interface InputFingerprint {
+	version?: string | number;
+	/** Hash of the declared configuration value. */
+	config?: string;
+	/** Content hash of each declared file or folder, by path. */
+	files?: Record<string, string>;
+}
+
+/** A task that finished: the key it ran under and what it produced. */
+export interface SuccessRecord {
+	t: 'ok';
+	name: string;
+	key: string;
+	inputs: InputFingerprint;
+	/** Output hash of each task needed, by task name. */
+	deps: Record<string, string>;
+	outHash: string;
+	/** The output, for a task that is not secret. */
+	output?: Json;
+	/** The output encrypted, for a secret task. */
+	sealed?: string;
+	/** When it finished (ms since the epoch) and how long it took (ms). */
+	at: number;
+	ms: number;
+}
+
+/** A task that failed or was interrupted: it reruns next time. */
+export interface FailureRecord {
+	t: 'fail';
+	name: string;
+	key: string;
+	/** The error's first line, secrets redacted. */
+	error: string;
+	interrupted?: boolean;
+	at: number;
+	ms: number;
+}
+
+/** The last success of a task, and its last failure when that came later. */
+export interface TaskHistory {
+	ok?: SuccessRecord;
+	fail?: FailureRecord;
+}
+
+type StateRecord = SuccessRecord | FailureRecord;
+const header = '{"nub":"state","version":1}\n';
+
+/**
+ * The run state: an append-only log of JSON lines under `.nub/`, one record per finished task.
+ *
+ * Recording costs one write(2) of one line, so a run of 10,000 tasks does not rewrite the file
+ * 10,000 times. A SIGKILL can only tear the last line: loading drops a torn last record and the
+ * next write cuts it off, so the state is always readable and loses at most the tasks in flight.
+ * Against power loss, writes are followed by an fdatasync that runs in the background, coalesced.
+ * When superseded records outnumber live ones, the log is rewritten to a temporary file and
+ * renamed over the old one (atomic), which keeps the cost per record O(1) amortized.
+ */
+export class StateStore {
+	readonly file: string;
+	private readonly histories = new Map<string, TaskHistory>();
+	private lines = 0;
+	private validBytes = 0;
+	private fileBytes = 0;
+	private fd: number | undefined;
+	/** The last whole record lacks its newline (a crash between the two is possible). */
+	private missingNewline = false;
+	private syncing = false;
+	private syncAgain = false;
+	private syncDone: Promise<void> = Promise.resolve();
+
+	private constructor(readonly dir: string) {
+		this.file = join(dir, 'state.jsonl');
+	}
+
+	/** Reads the state in `dir` (none yet is an empty state). Never writes. */
+	static load(dir: string): StateStore {
+		const store = new StateStore(dir);
+		let text: string;
+		try {
+			text = readFileSync(store.file, 'utf8');
+		} catch (error) {
+			if ((error as NodeJS.ErrnoException).code === 'ENOENT') return store;
+			throw new NubError('state', `cannot read ${store.file}: ${(error as Error).message}`, { cause: error });
+		}
+		store.parse(text);
+		return store;
+	}
+
+	private parse(text: string) {
+		this.fileBytes = Buffer.byteLength(text);
+		let offset = 0;
+		let lineNumber = 0;
+		while (offset < text.length) {
+			const end = text.indexOf('\n', offset);
+			const whole = end !== -1;
+			const line = text.slice(offset, whole ? end : text.length);
+			lineNumber++;
+			let record: unknown;
+			try {
+				record = JSON.parse(line);
+			} catch {
+				// A torn last line is what a crash mid-write leaves: drop it and keep the rest.
+				if (!whole) break;
+				throw this.corrupt(lineNumber, 'is not JSON');
+			}
+			if (lineNumber === 1) {
+				const head = record as { nub?: string; version?: number };
+				if (head?.nub !== 'state') throw this.corrupt(1, 'is not a nub state header');
+				if (head.version !== 1) throw this.corrupt(1, `has version ${head.version}, which this nub cannot read`);
+			} else {
+				const problem = checkRecord(record);
+				if (problem) {
+					if (!whole) break;
+					throw this.corrupt(lineNumber, problem);
+				}
+				this.apply(record as StateRecord);
+			}
+			this.validBytes += Buffer.byteLength(line) + (whole ? 1 : 0);
+			this.missingNewline = !whole;
+			offset = whole ? end + 1 : text.length;
+			this.lines = lineNumber;
+		}
+	}
+
+	private corrupt(line: number, problem: string) {
+		return new NubError(
+			'state',
+			`${this.file} line ${line} ${problem}: the state is corrupt; move the file away to start afresh (every task then reruns)`,
+		);
+	}
+
+	private apply(record: StateRecord) {
+		const history = this.histories.get(record.name) ?? {};
+		if (record.t === 'ok') this.histories.set(record.name, { ok: record });
+		else this.histories.set(record.name, { ok: history.ok, fail: record });
+	}
+
+	/** The task's last success and any failure since. */
+	get(name: string): TaskHistory | undefined {
+		return this.histories.get(name);
+	}
+
+	/** Every task the state knows of. */
+	names(): IterableIterator<string> {
+		return this.histories.keys();
+	}
+
+	/** Appends a success; the task is cached from now on under `record.key`. */
+	recordSuccess(record: Omit<SuccessRecord, 't'>): void {
+		this.append({ t: 'ok', ...record });
+	}
+
+	/** Appends a failure; the task reruns next time. */
+	recordFailure(record: Omit<FailureRecord, 't'>): void {
+		this.append({ t: 'fail', ...record });
+	}
+
+	private append(record: StateRecord) {
+		const fd = this.openForAppend();
+		const line = `${JSON.stringify(record)}\n`;
+		writeSync(fd, line);
+		this.fileBytes += Buffer.byteLength(line);
+		this.lines++;
+		this.apply(record);
+		this.scheduleSync();
+	}
+
+	/**
+	 * Opens the log for appending, once: creates `.nub/` (0700) and the file (0600), cuts off a
+	 * torn last line, and compacts the log when most of it is superseded.
+	 */
+	private openForAppend(): number {
+		if (this.fd !== undefined) return this.fd;
+		mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+		chmodSync(this.dir, 0o700);
+		const live = [...this.histories.values()].reduce((n, h) => n + (h.ok ? 1 : 0) + (h.fail ? 1 : 0), 0);
+		if (this.lines === 0 || this.lines > 2 * live + 1000) {
+			this.rewrite();
+		} else if (this.validBytes < this.fileBytes) {
+			const fd = openSync(this.file, 'r+');
+			ftruncateSync(fd, this.validBytes);
+			closeSync(fd);
+			this.fileBytes = this.validBytes;
+		}
+		this.fd = openSync(this.file, 'a', 0o600);
+		if (this.missingNewline) writeSync(this.fd, '\n');
+		this.missingNewline = false;
+		return this.fd;
+	}
+
+	/** Writes the live records to a new file and renames it over the log. */
+	private rewrite() {
+		const temporary = `${this.file}.tmp`;
+		const fd = openSync(temporary, 'w', 0o600);
+		let text = header;
+		let lines = 1;
+		for (const history of this.histories.values()) {
+			for (const record of [history.ok, history.fail]) {
+				if (record) {
+					text += `${JSON.stringify(record)}\n`;
+					lines++;
+				}
+			}
+		}
+		writeSync(fd, text);
+		fsyncSync(fd);
+		closeSync(fd);
+		renameSync(temporary, this.file);
+		const dirFd = openSync(this.dir, 'r');
+		fsyncSync(dirFd);
+		closeSync(dirFd);
+		this.lines = lines;
+		this.fileBytes = this.validBytes = Buffer.byteLength(text);
+		this.missingNewline = false;
+	}
+
+	private scheduleSync() {
+		if (this.syncing) {
+			this.syncAgain = true;
+			return;
+		}
+		this.syncing = true;
+		const fd = this.fd!;
+		this.syncDone = new Promise(resolve => {
+			const loop = () => {
+				fdatasync(fd, () => {
+					if (this.syncAgain) {
+						this.syncAgain = false;
+						loop();
+					} else {
+						this.syncing = false;
+						resolve();
+					}
+				});
+			};
+			loop();
+		});
+	}
+
+	/** Waits for pending writes to reach the disk and closes the log. */
+	async close(): Promise<void> {
+		if (this.fd === undefined) return;
+		await this.syncDone;
+		fsyncSync(this.fd);
+		closeSync(this.fd);
+		this.fd = undefined;
+	}
+}
+
+function checkRecord(record: unknown): string | undefined {
+	if (typeof record !== 'object' || record === null) return 'is not a record';
+	const r = record as Partial<StateRecord>;
+	if (r.t !== 'ok' && r.t !== 'fail') return 'has no record type';
+	if (typeof r.name !== 'string' || typeof r.key !== 'string') return 'has no task name or key';
+	if (r.t === 'ok' && typeof r.outHash !== 'string') return 'has no output hash';
+	return undefined;
+}

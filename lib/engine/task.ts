@@ -1,0 +1,136 @@
+import type { Json } from './json.ts';
+
+/** Where a task writes its log lines; the CLI decides how they are shown. */
+export interface Logger {
+	info(message: string): void;
+	warn(message: string): void;
+	debug(message: string): void;
+}
+
+/**
+ * What a running task may touch besides its inputs. The engine builds the base; the CLI adds
+ * services (a Kubernetes client, a shell) by extending this interface, so tasks never reach for
+ * globals and tests can hand them fakes.
+ */
+export interface TaskContext {
+	/** The task's own name. */
+	readonly name: string;
+	/** Aborted on Ctrl-C and on timeout: pass it to every long operation. */
+	readonly signal: AbortSignal;
+	/** Log lines, shown under the task (secrets redacted). */
+	readonly log: Logger;
+	/** The folder of the Nubfile: relative paths in a task are relative to it. */
+	readonly root: string;
+	/** 1 on the first attempt, 2 on the first retry, ... */
+	readonly attempt: number;
+}
+
+/** Retry settings, as in p-retry: `retries` further attempts with exponential backoff. */
+export interface RetryOptions {
+	retries: number;
+	/** Milliseconds before the first retry (default 1000). */
+	minTimeout?: number;
+	/** Upper bound on the wait between attempts (default 30000). */
+	maxTimeout?: number;
+	/** Growth of the wait from one retry to the next (default 2). */
+	factor?: number;
+}
+
+/** What else goes into a task's cache key besides the outputs it needs. */
+export interface TaskInputs {
+	/** Files or folders the task reads, relative to the Nubfile's folder, hashed by content. */
+	files?: readonly string[];
+	/** Configuration values the task uses: a change reruns the task. */
+	config?: Json;
+	/** Bump it to rerun the task when its code changed in a way that matters. */
+	version?: string | number;
+}
+
+/** An object of tasks: the keys name the inputs `run` receives. */
+export type Needs = { readonly [key: string]: Task<unknown> };
+
+/** The outputs of `N`, under the same keys, with their types. */
+export type OutputsOf<N extends Needs> = { readonly [K in keyof N]: N[K] extends Task<infer Out> ? Out : never };
+
+/** What `task()` takes. */
+export interface TaskSpec<N extends Needs, Out> {
+	/** Unique in the graph; the CLI's name for the task. Letters, digits, `-`, `_`, `.`, `:`. */
+	name: string;
+	/** One line for `nub list`. */
+	description?: string;
+	/**
+	 * The tasks this one needs, by the names its `run` receives their outputs under. A function
+	 * returning the object allows a reference to a task defined further down the file.
+	 */
+	needs?: N | (() => N);
+	/** Does the work. Omitted for a group task, which only gathers what it needs. */
+	run?: (inputs: OutputsOf<N>, context: TaskContext) => Out | Promise<Out>;
+	/** Files, configuration and a version that also go into the cache key. */
+	inputs?: TaskInputs;
+	/** The output is a secret: never printed, encrypted in the state. */
+	secret?: boolean;
+	/** Milliseconds one attempt may take before it is aborted and fails. */
+	timeout?: number;
+	/** Retries after a failure: a count, or p-retry options. */
+	retry?: number | RetryOptions;
+	/** The component the task belongs to (for `nub graph` clusters). */
+	group?: string;
+}
+
+declare const output: unique symbol;
+
+/**
+ * A step of the graph whose output has type `Out`. Made by `task()`; pass it in another task's
+ * `needs` to depend on it and receive its output.
+ */
+export interface Task<Out> {
+	readonly name: string;
+	readonly description: string | undefined;
+	readonly inputs: TaskInputs;
+	readonly secret: boolean;
+	readonly timeout: number | undefined;
+	readonly retry: RetryOptions | undefined;
+	readonly group: string | undefined;
+	/** True when the task has no `run` of its own. */
+	readonly isGroup: boolean;
+	/** The needs object, resolving the function form. */
+	needs(): Needs;
+	/** Runs the task's own function (null for a group). */
+	execute(inputs: Record<string, unknown>, context: TaskContext): Promise<unknown>;
+	/** Carries the output type; it has no value at run time. */
+	readonly [output]?: Out;
+}
+
+const tasks = new WeakSet<object>();
+
+/** True when `value` was made by `task()`. */
+export function isTask(value: unknown): value is Task<unknown> {
+	return typeof value === 'object' && value !== null && tasks.has(value);
+}
+
+/**
+ * Declares a task. Its output type comes from `run`, and `run` receives the outputs of `needs`
+ * under the same keys, typed:
+ *
+ *     const ip = task({ name: 'ip', run: () => '10.0.0.1' });          // Task<string>
+ *     const dns = task({ name: 'dns', needs: { ip }, run: ({ ip }) => ip.length });
+ */
+export function task<N extends Needs = {}, Out = null>(spec: TaskSpec<N, Out>): Task<Awaited<Out>> {
+	const { run, needs } = spec;
+	const retry = typeof spec.retry === 'number' ? { retries: spec.retry } : spec.retry;
+	const made = {
+		name: spec.name,
+		description: spec.description,
+		inputs: spec.inputs ?? {},
+		secret: spec.secret ?? false,
+		timeout: spec.timeout,
+		retry,
+		group: spec.group,
+		isGroup: run === undefined,
+		needs: (): Needs => (typeof needs === 'function' ? needs() : (needs ?? {})),
+		execute: async (inputs: Record<string, unknown>, context: TaskContext) =>
+			run ? run(inputs as OutputsOf<N>, context) : null,
+	};
+	tasks.add(made);
+	return made as Task<Awaited<Out>>;
+}
