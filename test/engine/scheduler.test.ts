@@ -1,0 +1,275 @@
+import test from 'ava';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { task, type Task } from '../../lib/engine/task.ts';
+import { cleanup, runTasks, tempDir } from '../helpers/engine.ts';
+
+test.beforeEach(t => {
+	(t.context as { dir: string }).dir = tempDir();
+});
+test.afterEach.always(t => cleanup((t.context as { dir: string }).dir));
+const dirOf = (t: { context: unknown }) => (t.context as { dir: string }).dir;
+
+/** a -> b -> d, a -> c -> d: a diamond whose runs are counted. */
+function diamond(counts: Record<string, number>, behaviour: { failC?: boolean; aValue?: string } = {}) {
+	const count = (name: string) => (counts[name] = (counts[name] ?? 0) + 1);
+	const a = task({ name: 'a', run: () => (count('a'), behaviour.aValue ?? 'A') });
+	const b = task({ name: 'b', needs: { a }, run: ({ a }) => (count('b'), `${a}b`) });
+	const c = task({
+		name: 'c',
+		needs: { a },
+		run: ({ a }) => {
+			count('c');
+			if (behaviour.failC) throw new Error('c broke');
+			return `${a}c`;
+		},
+	});
+	const d = task({ name: 'd', needs: { b, c }, run: ({ b, c }) => (count('d'), [b, c]) });
+	return { a, b, c, d };
+}
+
+test('runs in dependency order and passes outputs under the needs keys', async t => {
+	const counts: Record<string, number> = {};
+	const { d } = diamond(counts);
+	const { summary, events, started } = await runTasks(dirOf(t), [d]);
+	t.deepEqual(summary.succeeded, ['a', 'b', 'c', 'd']);
+	t.true(started.indexOf('a') < started.indexOf('b') && started.indexOf('b') < started.indexOf('d'));
+	const end = events.find(event => event.type === 'task-end' && event.name === 'd');
+	t.deepEqual(end?.type === 'task-end' ? end.output : undefined, ['Ab', 'Ac']);
+});
+
+test('a second run is all cached and reuses recorded outputs', async t => {
+	const counts: Record<string, number> = {};
+	await runTasks(dirOf(t), [diamond(counts).d]);
+	const second: Record<string, number> = {};
+	const { summary, started } = await runTasks(dirOf(t), [diamond(second).d]);
+	t.deepEqual(summary.cached, ['a', 'b', 'c', 'd']);
+	t.deepEqual(started, []);
+	t.deepEqual(second, {});
+});
+
+test('independent tasks run in parallel, never more than jobs at once', async t => {
+	let running = 0;
+	let peak = 0;
+	const leaves = Array.from({ length: 8 }, (_, i) =>
+		task({
+			name: `leaf${i}`,
+			run: async () => {
+				running++;
+				peak = Math.max(peak, running);
+				await new Promise(resolve => setTimeout(resolve, 30));
+				running--;
+				return i;
+			},
+		}),
+	);
+	const all = task({ name: 'all', needs: Object.fromEntries(leaves.map(leaf => [leaf.name, leaf])) });
+	await runTasks(dirOf(t), [all], { jobs: 3 });
+	t.is(peak, 3);
+});
+
+test('a failure blocks its dependents, starts nothing new, and lets running tasks finish', async t => {
+	let slowFinished = false;
+	const fails = task({ name: 'fails', run: async () => Promise.reject(new Error('no luck')) });
+	const slow = task({
+		name: 'slow',
+		run: async () => {
+			await new Promise(resolve => setTimeout(resolve, 100));
+			slowFinished = true;
+			return 1;
+		},
+	});
+	const after = task({ name: 'after', needs: { fails }, run: () => 2 });
+	const later = task({ name: 'later', needs: { slow }, run: () => 3 });
+	const all = task({ name: 'all', needs: { after, later } });
+	const { summary } = await runTasks(dirOf(t), [all], { jobs: 2 });
+	t.true(slowFinished);
+	t.deepEqual(summary.failed, ['fails']);
+	t.deepEqual(summary.succeeded, ['slow']);
+	t.deepEqual(summary.blocked, ['after', 'all']);
+	t.deepEqual(summary.skipped, ['later']);
+	t.is(summary.errors.fails, 'no luck');
+});
+
+test('--keep-going runs the branches that do not depend on the failure', async t => {
+	const counts: Record<string, number> = {};
+	const { d } = diamond(counts, { failC: true });
+	const extra = task({ name: 'extra', needs: { b: d.needs().b as Task<string> }, run: ({ b }) => b.length });
+	const all = task({ name: 'all', needs: { d, extra } });
+	const { summary } = await runTasks(dirOf(t), [all], { keepGoing: true, jobs: 1 });
+	t.deepEqual(summary.failed, ['c']);
+	t.deepEqual(summary.succeeded, ['a', 'b', 'extra']);
+	t.deepEqual(summary.blocked, ['d', 'all']);
+});
+
+test('resume after a failure runs only what failed or was blocked', async t => {
+	const first: Record<string, number> = {};
+	const one = await runTasks(dirOf(t), [diamond(first, { failC: true }).d], { jobs: 1 });
+	t.deepEqual(one.summary.failed, ['c']);
+	const second: Record<string, number> = {};
+	const two = await runTasks(dirOf(t), [diamond(second).d]);
+	t.deepEqual(two.started, ['c', 'd']);
+	t.deepEqual(two.summary.cached, ['a', 'b']);
+	t.deepEqual(second, { c: 1, d: 1 });
+});
+
+test('early cutoff: a rerun with the same output leaves its dependents cached', async t => {
+	await runTasks(dirOf(t), [diamond({}).d]);
+	const counts: Record<string, number> = {};
+	const { summary } = await runTasks(dirOf(t), [diamond(counts).d], { forceTargets: ['a'] });
+	t.deepEqual(counts, { a: 1 });
+	t.deepEqual(summary.succeeded, ['a']);
+	t.deepEqual(summary.changed, []);
+	t.deepEqual(summary.cached, ['b', 'c', 'd']);
+});
+
+test('a changed output reruns exactly its dependents', async t => {
+	await runTasks(dirOf(t), [diamond({}).d]);
+	const counts: Record<string, number> = {};
+	const { summary, events } = await runTasks(dirOf(t), [diamond(counts, { aValue: 'Z' }).d], { forceTargets: ['a'] });
+	t.deepEqual(counts, { a: 1, b: 1, c: 1, d: 1 });
+	t.deepEqual(summary.changed, ['a', 'b', 'c', 'd']);
+	const startB = events.find(event => event.type === 'task-start' && event.name === 'b');
+	t.deepEqual(startB?.type === 'task-start' ? startB.reasons : [], [{ kind: 'upstream-changed', task: 'a' }]);
+});
+
+test('forcing a group reruns the tasks it gathers, not what they need', async t => {
+	const counts: Record<string, number> = {};
+	const make = () => {
+		const count = (name: string) => (counts[name] = (counts[name] ?? 0) + 1);
+		const namespace = task({ name: 'namespace', run: () => (count('namespace'), 'ns') });
+		const account = task({ name: 'account', needs: { namespace }, run: ({ namespace }) => (count('account'), `${namespace}/sa`) });
+		const cron = task({ name: 'cron', needs: { namespace, account }, run: () => (count('cron'), 'cron') });
+		const prepuller = task({ name: 'prepuller', needs: { account, cron } });
+		const hub = task({ name: 'hub', needs: { namespace }, run: () => (count('hub'), 'hub') });
+		return task({ name: 'all', needs: { prepuller, hub } });
+	};
+	await runTasks(dirOf(t), [make()]);
+	for (const key of Object.keys(counts)) delete counts[key];
+	const { summary } = await runTasks(dirOf(t), [make()], { targets: ['prepuller'], forceTargets: ['prepuller'] });
+	t.deepEqual(counts, { account: 1, cron: 1 });
+	t.deepEqual(summary.succeeded, ['account', 'cron', 'prepuller']);
+	t.deepEqual(summary.cached, ['namespace']);
+});
+
+test('declared inputs: a changed config value or file reruns the task and says which', async t => {
+	const dir = dirOf(t);
+	writeFileSync(join(dir, 'values.txt'), 'one');
+	const make = (size: string) => task({ name: 'volume', inputs: { config: { size }, files: ['values.txt'], version: 1 }, run: () => size });
+	await runTasks(dir, [make('20Gi')]);
+	t.deepEqual((await runTasks(dir, [make('20Gi')])).summary.cached, ['volume']);
+	const changedConfig = await runTasks(dir, [make('30Gi')]);
+	const start = changedConfig.events.find(event => event.type === 'task-start');
+	t.deepEqual(start?.type === 'task-start' ? start.reasons : [], [{ kind: 'input-changed', input: 'config' }]);
+	writeFileSync(join(dir, 'values.txt'), 'two');
+	const changedFile = await runTasks(dir, [make('30Gi')]);
+	const fileStart = changedFile.events.find(event => event.type === 'task-start');
+	t.deepEqual(fileStart?.type === 'task-start' ? fileStart.reasons : [], [{ kind: 'input-changed', input: 'file values.txt' }]);
+});
+
+test('a task that hangs past its timeout fails with a timeout error', async t => {
+	let aborted = false;
+	const hangs = task({
+		name: 'hangs',
+		timeout: 50,
+		run: (_, context) =>
+			new Promise<string>(() => {
+				context.signal.addEventListener('abort', () => (aborted = true));
+			}),
+	});
+	const { summary } = await runTasks(dirOf(t), [hangs]);
+	t.deepEqual(summary.failed, ['hangs']);
+	t.regex(summary.errors.hangs!, /timed out after 50 ms/);
+	t.true(aborted);
+});
+
+test('retry: a flaky task succeeds on a later attempt, and the retries are counted', async t => {
+	let attempts = 0;
+	const flaky = task({
+		name: 'flaky',
+		retry: { retries: 3, minTimeout: 1, factor: 1 },
+		run: (_, context) => {
+			attempts++;
+			if (context.attempt < 3) throw new Error(`attempt ${context.attempt} failed`);
+			return 'ok';
+		},
+	});
+	const { summary, events } = await runTasks(dirOf(t), [flaky]);
+	t.is(attempts, 3);
+	t.deepEqual(summary.succeeded, ['flaky']);
+	t.deepEqual(summary.retries, { flaky: 2 });
+	t.is(events.filter(event => event.type === 'task-retry').length, 2);
+});
+
+test('retry gives up after its retries and reports the last error', async t => {
+	let attempts = 0;
+	const broken = task({ name: 'broken', retry: { retries: 2, minTimeout: 1 }, run: () => { attempts++; throw new Error(`failure ${attempts}`); } });
+	const { summary } = await runTasks(dirOf(t), [broken]);
+	t.is(attempts, 3);
+	t.is(summary.errors.broken, 'failure 3');
+});
+
+test('aborting the run aborts running tasks, starts nothing new and records them as interrupted', async t => {
+	const controller = new AbortController();
+	let sawAbort = false;
+	const first = task({
+		name: 'first',
+		run: (_, context) =>
+			new Promise<number>((_, reject) => {
+				setTimeout(() => controller.abort(), 20);
+				context.signal.addEventListener('abort', () => {
+					sawAbort = true;
+					reject(new Error('stopped'));
+				});
+			}),
+	});
+	const second = task({ name: 'second', needs: { first }, run: () => 2 });
+	const { summary } = await runTasks(dirOf(t), [second], { signal: controller.signal });
+	t.true(sawAbort);
+	t.deepEqual(summary.interrupted, ['first']);
+	t.deepEqual(summary.blocked, ['second']);
+	const again = await runTasks(dirOf(t), [task({ name: 'second', needs: { first: task({ name: 'first', run: () => 1 }) }, run: () => 2 })]);
+	const start = again.events.find(event => event.type === 'task-start' && event.name === 'first');
+	t.deepEqual(start?.type === 'task-start' ? start.reasons : [], [{ kind: 'interrupted' }]);
+});
+
+test('a task throwing a non-Error value fails with a readable message', async t => {
+	const odd = task({ name: 'odd', run: () => { throw { code: 42 }; } });
+	const { summary } = await runTasks(dirOf(t), [odd]);
+	t.deepEqual(summary.failed, ['odd']);
+	t.regex(summary.errors.odd!, /non-Error value thrown: an object with keys \["code"\]/);
+});
+
+test('an output that is not JSON fails the task, naming where', async t => {
+	const dated = task({ name: 'dated', run: () => ({ when: new Date() }) });
+	const { summary } = await runTasks(dirOf(t), [dated as Task<unknown>]);
+	t.regex(summary.errors.dated!, /not JSON: output\.when is a Date/);
+});
+
+test('secret outputs are sealed in the state, redacted from errors and logs, and decrypted on reuse', async t => {
+	const dir = dirOf(t);
+	const secretValue = 'hunter2-correct-horse-battery';
+	const make = (fail: boolean) => {
+		const token = task({ name: 'token', secret: true, run: () => secretValue });
+		return task({
+			name: 'user',
+			needs: { token },
+			run: ({ token }, context) => {
+				context.log.info(`using ${token}`);
+				if (fail) throw new Error(`rejected ${token} (${Buffer.from(token).toString('base64')})`);
+				return token.length;
+			},
+		});
+	};
+	const failing = await runTasks(dir, [make(true)]);
+	const text = JSON.stringify(failing.events);
+	t.false(text.includes(secretValue));
+	t.false(text.includes(Buffer.from(secretValue).toString('base64')));
+	t.regex(failing.summary.errors.user!, /rejected \[secret\] \(\[secret\]\)/);
+	const { readFileSync } = await import('node:fs');
+	t.false(readFileSync(join(dir, '.nub/state.jsonl'), 'utf8').includes(secretValue));
+	const second = await runTasks(dir, [make(false)]);
+	t.deepEqual(second.summary.cached, ['token']);
+	const end = second.events.find(event => event.type === 'task-end' && event.name === 'user');
+	t.deepEqual(end?.type === 'task-end' ? end.output : undefined, secretValue.length);
+});

@@ -1,0 +1,82 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository's root. */
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const bin = join(repoRoot, 'bin/nub.js');
+
+/**
+ * A throw-away project folder outside the repository, where `import { task } from 'nub'` resolves
+ * to this checkout (through node_modules/nub) exactly as in a user's project.
+ */
+export function makeProject(files: Record<string, string> = {}, fixture?: string): string {
+	const dir = mkdtempSync(join(tmpdir(), 'nub-test-'));
+	mkdirSync(join(dir, 'node_modules'));
+	symlinkSync(repoRoot, join(dir, 'node_modules/nub'));
+	writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
+	if (fixture) cpSync(join(repoRoot, 'test/fixtures', fixture), dir, { recursive: true });
+	for (const [name, content] of Object.entries(files)) {
+		mkdirSync(dirname(join(dir, name)), { recursive: true });
+		writeFileSync(join(dir, name), content);
+	}
+	return dir;
+}
+
+/** Removes a project made by `makeProject`. */
+export function removeProject(dir: string): void {
+	rmSync(dir, { recursive: true, force: true });
+}
+
+/** What a finished `nub` process left. */
+export interface NubResult {
+	code: number | null;
+	signal: NodeJS.Signals | null;
+	stdout: string;
+	stderr: string;
+}
+
+const baseEnv = () => {
+	const env: NodeJS.ProcessEnv = { ...process.env };
+	delete env.NUB_STATE_KEY;
+	env.CI = 'true';
+	env.NO_COLOR = '1';
+	return env;
+};
+
+/** Runs the real `nub` binary in `cwd` and waits for it. */
+export function nub(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): NubResult {
+	const result = spawnSync(process.execPath, [bin, ...args], { cwd, env: { ...baseEnv(), ...env }, encoding: 'utf8', timeout: 60_000 });
+	return { code: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Starts the real `nub` binary without waiting. */
+export function startNub(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+	return spawn(process.execPath, [bin, ...args], { cwd, env: { ...baseEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Collects a child's output and waits for its end. */
+export function finished(child: ChildProcess): Promise<NubResult> {
+	let stdout = '';
+	let stderr = '';
+	child.stdout?.setEncoding('utf8').on('data', chunk => (stdout += chunk));
+	child.stderr?.setEncoding('utf8').on('data', chunk => (stderr += chunk));
+	return new Promise(resolve => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+}
+
+/** The `{"summary": ...}` line of `--json` output. */
+export function summaryOf(stdout: string): Record<string, string[]> & { retries: Record<string, number> } {
+	const line = stdout.trim().split('\n').at(-1)!;
+	return (JSON.parse(line) as { summary: Record<string, string[]> & { retries: Record<string, number> } }).summary;
+}
+
+/** Polls `check` every 10 ms until it is true (deadline 30 s). */
+export async function waitFor(check: () => boolean, what: string): Promise<void> {
+	const deadline = Date.now() + 30_000;
+	while (!check()) {
+		if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+		await new Promise(resolve => setTimeout(resolve, 10));
+	}
+}
