@@ -28,7 +28,7 @@ export async function loadNubfile(cwd: string, file?: string): Promise<Nubfile> 
 	try {
 		exports = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
 	} catch (error) {
-		throw new NubError('nubfile', `${shown}: ${firstLine(messageOf(error))}`, { cause: error });
+		throw new NubError('nubfile', `${shown}: ${loadFailure(messageOf(error), path, shown)}`, { cause: error });
 	}
 	const roots: Array<Task<unknown>> = [];
 	for (const value of Object.values(exports)) if (isTask(value)) roots.push(value);
@@ -41,6 +41,18 @@ export async function loadNubfile(cwd: string, file?: string): Promise<Nubfile> 
 	}
 }
 
-function firstLine(text: string) {
-	return text.split('\n').find(line => line.trim() !== '')?.trim() ?? text;
+/**
+ * One line for a Nubfile that failed to load. A syntax error comes from esbuild as "Transform
+ * failed with 1 error:" followed by `path:line:column: ERROR: message`: keep the position and the
+ * message.
+ */
+function loadFailure(message: string, path: string, shown: string): string {
+	const lines = message.split('\n').map(line => line.trim()).filter(Boolean);
+	const syntax = lines.find(line => line.includes(': ERROR: '));
+	if (syntax) {
+		const [where, what] = syntax.split(': ERROR: ') as [string, string];
+		const position = where.startsWith(path) ? where.slice(path.length + 1) : where.replace(`${shown}:`, '');
+		return `syntax error at line ${position.replace(':', ', column ')}: ${what}`;
+	}
+	return lines[0] ?? message;
 }

@@ -1,15 +1,19 @@
-/** Edit distance between two strings (insertions, deletions, substitutions). */
+/**
+ * Edit distance between two strings: insertions, deletions, substitutions and swaps of two
+ * neighbours ("rnu" is one edit from "run"), the typos people make.
+ */
 export function editDistance(a: string, b: string): number {
-	let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+	const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+	for (let j = 1; j <= b.length; j++) d[0]![j] = j;
 	for (let i = 1; i <= a.length; i++) {
-		const current = [i];
 		for (let j = 1; j <= b.length; j++) {
 			const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-			current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost);
+			let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+			if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+			d[i]![j] = best;
 		}
-		previous = current;
 	}
-	return previous[b.length]!;
+	return d[a.length]![b.length]!;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -46,10 +46,12 @@ const baseEnv = () => {
 	return env;
 };
 
-/** Runs the real `nub` binary in `cwd` and waits for it. */
-export function nub(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): NubResult {
-	const result = spawnSync(process.execPath, [bin, ...args], { cwd, env: { ...baseEnv(), ...env }, encoding: 'utf8', timeout: 60_000 });
-	return { code: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
+/**
+ * Runs the real `nub` binary in `cwd` and waits for it, without blocking the test process (ava
+ * runs a file's tests concurrently, and some of them poll while others wait).
+ */
+export function nub(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<NubResult> {
+	return finished(startNub(cwd, args, env));
 }
 
 /** Starts the real `nub` binary without waiting. */

@@ -1,0 +1,108 @@
+import test from 'ava';
+import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { NubError } from '../../lib/engine/errors.ts';
+import { StateStore } from '../../lib/engine/state-store.ts';
+import { cleanup, tempDir } from '../helpers/engine.ts';
+
+const ok = (name: string, output: number) => ({ name, key: `k-${name}-${output}`, inputs: {}, deps: {}, outHash: `h${output}`, output, at: 0, ms: 1 });
+
+test('records survive a reload; the last record of a task wins', async t => {
+	const dir = tempDir();
+	const store = StateStore.load(join(dir, '.nub'));
+	store.recordSuccess(ok('a', 1));
+	store.recordSuccess(ok('a', 2));
+	store.recordFailure({ name: 'b', key: 'kb', error: 'broke', at: 0, ms: 1 });
+	await store.close();
+	const again = StateStore.load(join(dir, '.nub'));
+	t.is(again.get('a')?.ok?.output, 2);
+	t.is(again.get('b')?.fail?.error, 'broke');
+	t.is(again.get('b')?.ok, undefined);
+	cleanup(dir);
+});
+
+test('the folder is 0700 and the file 0600', async t => {
+	const dir = tempDir();
+	const store = StateStore.load(join(dir, '.nub'));
+	store.recordSuccess(ok('a', 1));
+	await store.close();
+	t.is(statSync(join(dir, '.nub')).mode & 0o777, 0o700);
+	t.is(statSync(join(dir, '.nub/state.jsonl')).mode & 0o777, 0o600);
+	cleanup(dir);
+});
+
+test('a torn last record (a crash mid-write) is dropped and cut off at the next write', async t => {
+	const dir = tempDir();
+	const store = StateStore.load(join(dir, '.nub'));
+	store.recordSuccess(ok('a', 1));
+	store.recordSuccess(ok('b', 2));
+	await store.close();
+	const file = join(dir, '.nub/state.jsonl');
+	appendFileSync(file, '{"t":"ok","name":"c","key":"k","inp');
+	const recovered = StateStore.load(join(dir, '.nub'));
+	t.is(recovered.get('b')?.ok?.output, 2);
+	t.is(recovered.get('c'), undefined);
+	recovered.recordSuccess(ok('d', 4));
+	await recovered.close();
+	const lines = readFileSync(file, 'utf8').trim().split('\n');
+	t.notThrows(() => lines.map(line => JSON.parse(line)));
+	t.is(StateStore.load(join(dir, '.nub')).get('d')?.ok?.output, 4);
+	cleanup(dir);
+});
+
+test('a whole last record without its newline is kept, and the next record starts a new line', async t => {
+	const dir = tempDir();
+	const store = StateStore.load(join(dir, '.nub'));
+	store.recordSuccess(ok('a', 1));
+	await store.close();
+	const file = join(dir, '.nub/state.jsonl');
+	appendFileSync(file, JSON.stringify({ t: 'ok', ...ok('b', 2) }));
+	const reloaded = StateStore.load(join(dir, '.nub'));
+	t.is(reloaded.get('b')?.ok?.output, 2);
+	reloaded.recordSuccess(ok('c', 3));
+	await reloaded.close();
+	const final = StateStore.load(join(dir, '.nub'));
+	t.is(final.get('b')?.ok?.output, 2);
+	t.is(final.get('c')?.ok?.output, 3);
+	cleanup(dir);
+});
+
+test('a corrupt record before the end is a clear error naming the line', t => {
+	const dir = tempDir();
+	const file = join(dir, 'state.jsonl');
+	writeFileSync(file, `{"nub":"state","version":1}\nnot json at all\n${JSON.stringify({ t: 'ok', ...ok('a', 1) })}\n`);
+	const error = t.throws(() => StateStore.load(dir), { instanceOf: NubError });
+	t.is(error?.kind, 'state');
+	t.regex(error!.message, /state\.jsonl line 2 is not JSON: the state is corrupt/);
+	cleanup(dir);
+});
+
+test('a file that is not nub state is refused', t => {
+	const dir = tempDir();
+	writeFileSync(join(dir, 'state.jsonl'), '{"something":"else"}\n');
+	t.regex(t.throws(() => StateStore.load(dir))!.message, /line 1 is not a nub state header/);
+	cleanup(dir);
+});
+
+test('superseded records are compacted away when they dominate the log', async t => {
+	const dir = tempDir();
+	for (let round = 0; round < 3; round++) {
+		const store = StateStore.load(join(dir, '.nub'));
+		for (let i = 0; i < 800; i++) store.recordSuccess(ok('same', round * 1000 + i));
+		await store.close();
+	}
+	const lines = readFileSync(join(dir, '.nub/state.jsonl'), 'utf8').trim().split('\n');
+	t.true(lines.length < 1700, `${lines.length} lines`);
+	t.is(StateStore.load(join(dir, '.nub')).get('same')?.ok?.output, 2799);
+	cleanup(dir);
+});
+
+test('loading never writes', t => {
+	const dir = tempDir();
+	const file = join(dir, 'state.jsonl');
+	const text = `{"nub":"state","version":1}\n${JSON.stringify({ t: 'ok', ...ok('a', 1) })}\n{"t":"ok","na`;
+	writeFileSync(file, text);
+	StateStore.load(dir);
+	t.is(readFileSync(file, 'utf8'), text);
+	cleanup(dir);
+});
