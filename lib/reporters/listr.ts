@@ -76,7 +76,7 @@ export function listrReporter(out: Output, style: Style): Reporter {
 					{
 						concurrent: true,
 						exitOnError: false,
-						rendererOptions: { collapseSkips: false, showErrorMessage: true },
+						rendererOptions: { collapseSkips: true, suffixSkips: false, showErrorMessage: true },
 					},
 				);
 				list = listr.run().catch(() => {});
