@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isUserError, NubError } from '../engine/errors.ts';
+import { isUserError } from '../engine/errors.ts';
 import { forcedTasks, messageOf, selectNodes } from '../engine/graph.ts';
 import { acquireLock, type LockEnvironment } from '../engine/lock.ts';
 import { describeReason, planRun, type PlanEntry } from '../engine/plan.ts';
@@ -161,4 +161,3 @@ async function chooseReporter(io: CliIo, args: Args, style: Style, tasks: number
 	return listrReporter(io.stdout, style);
 }
 
-export { NubError };
