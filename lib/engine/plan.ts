@@ -64,14 +64,13 @@ export function decide(
 ): Decision {
 	// The key is a hash of (name, inputs, deps): when those equal the last success's, so does the
 	// key, and a cached no-op skips serializing and hashing every task.
-	const ok0 = history?.ok;
-	const key = ok0 && ok0.name === name && sameFingerprint(ok0.inputs, inputs) && sameDeps(ok0.deps, deps) ? ok0.key : cacheKey(name, inputs, deps);
+	const ok = history?.ok;
+	const key = ok && ok.name === name && sameFingerprint(ok.inputs, inputs) && sameHashes(ok.deps, deps) ? ok.key : cacheKey(name, inputs, deps);
 	const reasons: Reason[] = [];
 	if (forced) reasons.push({ kind: 'forced' });
 	if (history?.fail) {
 		reasons.push(history.fail.interrupted ? { kind: 'interrupted' } : { kind: 'failed', error: history.fail.error });
 	}
-	const ok = history?.ok;
 	if (!ok) {
 		if (!history?.fail) reasons.push({ kind: 'never-ran' });
 		return { key, inputs, reasons };
@@ -88,7 +87,8 @@ export function decide(
 	return { key, inputs, reasons };
 }
 
-function sameDeps(before: Record<string, string>, now: Record<string, string>): boolean {
+/** Equal maps of hashes (needs' outputs, or declared files' contents). */
+function sameHashes(before: Record<string, string>, now: Record<string, string>): boolean {
 	let count = 0;
 	for (const dep in now) {
 		if (before[dep] !== now[dep]) return false;
@@ -99,9 +99,7 @@ function sameDeps(before: Record<string, string>, now: Record<string, string>): 
 
 function sameFingerprint(before: InputFingerprint, now: InputFingerprint): boolean {
 	if (before.version !== now.version || before.config !== now.config) return false;
-	const a = before.files ?? {};
-	const b = now.files ?? {};
-	return sameDeps(a, b);
+	return sameHashes(before.files ?? {}, now.files ?? {});
 }
 
 function compareInputs(before: InputFingerprint, now: InputFingerprint): Reason[] {
