@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { bundle, BundleError, cacheDir } from '../boot/bundle.js';
 import { NubError } from '../engine/errors.ts';
 import { buildGraph, messageOf, type Graph } from '../engine/graph.ts';
 import { isTask, type Task } from '../engine/task.ts';
@@ -14,27 +16,31 @@ export interface Nubfile {
 }
 
 /**
- * Imports the Nubfile (TypeScript, through the loader the CLI registered), collects its exported
- * tasks as targets and builds the whole graph from them. Any failure is a `nubfile` or `graph`
- * NubError naming the file; nothing is run or written.
+ * Imports the Nubfile: esbuild bundles it with its local imports (`tasks/*.ts`) into a cached ES
+ * module, rebuilt only when one of them changed, in which `import ... from 'nub'` loads `api`, the
+ * engine this CLI runs. Its exported tasks are the targets; the whole graph is built from them.
+ * Any failure is a `nubfile` or `graph` NubError naming the file; nothing is run or written.
  */
-export async function loadNubfile(cwd: string, file?: string): Promise<Nubfile> {
+export async function loadNubfile(cwd: string, file: string | undefined, api: string): Promise<Nubfile> {
 	const path = resolve(cwd, file ?? 'Nubfile.ts');
 	const shown = relative(cwd, path) || path;
 	if (!existsSync(path)) {
 		throw new NubError('nubfile', file ? `${shown}: no such file` : `no Nubfile.ts in ${cwd} (give one with --file PATH)`);
 	}
+	const root = dirname(path);
 	let exports: Record<string, unknown>;
 	try {
-		exports = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+		const id = createHash('sha256').update(path).digest('hex').slice(0, 12);
+		const { nubfile } = await bundle({ entryPoints: { nubfile: path }, outdir: cacheDir(root, `nubfile-${id}`), workingDir: cwd, aliases: { nub: api } });
+		exports = (await import(pathToFileURL(nubfile!).href)) as Record<string, unknown>;
 	} catch (error) {
-		throw new NubError('nubfile', `${shown}: ${loadFailure(messageOf(error), path, shown)}`, { cause: error });
+		throw new NubError('nubfile', loadFailure(error, shown), { cause: error });
 	}
 	const roots: Array<Task<unknown>> = [];
 	for (const value of Object.values(exports)) if (isTask(value)) roots.push(value);
 	if (roots.length === 0) throw new NubError('nubfile', `${shown} exports no tasks: export the targets, e.g. export const all = task({ ... })`);
 	try {
-		return { path, root: dirname(path), graph: buildGraph(roots) };
+		return { path, root, graph: buildGraph(roots) };
 	} catch (error) {
 		if (error instanceof NubError) throw new NubError(error.kind, `${shown}: ${error.message}`, { cause: error.cause });
 		throw error;
@@ -42,17 +48,15 @@ export async function loadNubfile(cwd: string, file?: string): Promise<Nubfile> 
 }
 
 /**
- * One line for a Nubfile that failed to load. A syntax error comes from esbuild as "Transform
- * failed with 1 error:" followed by `path:line:column: ERROR: message`: keep the position and the
- * message.
+ * One line for a Nubfile that failed to load, naming the file at fault: a syntax error or an
+ * import that cannot be found (in the Nubfile or a module it imports), or what its top level threw.
  */
-function loadFailure(message: string, path: string, shown: string): string {
-	const lines = message.split('\n').map(line => line.trim()).filter(Boolean);
-	const syntax = lines.find(line => line.includes(': ERROR: '));
-	if (syntax) {
-		const [where, what] = syntax.split(': ERROR: ') as [string, string];
-		const position = where.startsWith(path) ? where.slice(path.length + 1) : where.replace(`${shown}:`, '');
-		return `syntax error at line ${position.replace(':', ', column ')}: ${what}`;
+function loadFailure(error: unknown, shown: string): string {
+	if (error instanceof BundleError) {
+		const { location, text } = error;
+		if (!location) return `${shown}: ${text}`;
+		const what = /^Could not resolve/.test(text) ? text.replace('Could not resolve', 'cannot find') : `syntax error: ${text}`;
+		return `${location.file}: line ${location.line}, column ${location.column}: ${what}`;
 	}
-	return lines[0] ?? message;
+	return `${shown}: ${messageOf(error).split('\n')[0]}`;
 }

@@ -28,6 +28,8 @@ export interface CliIo {
 	lock: LockEnvironment;
 	/** Aborted on the first Ctrl-C. */
 	signal: AbortSignal;
+	/** The module a Nubfile's `import ... from 'nub'` loads: the one this CLI runs. */
+	api: string;
 }
 
 /** Exit codes, as documented in `--help`. */
@@ -58,7 +60,8 @@ export async function main(io: CliIo): Promise<number> {
 			if (args?.verbose && error.cause instanceof Error && error.cause.stack) io.stderr.write(`${error.cause.stack}\n`);
 			return exitCodes.usage;
 		}
-		io.stderr.write(`nub: internal error (a bug in nub; please report it):\n${error instanceof Error ? error.stack : messageOf(error)}\n`);
+		const hint = args?.verbose ? '' : '(--verbose shows this stack in the TypeScript sources)\n';
+		io.stderr.write(`nub: internal error (a bug in nub; please report it):\n${error instanceof Error ? error.stack : messageOf(error)}\n${hint}`);
 		return 70;
 	}
 }
@@ -73,7 +76,7 @@ function styleOf(io: CliIo, args: Args): Style {
 }
 
 async function list(io: CliIo, args: Args): Promise<number> {
-	const nubfile = await loadNubfile(io.cwd, args.file);
+	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
 	const nodes = args.all ? nubfile.graph.nodes : nubfile.graph.targets;
 	if (args.json) {
 		for (const node of nodes) io.stdout.write(`${JSON.stringify({ name: node.name, description: node.task.description ?? null, target: nubfile.graph.targets.includes(node) })}\n`);
@@ -91,7 +94,7 @@ function stateDirOf(nubfile: Nubfile) {
 }
 
 async function plan(io: CliIo, args: Args): Promise<number> {
-	const nubfile = await loadNubfile(io.cwd, args.file);
+	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
 	const nodes = selectNodes(nubfile.graph, args.targets);
 	const forced = args.force ? forcedTasks(nubfile.graph, args.targets) : new Set<string>();
 	const state = StateStore.load(stateDirOf(nubfile));
@@ -120,7 +123,7 @@ function planLine(entry: PlanEntry, width: number, style: Style) {
 }
 
 async function run(io: CliIo, args: Args): Promise<number> {
-	const nubfile = await loadNubfile(io.cwd, args.file);
+	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
 	const nodes = selectNodes(nubfile.graph, args.targets);
 	const force = args.force ? forcedTasks(nubfile.graph, args.targets) : new Set<string>();
 	const stateDir = stateDirOf(nubfile);

@@ -2,13 +2,14 @@ import { availableParallelism, hostname } from 'node:os';
 import { exitCodes, main } from './main.ts';
 
 /**
- * The real edge: argv, environment, streams, signals and the exit code. Everything else in the
+ * The real edge: argv, environment, streams, signals and the exit code; `api` is the module that
+ * Nubfiles get for `import ... from 'nub'` (the bundled `lib/index.ts` beside this CLI). Everything else in the
  * CLI takes these through `CliIo`, so tests can run it in-process with fakes.
  *
  * The first Ctrl-C aborts the run (running tasks get their signal, the state is saved, exit
  * 130); a second one exits at once.
  */
-export async function runFromProcess(): Promise<void> {
+export async function runFromProcess(api: string): Promise<void> {
 	const controller = new AbortController();
 	const onSignal = () => {
 		if (controller.signal.aborted) process.exit(exitCodes.interrupted);
@@ -26,6 +27,7 @@ export async function runFromProcess(): Promise<void> {
 		isTTY: process.stdout.isTTY === true,
 		cores: availableParallelism(),
 		signal: controller.signal,
+		api,
 		lock: {
 			holder: { pid: process.pid, host: hostname(), started: new Date().toISOString(), command: ['nub', ...process.argv.slice(2)].join(' ') },
 			isAlive,

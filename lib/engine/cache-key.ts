@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
-import { canonicalJson, sha256 } from './json.ts';
+import { canonicalJson, contentHash, shortDigest } from './json.ts';
 import type { InputFingerprint } from './state-store.ts';
 import type { TaskInputs } from './task.ts';
 
@@ -11,7 +11,7 @@ import type { TaskInputs } from './task.ts';
  * the input that changed.
  */
 export async function fingerprintInputs(inputs: TaskInputs, root: string): Promise<InputFingerprint> {
-	const fingerprint = fingerprintValues(inputs);
+	const fingerprint = { ...fingerprintValues(inputs) };
 	if (inputs.files && inputs.files.length > 0) {
 		const files: Record<string, string> = {};
 		for (const path of inputs.files) files[path] = await hashPath(isAbsolute(path) ? path : join(root, path), path);
@@ -20,11 +20,14 @@ export async function fingerprintInputs(inputs: TaskInputs, root: string): Promi
 	return fingerprint;
 }
 
+const noInputs: InputFingerprint = Object.freeze({});
+
 /** The part of the fingerprint that needs no I/O: enough for tasks that declare no files. */
 export function fingerprintValues(inputs: TaskInputs): InputFingerprint {
+	if (inputs.version === undefined && inputs.config === undefined) return noInputs;
 	const fingerprint: InputFingerprint = {};
 	if (inputs.version !== undefined) fingerprint.version = inputs.version;
-	if (inputs.config !== undefined) fingerprint.config = sha256(canonicalJson(inputs.config));
+	if (inputs.config !== undefined) fingerprint.config = contentHash(canonicalJson(inputs.config));
 	return fingerprint;
 }
 
@@ -33,7 +36,7 @@ export function fingerprintValues(inputs: TaskInputs): InputFingerprint {
  * (by task name, so renaming a need's key in `needs` alone does not rerun anything).
  */
 export function cacheKey(name: string, inputs: InputFingerprint, deps: Record<string, string>): string {
-	return sha256(canonicalJson({ name, inputs, deps }));
+	return contentHash(canonicalJson({ name, inputs, deps }));
 }
 
 /** A file's content hash, or a folder's hash over its entries' relative paths and contents. */
@@ -47,14 +50,14 @@ async function hashPath(path: string, shown: string): Promise<string> {
 		}
 		throw error;
 	}
-	if (!info.isDirectory()) return sha256(await readFile(path));
+	if (!info.isDirectory()) return contentHash(await readFile(path));
 	const hash = createHash('sha256');
 	const entries = (await readdir(path, { recursive: true, withFileTypes: true }))
 		.filter(entry => entry.isFile())
 		.map(entry => join(entry.parentPath, entry.name))
 		.sort();
 	for (const file of entries) {
-		hash.update(`${relative(path, file)}\0${sha256(await readFile(file))}\n`);
+		hash.update(`${relative(path, file)}\0${contentHash(await readFile(file))}\n`);
 	}
-	return hash.digest('hex');
+	return shortDigest(hash.digest());
 }

@@ -32,80 +32,94 @@ const validName = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
  * stack.
  */
 export function buildGraph(roots: ReadonlyArray<Task<unknown>>): Graph {
-	const byTask = new Map<Task<unknown>, MutableNode>();
-	const byName = new Map<string, MutableNode>();
+	// By task id: its frame while it is on the DFS stack, then its finished node.
+	const seen: Array<Frame | MutableNode | undefined> = [];
+	// A name is claimed by a task's frame when the task is first reached; its node replaces it.
+	const byName = new Map<string, Frame | MutableNode>();
 	const order: MutableNode[] = [];
-	// 0: unseen, 1: on the DFS stack, 2: done.
-	const mark = new Map<Task<unknown>, 1 | 2>();
 
-	const resolveNeeds = (owner: Task<unknown>): Array<[string, Task<unknown>]> => {
-		let needs: unknown;
-		try {
-			needs = owner.needs();
-		} catch (error) {
-			throw new NubError('graph', `task "${owner.name}": computing its needs failed: ${messageOf(error)}`, { cause: error });
+	const push = (stack: Frame[], task: Task<unknown>) => {
+		const frame: Frame = { task, keys: [], needs: [], next: 0 };
+		claimName(frame, byName);
+		const needs = needsOf(task);
+		for (const key of Object.keys(needs)) {
+			const need = needs[key];
+			if (!isTask(need)) throw new NubError('graph', `task "${task.name}": needs.${key} is not a task (got ${describe(need)})`);
+			frame.keys.push(key);
+			frame.needs.push(need);
 		}
-		if (typeof needs !== 'object' || needs === null || Array.isArray(needs)) {
-			throw new NubError('graph', `task "${owner.name}": needs must be an object of tasks, got ${describe(needs)}`);
-		}
-		return Object.entries(needs).map(([key, need]) => {
-			if (!isTask(need)) {
-				throw new NubError('graph', `task "${owner.name}": needs.${key} is not a task (got ${describe(need)})`);
-			}
-			return [key, need];
-		});
+		seen[task.id] = frame;
+		stack.push(frame);
 	};
 
 	const visit = (root: Task<unknown>) => {
-		if (mark.get(root) === 2) return;
-		const stack: Array<{ task: Task<unknown>; needs: Array<[string, Task<unknown>]>; next: number }> = [];
-		const push = (task: Task<unknown>) => {
-			checkName(task);
-			mark.set(task, 1);
-			stack.push({ task, needs: resolveNeeds(task), next: 0 });
-		};
-		push(root);
+		if (seen[root.id] !== undefined) return;
+		const stack: Frame[] = [];
+		push(stack, root);
 		while (stack.length > 0) {
 			const frame = stack[stack.length - 1]!;
 			if (frame.next < frame.needs.length) {
-				const need = frame.needs[frame.next++]![1];
-				const state = mark.get(need);
-				if (state === 1) throw cycleError(stack.map(f => f.task), need);
-				if (state === undefined) push(need);
+				const need = frame.needs[frame.next++]!;
+				const state = seen[need.id];
+				if (state === undefined) push(stack, need);
+				else if (isFrame(state)) throw cycleError(stack.map(f => f.task), need);
 				continue;
 			}
 			stack.pop();
-			mark.set(frame.task, 2);
-			const node: MutableNode = {
-				name: frame.task.name,
-				task: frame.task,
-				index: order.length,
-				needs: frame.needs.map(([key, need]) => ({ key, node: byTask.get(need)! })),
-				dependents: [],
-			};
-			for (const need of node.needs) need.node.dependents.push(node);
-			byTask.set(frame.task, node);
+			const needs: Array<{ key: string; node: GraphNode }> = new Array(frame.needs.length);
+			const node: MutableNode = { name: frame.task.name, task: frame.task, index: order.length, needs, dependents: [] };
+			for (let i = 0; i < frame.needs.length; i++) {
+				const need = seen[frame.needs[i]!.id] as MutableNode;
+				needs[i] = { key: frame.keys[i]!, node: need };
+				need.dependents.push(node);
+			}
+			seen[frame.task.id] = node;
 			byName.set(node.name, node);
 			order.push(node);
 		}
 	};
 
-	// Names are claimed when a task is first reached, before its node is finished.
-	const owners = new Map<string, Task<unknown>>();
-	const checkName = (task: Task<unknown>) => {
-		if (typeof task.name !== 'string' || !validName.test(task.name)) {
-			throw new NubError('graph', `task name ${JSON.stringify(task.name)} is invalid: use letters, digits, "-", "_", "." and ":"`);
-		}
-		const owner = owners.get(task.name);
-		if (owner !== undefined && owner !== task) {
-			throw new NubError('graph', `two different tasks are named "${task.name}": task names must be unique`);
-		}
-		owners.set(task.name, task);
-	};
-
 	for (const root of roots) visit(root);
-	const targets = [...new Set(roots)].map(root => byTask.get(root)!);
-	return { nodes: order, byName, targets };
+	const targets = [...new Set(roots)].map(root => seen[root.id] as MutableNode);
+	return { nodes: order, byName: byName as Map<string, MutableNode>, targets };
+}
+
+/** A task on the DFS stack: its needs, and the next one to visit. */
+interface Frame {
+	task: Task<unknown>;
+	keys: string[];
+	needs: Array<Task<unknown>>;
+	next: number;
+}
+
+function isFrame(value: Frame | MutableNode): value is Frame {
+	return (value as Partial<Frame>).next !== undefined;
+}
+
+/** The task's needs object, checked to be one. */
+function needsOf(owner: Task<unknown>): Record<string, unknown> {
+	let needs: unknown;
+	try {
+		needs = owner.needs();
+	} catch (error) {
+		throw new NubError('graph', `task "${owner.name}": computing its needs failed: ${messageOf(error)}`, { cause: error });
+	}
+	if (typeof needs !== 'object' || needs === null || Array.isArray(needs)) {
+		throw new NubError('graph', `task "${owner.name}": needs must be an object of tasks, got ${describe(needs)}`);
+	}
+	return needs as Record<string, unknown>;
+}
+
+function claimName(frame: Frame, byName: Map<string, Frame | MutableNode>) {
+	const { task } = frame;
+	if (typeof task.name !== 'string' || !validName.test(task.name)) {
+		throw new NubError('graph', `task name ${JSON.stringify(task.name)} is invalid: use letters, digits, "-", "_", "." and ":"`);
+	}
+	const owner = byName.get(task.name);
+	if (owner !== undefined && owner.task !== task) {
+		throw new NubError('graph', `two different tasks are named "${task.name}": task names must be unique`);
+	}
+	byName.set(task.name, frame);
 }
 
 /**
@@ -113,7 +127,7 @@ export function buildGraph(roots: ReadonlyArray<Task<unknown>>): Graph {
  * with a suggestion. Any task of the graph can be named, not only the exported ones.
  */
 export function selectNodes(graph: Graph, names: readonly string[]): GraphNode[] {
-	const wanted = new Set<GraphNode>();
+	const wanted = new Uint8Array(graph.nodes.length);
 	const stack: GraphNode[] = [];
 	for (const name of names) {
 		const node = graph.byName.get(name);
@@ -125,11 +139,11 @@ export function selectNodes(graph: Graph, names: readonly string[]): GraphNode[]
 	}
 	while (stack.length > 0) {
 		const node = stack.pop()!;
-		if (wanted.has(node)) continue;
-		wanted.add(node);
-		for (const need of node.needs) stack.push(need.node);
+		if (wanted[node.index]) continue;
+		wanted[node.index] = 1;
+		for (const need of node.needs) if (!wanted[need.node.index]) stack.push(need.node);
 	}
-	return [...wanted].sort((a, b) => a.index - b.index);
+	return graph.nodes.filter(node => wanted[node.index] === 1);
 }
 
 type MutableNode = GraphNode & { dependents: GraphNode[] };

@@ -1,6 +1,6 @@
 import { cacheKey, fingerprintInputs, fingerprintValues } from './cache-key.ts';
 import type { GraphNode } from './graph.ts';
-import type { InputFingerprint, StateStore, TaskHistory } from './state-store.ts';
+import { depsMap, type InputFingerprint, type StateStore, type TaskHistory } from './state-store.ts';
 
 /** Why a task must run (or, for `upstream-pending`, may run). */
 export type Reason =
@@ -65,7 +65,8 @@ export function decide(
 	// The key is a hash of (name, inputs, deps): when those equal the last success's, so does the
 	// key, and a cached no-op skips serializing and hashing every task.
 	const ok = history?.ok;
-	const key = ok && ok.name === name && sameFingerprint(ok.inputs, inputs) && sameHashes(ok.deps, deps) ? ok.key : cacheKey(name, inputs, deps);
+	const before = ok ? depsMap(ok.deps) : {};
+	const key = ok && ok.name === name && sameFingerprint(ok.inputs, inputs) && sameHashes(before, deps) ? ok.key : cacheKey(name, inputs, deps);
 	const reasons: Reason[] = [];
 	if (forced) reasons.push({ kind: 'forced' });
 	if (history?.fail) {
@@ -76,11 +77,11 @@ export function decide(
 		return { key, inputs, reasons };
 	}
 	if (ok.key !== key || reasons.length > 0) {
-		reasons.push(...compareInputs(ok.inputs, inputs));
-		const before = Object.keys(ok.deps).sort().join('\0');
-		const now = Object.keys(deps).sort().join('\0');
-		if (before !== now) reasons.push({ kind: 'needs-changed' });
-		else for (const dep of Object.keys(deps)) if (ok.deps[dep] !== deps[dep]) reasons.push({ kind: 'upstream-changed', task: dep });
+		reasons.push(...compareInputs(ok.inputs ?? {}, inputs));
+		const namesBefore = Object.keys(before).sort().join('\0');
+		const namesNow = Object.keys(deps).sort().join('\0');
+		if (namesBefore !== namesNow) reasons.push({ kind: 'needs-changed' });
+		else for (const dep of Object.keys(deps)) if (before[dep] !== deps[dep]) reasons.push({ kind: 'upstream-changed', task: dep });
 		// Keys differ for a reason none of the above names (a renamed task): still rerun.
 		if (reasons.length === 0) reasons.push({ kind: 'input-changed', input: 'cache key' });
 	}
@@ -97,9 +98,11 @@ function sameHashes(before: Record<string, string>, now: Record<string, string>)
 	return Object.keys(before).length === count;
 }
 
-function sameFingerprint(before: InputFingerprint, now: InputFingerprint): boolean {
-	if (before.version !== now.version || before.config !== now.config) return false;
-	return sameHashes(before.files ?? {}, now.files ?? {});
+/** Equal input fingerprints; a record without one had none. */
+export function sameFingerprint(before: InputFingerprint | undefined, now: InputFingerprint): boolean {
+	if (before?.version !== now.version || before?.config !== now.config) return false;
+	if (before?.files === undefined && now.files === undefined) return true;
+	return sameHashes(before?.files ?? {}, now.files ?? {});
 }
 
 function compareInputs(before: InputFingerprint, now: InputFingerprint): Reason[] {
@@ -147,8 +150,9 @@ export async function planRun(
 			continue;
 		}
 		const pending = node.needs.filter(need => hashes.get(need.node) === undefined).map(need => need.node.name);
+		const recorded = history?.ok ? depsMap(history.ok.deps) : {};
 		const deps: Record<string, string> = {};
-		for (const need of node.needs) deps[need.node.name] = hashes.get(need.node) ?? history?.ok?.deps[need.node.name] ?? '';
+		for (const need of node.needs) deps[need.node.name] = hashes.get(need.node) ?? recorded[need.node.name] ?? '';
 		const decision = decide(node.name, inputs, deps, history, forced.has(node.name));
 		const runs = decision.reasons.length > 0;
 		const action = runs ? 'run' : pending.length > 0 ? 'maybe' : 'cached';

@@ -3,11 +3,11 @@ import { fingerprintInputs, fingerprintValues } from './cache-key.ts';
 import { TaskTimeoutError } from './errors.ts';
 import type { NubEvent, Outcome, RunSummary } from './events.ts';
 import { messageOf, type GraphNode } from './graph.ts';
-import { canonicalJson, findNonJson, sha256, type Json } from './json.ts';
-import { decide, type Decision } from './plan.ts';
+import { canonicalJson, contentHash, findNonJson, type Json } from './json.ts';
+import { decide, sameFingerprint, type Decision } from './plan.ts';
 import type { Redactor } from './redact.ts';
 import type { Sealer } from './sealer.ts';
-import type { StateStore } from './state-store.ts';
+import { depsList, type InputFingerprint, type StateStore, type SuccessRecord, type TaskHistory } from './state-store.ts';
 import type { Logger, TaskContext } from './task.ts';
 
 /** What `runGraph` needs: the tasks, where to record them, and how to report. */
@@ -60,8 +60,9 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 	const force = options.force ?? new Set<string>();
 	const jobs = Math.max(1, options.jobs);
 	const startedAt = now();
-	const runs = new Map<GraphNode, NodeRun>();
-	for (const node of nodes) runs.set(node, { remaining: node.needs.length });
+	// Indexed by GraphNode.index: cheaper than a Map on the cached no-op's hot path.
+	const runs: NodeRun[] = [];
+	for (const node of nodes) runs[node.index] = { remaining: node.needs.length };
 	const ready: GraphNode[] = nodes.filter(node => node.needs.length === 0);
 	const controllers = new Set<AbortController>();
 	const retries: Record<string, number> = {};
@@ -74,7 +75,7 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 	emit({ type: 'run-start', tasks: nodes.map(node => node.name), jobs });
 
 	const outputOf = (node: GraphNode): Json => {
-		const run = runs.get(node)!;
+		const run = runs[node.index]!;
 		if (run.output === undefined && run.sealed !== undefined) {
 			run.output = JSON.parse(sealer.open(run.sealed, `task "${node.name}"`)) as Json;
 			redactor.add(run.output);
@@ -83,10 +84,10 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 	};
 
 	const settle = (node: GraphNode, outcome: Outcome) => {
-		runs.get(node)!.outcome = outcome;
+		runs[node.index]!.outcome = outcome;
 		if (outcome === 'succeeded' || outcome === 'cached') {
 			for (const dependent of node.dependents) {
-				const run = runs.get(dependent);
+				const run = runs[dependent.index];
 				if (run && --run.remaining === 0) ready.push(dependent);
 			}
 		} else if (!options.keepGoing || outcome === 'interrupted') {
@@ -96,21 +97,42 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 
 	const depsOf = (node: GraphNode) => {
 		const deps: Record<string, string> = {};
-		for (const need of node.needs) deps[need.node.name] = runs.get(need.node)!.outHash!;
+		for (const need of node.needs) deps[need.node.name] = runs[need.node.index]!.outHash!;
 		return deps;
+	};
+
+	/**
+	 * True when `decide` would find no reason to run the task, found without building the deps
+	 * map: nothing forced or failed, the same input fingerprint, and the same output hash of each
+	 * need as at the last success.
+	 */
+	const unchanged = (node: GraphNode, history: TaskHistory | undefined, inputs: InputFingerprint): history is { ok: SuccessRecord } => {
+		const ok = history?.ok;
+		if (!ok || history.fail || force.has(node.name) || !sameFingerprint(ok.inputs, inputs)) return false;
+		// Recorded in the order of the needs; another order (or a need under two keys) is left to decide().
+		const deps = ok.deps;
+		if (deps.length !== 2 * node.needs.length) return false;
+		for (let i = 0; i < node.needs.length; i++) {
+			const need = node.needs[i]!.node;
+			if (deps[2 * i] !== need.name || deps[2 * i + 1] !== runs[need.index]!.outHash) return false;
+		}
+		return true;
 	};
 
 	/** Reuses the recorded output; false when the task must run. */
 	const tryCache = (node: GraphNode, decision: Decision): boolean => {
 		if (decision.reasons.length > 0) return false;
-		const ok = state.get(node.name)!.ok!;
-		const run = runs.get(node)!;
+		useRecorded(node, state.get(node.name)!.ok!);
+		return true;
+	};
+
+	const useRecorded = (node: GraphNode, ok: SuccessRecord) => {
+		const run = runs[node.index]!;
 		run.outHash = ok.outHash;
 		if (ok.sealed !== undefined) run.sealed = ok.sealed;
 		else run.output = ok.output ?? null;
 		emit({ type: 'task-cached', name: node.name });
 		settle(node, 'cached');
-		return true;
 	};
 
 	const start = (node: GraphNode) => {
@@ -120,7 +142,10 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 			// The common case decides synchronously: a cached no-op costs no promise per task.
 			let decision: Decision;
 			try {
-				decision = decide(node.name, fingerprintValues(task.inputs), depsOf(node), state.get(node.name), forced);
+				const inputs = fingerprintValues(task.inputs);
+				const history = state.get(node.name);
+				if (unchanged(node, history, inputs)) return useRecorded(node, history.ok);
+				decision = decide(node.name, inputs, depsOf(node), history, forced);
 			} catch (error) {
 				return begin(node, Promise.reject(error));
 			}
@@ -160,19 +185,19 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 		const text = canonicalJson(output);
 		const secret = node.task.secret;
 		if (secret) redactor.add(output);
-		const outHash = secret ? sealer.digest(text) : sha256(text);
+		const outHash = secret ? sealer.digest(text) : contentHash(text);
 		const previous = state.get(node.name)?.ok?.outHash;
 		state.recordSuccess({
 			name: node.name,
 			key: decision.key,
-			inputs: decision.inputs,
-			deps: depsOf(node),
+			...(isEmpty(decision.inputs) ? {} : { inputs: decision.inputs }),
+			deps: depsList(depsOf(node)),
 			outHash,
 			...(secret ? { sealed: sealer.seal(text) } : { output }),
 			at: Date.now(),
 			ms: Math.round(ms),
 		});
-		const run = runs.get(node)!;
+		const run = runs[node.index]!;
 		run.outHash = outHash;
 		run.output = output;
 		const didChange = previous !== outHash;
@@ -289,10 +314,10 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 		durationMs: now() - startedAt,
 	};
 	for (const node of nodes) {
-		const run = runs.get(node)!;
+		const run = runs[node.index]!;
 		if (run.outcome === undefined) {
 			const cause = node.needs.find(need => {
-				const outcome = runs.get(need.node)!.outcome;
+				const outcome = runs[need.node.index]!.outcome;
 				return outcome === 'failed' || outcome === 'interrupted' || outcome === 'blocked';
 			});
 			run.outcome = cause ? 'blocked' : 'skipped';
@@ -306,12 +331,12 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 }
 
 /** The failed or interrupted task at the root of a chain of blocked ones. */
-function blockerOf(node: GraphNode, runs: Map<GraphNode, NodeRun>): string {
+function blockerOf(node: GraphNode, runs: readonly NodeRun[]): string {
 	let current = node;
 	for (;;) {
-		if (runs.get(current)!.outcome !== 'blocked') return current.name;
+		if (runs[current.index]!.outcome !== 'blocked') return current.name;
 		const cause = current.needs.find(need => {
-			const outcome = runs.get(need.node)!.outcome;
+			const outcome = runs[need.node.index]!.outcome;
 			return outcome === 'failed' || outcome === 'interrupted' || outcome === 'blocked';
 		});
 		if (!cause) return current.name;
@@ -333,4 +358,9 @@ function wrapNonError(error: unknown): never {
 
 function formatMs(ms: number): string {
 	return ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+function isEmpty(object: object): boolean {
+	for (const _ in object) return false;
+	return true;
 }

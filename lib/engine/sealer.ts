@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { shortDigest } from './json.ts';
 import { NubError } from './errors.ts';
 
 /**
@@ -57,7 +58,7 @@ export function createSealer(source: StateKeySource): Sealer {
 			}
 		},
 		digest(plaintext) {
-			return createHmac('sha256', getKey(true)).update(plaintext).digest('hex');
+			return shortDigest(createHmac('sha256', getKey(true)).update(plaintext).digest());
 		},
 	};
 }

@@ -17,9 +17,14 @@ export interface SuccessRecord {
 	t: 'ok';
 	name: string;
 	key: string;
-	inputs: InputFingerprint;
-	/** Output hash of each task needed, by task name. */
-	deps: Record<string, string>;
+	/** Absent when the task declares no inputs. */
+	inputs?: InputFingerprint;
+	/**
+	 * The output hash of each task needed, as a flat list of pairs in the order of its needs:
+	 * `[name, hash, name, hash, ...]`. A list rather than an object keyed by task name, because
+	 * 10,000 objects with 10,000 different key sets cost JSON.parse a hidden class each.
+	 */
+	deps: readonly string[];
 	outHash: string;
 	/** The output, for a task that is not secret. */
 	output?: Json;
@@ -81,51 +86,96 @@ export class StateStore {
 	/** Reads the state in `dir` (none yet is an empty state). Never writes. */
 	static load(dir: string): StateStore {
 		const store = new StateStore(dir);
-		let text: string;
+		let bytes: Buffer;
 		try {
-			text = readFileSync(store.file, 'utf8');
+			bytes = readFileSync(store.file);
 		} catch (error) {
 			if ((error as NodeJS.ErrnoException).code === 'ENOENT') return store;
 			throw new NubError('state', `cannot read ${store.file}: ${(error as Error).message}`, { cause: error });
 		}
-		store.parse(text);
+		store.parse(bytes);
 		return store;
 	}
 
-	private parse(text: string) {
-		this.fileBytes = Buffer.byteLength(text);
-		let offset = 0;
-		let lineNumber = 0;
-		while (offset < text.length) {
-			const end = text.indexOf('\n', offset);
-			const whole = end !== -1;
-			const line = text.slice(offset, whole ? end : text.length);
+	/**
+	 * Parses the log. The whole lines are parsed as one JSON array (one parse instead of one per
+	 * record: this is most of a cached no-op's reading); only when that fails are they parsed one
+	 * by one, to name the corrupt line. A last line without its newline is kept when it is a whole
+	 * record and dropped when it is torn.
+	 */
+	private parse(bytes: Buffer) {
+		this.fileBytes = bytes.length;
+		const lastNewline = bytes.lastIndexOf(10);
+		const body = bytes.toString('utf8', 0, lastNewline + 1);
+		const tail = bytes.toString('utf8', lastNewline + 1);
+		const headerEnd = body.indexOf('\n');
+		const head = headerEnd === -1 ? tail : body.slice(0, headerEnd);
+		let header: { nub?: string; version?: number } | undefined;
+		try {
+			header = JSON.parse(head);
+		} catch {
+			if (headerEnd === -1 && body.length === 0) {
+				// A crash while writing the header itself: an empty state.
+				return;
+			}
+			throw this.corrupt(1, 'is not JSON');
+		}
+		if (header?.nub !== 'state') throw this.corrupt(1, 'is not a nub state header');
+		if (header.version !== 1) throw this.corrupt(1, `has version ${header.version}, which this nub cannot read`);
+		if (headerEnd === -1) {
+			this.lines = 1;
+			this.validBytes = bytes.length;
+			this.missingNewline = true;
+			return;
+		}
+		const lines = body.slice(headerEnd + 1, body.length - 1);
+		let records: unknown[] | undefined;
+		if (lines.length > 0) {
+			try {
+				records = JSON.parse(`[${lines.replaceAll('\n', ',')}]`) as unknown[];
+			} catch {
+				records = undefined;
+			}
+		} else {
+			records = [];
+		}
+		if (records === undefined || records.some(record => checkRecord(record) !== undefined)) {
+			this.findCorruptLine(lines);
+		}
+		for (const record of records!) this.apply(record as StateRecord);
+		this.lines = 1 + records!.length;
+		this.validBytes = lastNewline + 1;
+		this.missingNewline = false;
+		if (tail.length > 0) {
+			let record: unknown;
+			try {
+				record = JSON.parse(tail);
+			} catch {
+				return; // Torn by a crash mid-write: dropped, and cut off at the next write.
+			}
+			if (checkRecord(record) !== undefined) return;
+			this.apply(record as StateRecord);
+			this.lines++;
+			this.validBytes = bytes.length;
+			this.missingNewline = true;
+		}
+	}
+
+	/** Throws the error naming the first line (after the header) that is not a record. */
+	private findCorruptLine(lines: string): never {
+		let lineNumber = 1;
+		for (const line of lines.split('\n')) {
 			lineNumber++;
 			let record: unknown;
 			try {
 				record = JSON.parse(line);
 			} catch {
-				// A torn last line is what a crash mid-write leaves: drop it and keep the rest.
-				if (!whole) break;
 				throw this.corrupt(lineNumber, 'is not JSON');
 			}
-			if (lineNumber === 1) {
-				const head = record as { nub?: string; version?: number };
-				if (head?.nub !== 'state') throw this.corrupt(1, 'is not a nub state header');
-				if (head.version !== 1) throw this.corrupt(1, `has version ${head.version}, which this nub cannot read`);
-			} else {
-				const problem = checkRecord(record);
-				if (problem) {
-					if (!whole) break;
-					throw this.corrupt(lineNumber, problem);
-				}
-				this.apply(record as StateRecord);
-			}
-			this.validBytes += Buffer.byteLength(line) + (whole ? 1 : 0);
-			this.missingNewline = !whole;
-			offset = whole ? end + 1 : text.length;
-			this.lines = lineNumber;
+			const problem = checkRecord(record);
+			if (problem) throw this.corrupt(lineNumber, problem);
 		}
+		throw this.corrupt(lineNumber, 'is not JSON');
 	}
 
 	private corrupt(line: number, problem: string) {
@@ -259,5 +309,20 @@ function checkRecord(record: unknown): string | undefined {
 	if (r.t !== 'ok' && r.t !== 'fail') return 'has no record type';
 	if (typeof r.name !== 'string' || typeof r.key !== 'string') return 'has no task name or key';
 	if (r.t === 'ok' && typeof r.outHash !== 'string') return 'has no output hash';
+	if (r.t === 'ok' && !Array.isArray(r.deps)) return 'has no list of needs';
 	return undefined;
+}
+
+/** A record's deps as an object: task name to output hash. */
+export function depsMap(deps: readonly string[]): Record<string, string> {
+	const map: Record<string, string> = {};
+	for (let i = 0; i + 1 < deps.length; i += 2) map[deps[i]!] = deps[i + 1]!;
+	return map;
+}
+
+/** Deps for a record, from an object of task name to output hash. */
+export function depsList(deps: Record<string, string>): string[] {
+	const list: string[] = [];
+	for (const name of Object.keys(deps)) list.push(name, deps[name]!);
+	return list;
 }

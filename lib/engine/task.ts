@@ -84,6 +84,8 @@ declare const output: unique symbol;
  * `needs` to depend on it and receive its output.
  */
 export interface Task<Out> {
+	/** Unique within the process, in order of declaration: the engine's tables are indexed by it. */
+	readonly id: number;
 	readonly name: string;
 	readonly description: string | undefined;
 	readonly inputs: TaskInputs;
@@ -102,6 +104,7 @@ export interface Task<Out> {
 }
 
 const tasks = new WeakSet<object>();
+let nextId = 0;
 
 /** True when `value` was made by `task()`. */
 export function isTask(value: unknown): value is Task<unknown> {
@@ -119,6 +122,7 @@ export function task<N extends Needs = {}, Out = null>(spec: TaskSpec<N, Out>): 
 	const { run, needs } = spec;
 	const retry = typeof spec.retry === 'number' ? { retries: spec.retry } : spec.retry;
 	const made = {
+		id: nextId++,
 		name: spec.name,
 		description: spec.description,
 		inputs: spec.inputs ?? {},

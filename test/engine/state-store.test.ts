@@ -5,7 +5,7 @@ import { NubError } from '../../lib/engine/errors.ts';
 import { StateStore } from '../../lib/engine/state-store.ts';
 import { cleanup, tempDir } from '../helpers/engine.ts';
 
-const ok = (name: string, output: number) => ({ name, key: `k-${name}-${output}`, inputs: {}, deps: {}, outHash: `h${output}`, output, at: 0, ms: 1 });
+const ok = (name: string, output: number) => ({ name, key: `k-${name}-${output}`, inputs: {}, deps: [], outHash: `h${output}`, output, at: 0, ms: 1 });
 
 test('records survive a reload; the last record of a task wins', async t => {
 	const dir = tempDir();
