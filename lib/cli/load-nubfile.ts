@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { bundle, BundleError, cacheDir } from '../boot/bundle.js';
+import { bundle, BundleError, cacheDir, shortHash } from '../boot/bundle.js';
 import { NubError } from '../engine/errors.ts';
 import { buildGraph, messageOf, type Graph } from '../engine/graph.ts';
 import { isTask, type Task } from '../engine/task.ts';
@@ -30,7 +29,7 @@ export async function loadNubfile(cwd: string, file: string | undefined, api: st
 	const root = dirname(path);
 	let exports: Record<string, unknown>;
 	try {
-		const id = createHash('sha256').update(path).digest('hex').slice(0, 12);
+		const id = shortHash(path);
 		const { nubfile } = await bundle({ entryPoints: { nubfile: path }, outdir: cacheDir(root, `nubfile-${id}`), workingDir: cwd, aliases: { nub: api } });
 		exports = (await import(pathToFileURL(nubfile!).href)) as Record<string, unknown>;
 	} catch (error) {

@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
-import { canonicalJson, contentHash, shortDigest } from './json.ts';
+import { canonicalJson, contentHash, nodeCrypto, shortDigest } from './json.ts';
 import type { InputFingerprint } from './state-store.ts';
 import type { TaskInputs } from './task.ts';
 
@@ -51,7 +50,7 @@ async function hashPath(path: string, shown: string): Promise<string> {
 		throw error;
 	}
 	if (!info.isDirectory()) return contentHash(await readFile(path));
-	const hash = createHash('sha256');
+	const hash = nodeCrypto().createHash('sha256');
 	const entries = (await readdir(path, { recursive: true, withFileTypes: true }))
 		.filter(entry => entry.isFile())
 		.map(entry => join(entry.parentPath, entry.name))

@@ -1,7 +1,6 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { shortDigest } from './json.ts';
+import { nodeCrypto, shortDigest } from './json.ts';
 import { NubError } from './errors.ts';
 
 /**
@@ -35,8 +34,8 @@ export function createSealer(source: StateKeySource): Sealer {
 	const getKey = (create: boolean) => (key ??= loadKey(source, create));
 	return {
 		seal(plaintext) {
-			const nonce = randomBytes(12);
-			const cipher = createCipheriv('aes-256-gcm', getKey(true), nonce);
+			const nonce = nodeCrypto().randomBytes(12);
+			const cipher = nodeCrypto().createCipheriv('aes-256-gcm', getKey(true), nonce);
 			const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
 			return [version, nonce, cipher.getAuthTag(), body].map(p => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
 		},
@@ -46,7 +45,7 @@ export function createSealer(source: StateKeySource): Sealer {
 				throw new NubError('state', `the secret output of ${what} in the state is not in a format this nub reads`);
 			}
 			try {
-				const decipher = createDecipheriv('aes-256-gcm', getKey(false), Buffer.from(nonce, 'base64url'));
+				const decipher = nodeCrypto().createDecipheriv('aes-256-gcm', getKey(false), Buffer.from(nonce, 'base64url'));
 				decipher.setAuthTag(Buffer.from(tag, 'base64url'));
 				return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
 			} catch (error) {
@@ -58,7 +57,7 @@ export function createSealer(source: StateKeySource): Sealer {
 			}
 		},
 		digest(plaintext) {
-			return shortDigest(createHmac('sha256', getKey(true)).update(plaintext).digest());
+			return shortDigest(nodeCrypto().createHmac('sha256', getKey(true)).update(plaintext).digest());
 		},
 	};
 }
@@ -78,7 +77,7 @@ function loadKey(source: StateKeySource, create: boolean): Buffer {
 			throw new NubError('state', `the state holds secrets but the state key is missing: set NUB_STATE_KEY or restore ${file}`);
 		}
 	}
-	const key = randomBytes(32);
+	const key = nodeCrypto().randomBytes(32);
 	mkdirSync(source.stateDir, { recursive: true, mode: 0o700 });
 	writeFileSync(file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
 	chmodSync(file, 0o600);

@@ -103,12 +103,50 @@ export interface Task<Out> {
 	readonly [output]?: Out;
 }
 
-const tasks = new WeakSet<object>();
 let nextId = 0;
+const noInputs: TaskInputs = Object.freeze({});
+const noNeeds: Needs = Object.freeze({});
+
+/** What `task()` makes: a class, so that 10,000 tasks share their methods. */
+class NubTask {
+	readonly id = nextId++;
+	readonly name: string;
+	readonly description: string | undefined;
+	readonly inputs: TaskInputs;
+	readonly secret: boolean;
+	readonly timeout: number | undefined;
+	readonly retry: RetryOptions | undefined;
+	readonly group: string | undefined;
+	readonly isGroup: boolean;
+	readonly #needs: TaskSpec<Needs, unknown>['needs'];
+	readonly #run: TaskSpec<Needs, unknown>['run'];
+
+	constructor(spec: TaskSpec<Needs, unknown>) {
+		this.name = spec.name;
+		this.description = spec.description;
+		this.inputs = spec.inputs ?? noInputs;
+		this.secret = spec.secret ?? false;
+		this.timeout = spec.timeout;
+		this.retry = typeof spec.retry === 'number' ? { retries: spec.retry } : spec.retry;
+		this.group = spec.group;
+		this.isGroup = spec.run === undefined;
+		this.#needs = spec.needs;
+		this.#run = spec.run;
+	}
+
+	needs(): Needs {
+		const needs = this.#needs;
+		return typeof needs === 'function' ? needs() : (needs ?? noNeeds);
+	}
+
+	async execute(inputs: Record<string, unknown>, context: TaskContext): Promise<unknown> {
+		return this.#run ? this.#run(inputs as OutputsOf<Needs>, context) : null;
+	}
+}
 
 /** True when `value` was made by `task()`. */
 export function isTask(value: unknown): value is Task<unknown> {
-	return typeof value === 'object' && value !== null && tasks.has(value);
+	return value instanceof NubTask;
 }
 
 /**
@@ -119,22 +157,5 @@ export function isTask(value: unknown): value is Task<unknown> {
  *     const dns = task({ name: 'dns', needs: { ip }, run: ({ ip }) => ip.length });
  */
 export function task<N extends Needs = {}, Out = null>(spec: TaskSpec<N, Out>): Task<Awaited<Out>> {
-	const { run, needs } = spec;
-	const retry = typeof spec.retry === 'number' ? { retries: spec.retry } : spec.retry;
-	const made = {
-		id: nextId++,
-		name: spec.name,
-		description: spec.description,
-		inputs: spec.inputs ?? {},
-		secret: spec.secret ?? false,
-		timeout: spec.timeout,
-		retry,
-		group: spec.group,
-		isGroup: run === undefined,
-		needs: (): Needs => (typeof needs === 'function' ? needs() : (needs ?? {})),
-		execute: async (inputs: Record<string, unknown>, context: TaskContext) =>
-			run ? run(inputs as OutputsOf<N>, context) : null,
-	};
-	tasks.add(made);
-	return made as Task<Awaited<Out>>;
+	return new NubTask(spec as unknown as TaskSpec<Needs, unknown>) as unknown as Task<Awaited<Out>>;
 }
