@@ -7,7 +7,8 @@
  * and list it in `groups` below.
  *
  * Options:
- *   --quick         3 runs per measurement instead of 5 (or NUB_BENCH_QUICK=1)
+ *   --quick         3 runs per measurement instead of 5 (or NUB_BENCH_QUICK=1); the secrets group
+ *                   always takes at least 20
  *   --runs N        N runs per measurement (or NUB_BENCH_RUNS=N)
  *   --keep          keep the temporary projects (their paths are printed)
  *   --json          also print the raw figures as JSON at the end of stdout
@@ -23,9 +24,11 @@ import { parseArgs } from 'node:util';
 import { engineBench } from './engine.ts';
 import { breakdownText, comparisonTable, formatMs, spreadTable } from './lib/format.ts';
 import { ratioOf, type BenchContext, type BenchGroup, type GroupResult } from './lib/types.ts';
+import { secretsBench } from './secrets.ts';
 
 const groups: Record<string, BenchGroup> = {
 	engine: engineBench,
+	secrets: secretsBench,
 };
 
 const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));

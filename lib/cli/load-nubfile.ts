@@ -30,7 +30,8 @@ export async function loadNubfile(cwd: string, file: string | undefined, api: st
 	let exports: Record<string, unknown>;
 	try {
 		const id = shortHash(path);
-		const { nubfile } = await bundle({ entryPoints: { nubfile: path }, outdir: cacheDir(root, `nubfile-${id}`), workingDir: cwd, aliases: { nub: api } });
+		// Splitting keeps what tasks import dynamically (heavy libraries) out of the start.
+		const { nubfile } = await bundle({ entryPoints: { nubfile: path }, outdir: cacheDir(root, `nubfile-${id}`), workingDir: cwd, splitting: true, aliases: { nub: api } });
 		exports = (await import(pathToFileURL(nubfile!).href)) as Record<string, unknown>;
 	} catch (error) {
 		throw new NubError('nubfile', loadFailure(error, shown), { cause: error });

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isUserError } from '../engine/errors.ts';
-import { forcedTasks, messageOf, selectNodes } from '../engine/graph.ts';
+import { forcedTasks, messageOf, selectNodes, type GraphNode } from '../engine/graph.ts';
+import { preflightError, runPreflights } from '../engine/preflight.ts';
 import { acquireLock, type LockEnvironment } from '../engine/lock.ts';
 import { describeReason, planRun, type PlanEntry } from '../engine/plan.ts';
 import { Redactor } from '../engine/redact.ts';
@@ -96,7 +97,8 @@ function stateDirOf(nubfile: Nubfile) {
 async function plan(io: CliIo, args: Args): Promise<number> {
 	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
 	const nodes = selectNodes(nubfile.graph, args.targets);
-	const forced = args.force ? forcedTasks(nubfile.graph, args.targets) : new Set<string>();
+	const forced = forcedTasks(nubfile.graph, args.targets, { force: args.force });
+	await preflight(nubfile, nodes, io);
 	const state = StateStore.load(stateDirOf(nubfile));
 	const entries = await planRun(nodes, state, nubfile.root, forced);
 	const style = styleOf(io, args);
@@ -125,7 +127,8 @@ function planLine(entry: PlanEntry, width: number, style: Style) {
 async function run(io: CliIo, args: Args): Promise<number> {
 	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
 	const nodes = selectNodes(nubfile.graph, args.targets);
-	const force = args.force ? forcedTasks(nubfile.graph, args.targets) : new Set<string>();
+	const force = forcedTasks(nubfile.graph, args.targets, { force: args.force });
+	await preflight(nubfile, nodes, io);
 	const stateDir = stateDirOf(nubfile);
 	const lock = acquireLock(stateDir, io.lock);
 	let reporter: Reporter | undefined;
@@ -154,6 +157,12 @@ async function run(io: CliIo, args: Args): Promise<number> {
 		await reporter?.close();
 		lock.release();
 	}
+}
+
+/** The tasks' read-only checks, before the lock and before anything runs. */
+async function preflight(nubfile: Nubfile, nodes: readonly GraphNode[], io: CliIo) {
+	const problems = await runPreflights(nodes, nubfile.root, io.signal);
+	if (problems.length > 0) throw preflightError(problems);
 }
 
 async function chooseReporter(io: CliIo, args: Args, style: Style, tasks: number): Promise<Reporter> {

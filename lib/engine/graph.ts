@@ -80,8 +80,35 @@ export function buildGraph(roots: ReadonlyArray<Task<unknown>>): Graph {
 	};
 
 	for (const root of roots) visit(root);
+	for (const node of order) checkForces(node, seen as MutableNode[]);
 	const targets = [...new Set(roots)].map(root => seen[root.id] as MutableNode);
 	return { nodes: order, byName: byName as Map<string, MutableNode>, targets };
+}
+
+/** A task's `forces` must be tasks among what it needs, directly or not. */
+function checkForces(node: GraphNode, nodes: ReadonlyArray<GraphNode | undefined>) {
+	let forces: ReadonlyArray<unknown>;
+	try {
+		forces = node.task.forces();
+	} catch (error) {
+		throw new NubError('graph', `task "${node.name}": computing what it forces failed: ${messageOf(error)}`, { cause: error });
+	}
+	if (forces.length === 0) return;
+	const reachable = new Set<GraphNode>();
+	const stack = [...node.needs.map(need => need.node)];
+	while (stack.length > 0) {
+		const next = stack.pop()!;
+		if (reachable.has(next)) continue;
+		reachable.add(next);
+		for (const need of next.needs) stack.push(need.node);
+	}
+	forces.forEach((forced, i) => {
+		if (!isTask(forced)) throw new NubError('graph', `task "${node.name}": forces[${i}] is not a task (got ${describe(forced)})`);
+		const target = nodes[forced.id];
+		if (target === undefined || !reachable.has(target)) {
+			throw new NubError('graph', `task "${node.name}" forces "${forced.name}", which it does not need: add it to its needs (directly or not)`);
+		}
+	});
 }
 
 /** A task on the DFS stack: its needs, and the next one to visit. */
@@ -172,10 +199,14 @@ export function messageOf(error: unknown): string {
  * The tasks `--force` reruns for the named targets: the targets themselves and, for a group
  * target (one with no `run`), the tasks it gathers, through nested groups. So `nub run prepuller
  * --force` reruns the prepuller's tasks, not the group's empty step nor what the tasks need.
+ * Without `--force` (`force: false`), only what the targets' `forces` name.
  */
-export function forcedTasks(graph: Graph, names: readonly string[]): Set<string> {
+export function forcedTasks(graph: Graph, names: readonly string[], options: { force: boolean } = { force: true }): Set<string> {
 	const forced = new Set<string>();
-	const stack = names.map(name => graph.byName.get(name)).filter(node => node !== undefined);
+	const named = names.map(name => graph.byName.get(name)).filter(node => node !== undefined);
+	const stack = options.force ? [...named] : [];
+	// A target's `forces` rerun whenever it is named, --force or not.
+	for (const node of named) for (const task of node.task.forces() as Array<Task<unknown>>) stack.push(graph.byName.get(task.name)!);
 	while (stack.length > 0) {
 		const node = stack.pop()!;
 		if (forced.has(node.name)) continue;

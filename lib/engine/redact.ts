@@ -35,11 +35,23 @@ export class Redactor {
 	}
 }
 
-/** The value, its lines (a PEM's body lines are shown on their own), and its base64 forms. */
+/**
+ * The value, its lines (a PEM's body lines are shown on their own), and its base64 forms: whole,
+ * and as it reads inside the base64 of a longer text that embeds it (a certificate followed by its
+ * chain in one Secret key) at each of the three byte alignments, cut to the characters that
+ * depend on the value alone.
+ */
 function forms(value: string): string[] {
 	const result = [value];
-	const base64 = Buffer.from(value, 'utf8').toString('base64');
-	result.push(base64, base64.replace(/=+$/, ''), Buffer.from(value, 'utf8').toString('base64url'));
+	const bytes = Buffer.from(value, 'utf8');
+	const base64 = bytes.toString('base64');
+	result.push(base64, base64.replace(/=+$/, ''), bytes.toString('base64url'));
+	for (const shift of [0, 1, 2]) {
+		const shifted = Buffer.concat([Buffer.alloc(shift), bytes]);
+		const whole = shifted.subarray(0, shifted.length - (shifted.length % 3));
+		const inner = whole.toString('base64').slice([0, 2, 3][shift]);
+		if (inner.length >= 8) result.push(inner, inner.replaceAll('+', '-').replaceAll('/', '_'));
+	}
 	for (const line of value.split('\n')) {
 		if (line.length >= 16 && line !== value && !line.startsWith('-----')) result.push(line);
 	}

@@ -72,15 +72,33 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 	let running = 0;
 	let stopping = false;
 
+	// A wrong state key must stop the run before anything runs: otherwise new secrets would be
+	// sealed under it beside the old ones, and a later run could read neither all of them.
+	const sealed = state.anySealed();
+	if (sealed) sealer.open(sealed.sealed, `task "${sealed.name}"`);
+	// Every secret this run could come across is known before anything runs, cached or not: a task
+	// may fail with a message holding a secret made three runs ago.
+	for (const node of nodes) {
+		const ok = node.task.redactsOutput ? state.get(node.name)?.ok : undefined;
+		if (ok?.sealed !== undefined) redactor.add(JSON.parse(sealer.open(ok.sealed, `task "${node.name}"`)));
+	}
+
 	emit({ type: 'run-start', tasks: nodes.map(node => node.name), jobs });
 
 	const outputOf = (node: GraphNode): Json => {
 		const run = runs[node.index]!;
 		if (run.output === undefined && run.sealed !== undefined) {
 			run.output = JSON.parse(sealer.open(run.sealed, `task "${node.name}"`)) as Json;
-			redactor.add(run.output);
 		}
 		return run.output ?? null;
+	};
+
+	/** The task's last recorded output, decrypted for a secret one (already known to the redactor). */
+	const previousOutput = (node: GraphNode): Json | undefined => {
+		const ok = state.get(node.name)?.ok;
+		if (!ok) return undefined;
+		if (ok.sealed === undefined) return ok.output ?? null;
+		return JSON.parse(sealer.open(ok.sealed, `task "${node.name}"`)) as Json;
 	};
 
 	const settle = (node: GraphNode, outcome: Outcome) => {
@@ -184,7 +202,7 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 		if (problem) throw new Error(`task returned a value that is not JSON: ${problem}`);
 		const text = canonicalJson(output);
 		const secret = node.task.secret;
-		if (secret) redactor.add(output);
+		if (node.task.redactsOutput) redactor.add(output);
 		const outHash = secret ? sealer.digest(text) : contentHash(text);
 		const previous = state.get(node.name)?.ok?.outHash;
 		state.recordSuccess({
@@ -241,6 +259,7 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 		const controller = new AbortController();
 		controllers.add(controller);
 		const log = makeLogger(node.name, emit, redactor);
+		const previous = previousOutput(node);
 		const attempt = async (attemptNumber: number) => {
 			const attemptController = new AbortController();
 			const abort = () => attemptController.abort(controller.signal.reason);
@@ -259,7 +278,7 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 						task.timeout,
 					);
 				}
-				let context: TaskContext = { name: node.name, signal: attemptController.signal, log, root, attempt: attemptNumber };
+				let context: TaskContext = { name: node.name, signal: attemptController.signal, log, root, attempt: attemptNumber, previous };
 				if (options.extendContext) context = options.extendContext(context);
 				return await Promise.race([task.execute(inputs, context).catch(wrapNonError), aborted]);
 			} finally {

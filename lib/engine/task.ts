@@ -23,6 +23,18 @@ export interface TaskContext {
 	readonly root: string;
 	/** 1 on the first attempt, 2 on the first retry, ... */
 	readonly attempt: number;
+	/**
+	 * The output of this task's last success (decrypted, for a secret task), or undefined when it
+	 * never succeeded: what a rotation builds on. Check its shape: the task's code may have changed.
+	 */
+	readonly previous: unknown;
+}
+
+/** What a preflight check may touch: it reads, it never writes. */
+export interface PreflightContext {
+	readonly name: string;
+	readonly root: string;
+	readonly signal: AbortSignal;
 }
 
 /** Retry settings, as in p-retry: `retries` further attempts with exponential backoff. */
@@ -67,14 +79,32 @@ export interface TaskSpec<N extends Needs, Out> {
 	run?: (inputs: OutputsOf<N>, context: TaskContext) => Out | Promise<Out>;
 	/** Files, configuration and a version that also go into the cache key. */
 	inputs?: TaskInputs;
-	/** The output is a secret: never printed, encrypted in the state. */
-	secret?: boolean;
+	/**
+	 * `true`: the output is a secret: encrypted in the state, never shown, and every string in it
+	 * replaced by a marker wherever it would appear (logs, errors, `--json`).
+	 * `'inputs'`: the output embeds secrets that other tasks made (a Kubernetes Secret built from
+	 * them): encrypted and never shown too, but what is redacted is those tasks' values (raw and
+	 * base64), not the output's every string (its namespace and key names are no secret).
+	 */
+	secret?: boolean | 'inputs';
 	/** Milliseconds one attempt may take before it is aborted and fails. */
 	timeout?: number;
 	/** Retries after a failure: a count, or p-retry options. */
 	retry?: number | RetryOptions;
 	/** The component the task belongs to (for `nub graph` clusters). */
 	group?: string;
+	/**
+	 * A read-only check run before anything of the run starts, for every task of the run, cached
+	 * or not (for example: the certificate files exist, match their key and cover the hostname).
+	 * Throwing stops the run with the message, naming the task; nothing runs.
+	 */
+	preflight?: (context: PreflightContext) => void | Promise<void>;
+	/**
+	 * Tasks that naming this one as a target reruns, as if they were given with `--force`. They
+	 * must be among what this task needs, directly or not: a `rotate-hub-key` target needs the hub
+	 * and forces its key.
+	 */
+	forces?: ReadonlyArray<Task<unknown>> | (() => ReadonlyArray<Task<unknown>>);
 }
 
 declare const output: unique symbol;
@@ -89,7 +119,10 @@ export interface Task<Out> {
 	readonly name: string;
 	readonly description: string | undefined;
 	readonly inputs: TaskInputs;
+	/** The output is encrypted in the state and never shown. */
 	readonly secret: boolean;
+	/** Every string of the output is redacted (`secret: true`). */
+	readonly redactsOutput: boolean;
 	readonly timeout: number | undefined;
 	readonly retry: RetryOptions | undefined;
 	readonly group: string | undefined;
@@ -97,6 +130,9 @@ export interface Task<Out> {
 	readonly isGroup: boolean;
 	/** The needs object, resolving the function form. */
 	needs(): Needs;
+	/** The tasks that naming this one reruns (see `TaskSpec.forces`). */
+	forces(): ReadonlyArray<unknown>;
+	readonly preflight: TaskSpec<Needs, unknown>['preflight'];
 	/** Runs the task's own function (null for a group). */
 	execute(inputs: Record<string, unknown>, context: TaskContext): Promise<unknown>;
 	/** Carries the output type; it has no value at run time. */
@@ -114,24 +150,35 @@ class NubTask {
 	readonly description: string | undefined;
 	readonly inputs: TaskInputs;
 	readonly secret: boolean;
+	readonly redactsOutput: boolean;
 	readonly timeout: number | undefined;
 	readonly retry: RetryOptions | undefined;
 	readonly group: string | undefined;
 	readonly isGroup: boolean;
+	readonly preflight: TaskSpec<Needs, unknown>['preflight'];
 	readonly #needs: TaskSpec<Needs, unknown>['needs'];
+	readonly #forces: TaskSpec<Needs, unknown>['forces'];
 	readonly #run: TaskSpec<Needs, unknown>['run'];
 
 	constructor(spec: TaskSpec<Needs, unknown>) {
 		this.name = spec.name;
 		this.description = spec.description;
 		this.inputs = spec.inputs ?? noInputs;
-		this.secret = spec.secret ?? false;
+		this.secret = spec.secret === true || spec.secret === 'inputs';
+		this.redactsOutput = spec.secret === true;
 		this.timeout = spec.timeout;
 		this.retry = typeof spec.retry === 'number' ? { retries: spec.retry } : spec.retry;
 		this.group = spec.group;
 		this.isGroup = spec.run === undefined;
+		this.preflight = spec.preflight;
 		this.#needs = spec.needs;
+		this.#forces = spec.forces;
 		this.#run = spec.run;
+	}
+
+	forces(): ReadonlyArray<unknown> {
+		const forces = this.#forces;
+		return typeof forces === 'function' ? forces() : (forces ?? []);
 	}
 
 	needs(): Needs {

@@ -89,3 +89,19 @@ test('forcing a group forces what it gathers, through nested groups', t => {
 	t.deepEqual([...forcedTasks(graph, ['outer'])].sort(), ['inner', 'outer', 'x', 'y']);
 	t.deepEqual([...forcedTasks(graph, ['x'])], ['x']);
 });
+
+test('forces: checked to be tasks the target needs, and forced whenever the target is named', t => {
+	const key = task({ name: 'key', run: () => 1 });
+	const secret = task({ name: 'secret', needs: { key }, run: () => 2 });
+	const rotate = task({ name: 'rotate', needs: { secret }, forces: [key] });
+	const graph = buildGraph([rotate]);
+	t.deepEqual([...forcedTasks(graph, ['rotate'], { force: false })], ['key']);
+	t.deepEqual([...forcedTasks(graph, ['secret'], { force: false })], []);
+	t.deepEqual([...forcedTasks(graph, ['rotate'])].sort(), ['key', 'rotate', 'secret']);
+
+	const stranger = task({ name: 'stranger', run: () => 3 });
+	const wrong = task({ name: 'wrong', needs: { secret }, forces: [stranger] });
+	t.throws(() => buildGraph([wrong, stranger]), { message: 'task "wrong" forces "stranger", which it does not need: add it to its needs (directly or not)' });
+	const notTask = task({ name: 'not-task', needs: { secret }, forces: [42 as never] });
+	t.throws(() => buildGraph([notTask]), { message: 'task "not-task": forces[0] is not a task (got number 42)' });
+});

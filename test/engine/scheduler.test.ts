@@ -273,3 +273,53 @@ test('secret outputs are sealed in the state, redacted from errors and logs, and
 	const end = second.events.find(event => event.type === 'task-end' && event.name === 'user');
 	t.deepEqual(end?.type === 'task-end' ? end.output : undefined, secretValue.length);
 });
+
+test('context.previous is the last recorded output (decrypted for a secret task), undefined at first', async t => {
+	const dir = dirOf(t);
+	const seen: Record<string, unknown[]> = { plain: [], secret: [] };
+	const roots = () => {
+		const plain = task({ name: 'plain', run: (_, { previous }) => (seen.plain!.push(previous), ((previous as number | undefined) ?? 0) + 1) });
+		const secret = task({ name: 'secret', secret: true, run: (_, { previous }) => (seen.secret!.push(previous), `${previous ?? 'key'}+next`) });
+		return [plain, secret];
+	};
+	await runTasks(dir, roots());
+	await runTasks(dir, roots(), { forceTargets: ['plain', 'secret'] });
+	await runTasks(dir, roots(), { forceTargets: ['plain', 'secret'] });
+	t.deepEqual(seen.plain, [undefined, 1, 2]);
+	t.deepEqual(seen.secret, [undefined, 'key+next', 'key+next+next']);
+});
+
+test("secret: 'inputs' seals the output but redacts only the secrets it was built from", async t => {
+	const dir = dirOf(t);
+	const password = 'correct-horse-battery-staple';
+	const pass = task({ name: 'pass', secret: true, run: () => password });
+	const manifest = task({
+		name: 'manifest',
+		secret: 'inputs',
+		needs: { pass },
+		run: ({ pass }) => ({ namespace: 'nublado', data: Buffer.from(`user:${pass}\n`).toString('base64') }),
+	});
+	const show = task({
+		name: 'show',
+		needs: { manifest },
+		run: ({ manifest }, { log }) => {
+			log.info(JSON.stringify(manifest));
+			return manifest.namespace.length;
+		},
+	});
+	const { events } = await runTasks(dir, [show]);
+	const logged = events.flatMap(event => (event.type === 'task-log' ? [event.message] : []));
+	t.is(logged.length, 1);
+	// The namespace is shown; the password, embedded at an offset inside base64, is not.
+	t.regex(logged[0]!, /"namespace":"nublado"/);
+	t.regex(logged[0]!, /\[secret\]/);
+	t.false(logged[0]!.includes(Buffer.from(`user:${password}\n`).toString('base64').slice(8, 30)));
+	const stateText = (await import('node:fs')).readFileSync(join(dir, '.nub/state.jsonl'), 'utf8');
+	t.false(stateText.includes('nublado'), 'the manifest is sealed in the state');
+
+	// On a later run the secret is cached, sealed, and still redacted before anything runs.
+	const failing = task({ name: 'failing', needs: { manifest }, run: ({ manifest }) => { throw new Error(`bad ${manifest.data}`); } });
+	const again = await runTasks(dir, [failing]);
+	t.regex(again.summary.errors.failing!, /^bad .*\[secret\]/);
+	t.false(again.summary.errors.failing!.includes(Buffer.from(`user:${password}\n`).toString('base64').slice(8, 30)));
+});

@@ -1,0 +1,29 @@
+import { NubError } from './errors.ts';
+import { messageOf, type GraphNode } from './graph.ts';
+
+/** A task whose preflight check failed, and why (the error's first line). */
+export interface PreflightProblem {
+	name: string;
+	message: string;
+}
+
+/**
+ * Runs the `preflight` checks of `nodes`, all at once, and returns every failure in the nodes'
+ * order. They only read (files, configuration), so they run before the lock is taken and before
+ * any task: a bad input stops the run with nothing applied.
+ */
+export async function runPreflights(nodes: readonly GraphNode[], root: string, signal: AbortSignal): Promise<PreflightProblem[]> {
+	const checked = nodes.filter(node => node.task.preflight !== undefined);
+	const results = await Promise.allSettled(checked.map(async node => node.task.preflight!({ name: node.name, root, signal })));
+	const problems: PreflightProblem[] = [];
+	results.forEach((result, i) => {
+		if (result.status === 'rejected') problems.push({ name: checked[i]!.name, message: messageOf(result.reason).split('\n')[0]! });
+	});
+	return problems;
+}
+
+/** One `config` NubError for the problems: a line each, naming the task. */
+export function preflightError(problems: readonly PreflightProblem[]): NubError {
+	const lines = problems.map(problem => `task "${problem.name}": ${problem.message}`);
+	return new NubError('config', lines.join('\nnub: '));
+}
