@@ -1,0 +1,74 @@
+import { lookupA, type ARecord, type DnsOutcome, type DnsProvider, type Nameserver } from './dns.ts';
+
+/** A TSIG key as BIND writes it (`key "name" { algorithm hmac-sha256; secret "..."; }`). */
+export interface TsigKey {
+	name: string;
+	algorithm: string;
+	/** base64. */
+	secret: string;
+}
+
+export interface Rfc2136Options {
+	server: Nameserver;
+	zone: string;
+	key: TsigKey;
+}
+
+/**
+ * Dynamic DNS updates (RFC 2136) signed with TSIG, sent by BIND's `nsupdate`. The key goes to
+ * nsupdate on its standard input, never on its command line (where `ps` would show it).
+ */
+export function rfc2136(options: Rfc2136Options): DnsProvider {
+	const { server, zone, key } = options;
+	return {
+		description: `rfc2136 at ${server.host}:${server.port} (zone ${zone})`,
+		async ensure(record: ARecord, { signal, log }): Promise<DnsOutcome> {
+			const current = await lookupA(record.name, server);
+			if (current.length === 1 && current[0] === record.address) {
+				log(`${record.name} A ${record.address} already`);
+				return 'unchanged';
+			}
+			const name = record.name.endsWith('.') ? record.name : `${record.name}.`;
+			const script = [
+				`server ${server.host} ${server.port}`,
+				`zone ${zone}`,
+				`key ${key.algorithm}:${key.name} ${key.secret}`,
+				`update delete ${name} A`,
+				`update add ${name} ${record.ttl} A ${record.address}`,
+				'send',
+				'',
+			].join('\n');
+			// zx is loaded when an update is due: a cached run never pays for it.
+			const { $ } = await import('zx');
+			const result = await $({ input: script, nothrow: true, quiet: true, ...(signal ? { signal } : {}) })`nsupdate -v`;
+			if (result.exitCode !== 0) {
+				const said = (result.stderr || result.stdout).replaceAll(key.secret, '[secret]').trim().split('\n').filter(Boolean).at(-1) ?? `exit ${result.exitCode}`;
+				throw new Error(`nsupdate could not set ${record.name} A ${record.address} at ${server.host}:${server.port} (zone ${zone}): ${said}`);
+			}
+			const after = await lookupA(record.name, server);
+			if (!(after.length === 1 && after[0] === record.address)) {
+				throw new Error(`${server.host}:${server.port} accepted the update but answers ${record.name} A ${after.join(', ') || 'nothing'}`);
+			}
+			log(`${record.name} A ${record.address} (was ${current.join(', ') || 'absent'})`);
+			return 'updated';
+		},
+	};
+}
+
+/**
+ * The person at the keyboard is the provider: print the record to create, and check it by asking
+ * a nameserver (the record is only `printed` until it is there).
+ */
+export function manualDns(options: { check?: Nameserver }): DnsProvider {
+	return {
+		description: 'manual',
+		async ensure(record, { log }) {
+			if (options.check) {
+				const current = await lookupA(record.name, options.check);
+				if (current.length === 1 && current[0] === record.address) return 'unchanged';
+			}
+			log(`create this record at your DNS provider: ${record.name}. ${record.ttl} IN A ${record.address}`);
+			return 'printed';
+		},
+	};
+}

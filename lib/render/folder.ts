@@ -1,0 +1,60 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { KubeObject } from '../k8s/objects.ts';
+
+/** A folder that cannot become a ConfigMap: names the folder and the file. */
+export class FolderError extends Error {
+	override readonly name = 'FolderError';
+}
+
+const validKey = /^[-._a-zA-Z0-9]+$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A ConfigMap holding every file of `folder` (not its subfolders), in lexical order: text files
+ * (valid UTF-8, no NUL byte) under `data`, anything else byte for byte, base64, under
+ * `binaryData` (a PNG in `data` would be mangled). File names must be valid ConfigMap keys.
+ */
+export function configMapFromFolder(options: { name: string; namespace: string; folder: string; shown?: string; labels?: Record<string, string> }): KubeObject {
+	const shown = options.shown ?? options.folder;
+	let entries;
+	try {
+		entries = readdirSync(options.folder, { withFileTypes: true, encoding: 'buffer' });
+	} catch (error) {
+		throw new FolderError(`${shown}: cannot read the folder (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+	}
+	const data: Record<string, string> = {};
+	const binaryData: Record<string, string> = {};
+	const files = entries.filter(entry => entry.isFile()).sort((a, b) => Buffer.compare(a.name, b.name));
+	let bytes = 0;
+	for (const entry of files) {
+		let name: string;
+		try {
+			name = utf8.decode(entry.name);
+		} catch {
+			throw new FolderError(`${shown}: the file name ${JSON.stringify(entry.name.toString('latin1'))} is not UTF-8; a ConfigMap key must be letters, digits, "-", "_" or "."`);
+		}
+		if (!validKey.test(name)) throw new FolderError(`${shown}/${name}: not a valid ConfigMap key (letters, digits, "-", "_" and "." only)`);
+		const content = readFileSync(join(options.folder, name));
+		bytes += content.length;
+		const text = content.includes(0) ? undefined : decode(content);
+		if (text === undefined) binaryData[name] = content.toString('base64');
+		else data[name] = text;
+	}
+	if (bytes > 1024 * 1024) throw new FolderError(`${shown}: ${bytes} bytes of files, over a ConfigMap's limit of 1 MiB`);
+	return {
+		apiVersion: 'v1',
+		kind: 'ConfigMap',
+		metadata: { name: options.name, namespace: options.namespace, ...(options.labels ? { labels: options.labels } : {}) },
+		...(Object.keys(data).length > 0 ? { data } : {}),
+		...(Object.keys(binaryData).length > 0 ? { binaryData } : {}),
+	};
+}
+
+function decode(content: Buffer): string | undefined {
+	try {
+		return utf8.decode(content);
+	} catch {
+		return undefined;
+	}
+}

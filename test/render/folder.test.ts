@@ -1,0 +1,33 @@
+import test from 'ava';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configMapFromFolder, FolderError } from '../../lib/render/folder.ts';
+
+const png = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000ff', 'hex');
+
+test('text files go to data, binary files byte for byte to binaryData, in lexical order; subfolders are left out', t => {
+	const folder = mkdtempSync(join(tmpdir(), 'nub-folder-'));
+	t.teardown(() => rmSync(folder, { recursive: true, force: true }));
+	writeFileSync(join(folder, 'b_config.py'), 'c.Spawner.x = "é"\n');
+	writeFileSync(join(folder, 'a_config.py'), 'c.JupyterHub.y = 1\n');
+	writeFileSync(join(folder, 'logo.png'), png);
+	mkdirSync(join(folder, 'sub'));
+	writeFileSync(join(folder, 'sub', 'ignored.txt'), 'x');
+	const map = configMapFromFolder({ name: 'landing-page-www', namespace: 'nublado', folder });
+	t.deepEqual(Object.keys(map.data as object), ['a_config.py', 'b_config.py']);
+	t.is((map.data as Record<string, string>)['b_config.py'], 'c.Spawner.x = "é"\n');
+	t.deepEqual(Buffer.from((map.binaryData as Record<string, string>)['logo.png']!, 'base64'), png);
+});
+
+test('a file name that is not UTF-8 or not a valid key is refused, naming the folder', t => {
+	const folder = mkdtempSync(join(tmpdir(), 'nub-folder-'));
+	t.teardown(() => rmSync(folder, { recursive: true, force: true }));
+	writeFileSync(Buffer.from(join(folder, 'bad-\xff.png'), 'latin1'), png);
+	t.throws(() => configMapFromFolder({ name: 'x', namespace: 'n', folder, shown: 'landing' }), { instanceOf: FolderError, message: /^landing: the file name "bad-ÿ\.png" is not UTF-8/ });
+	rmSync(folder, { recursive: true });
+	mkdirSync(folder);
+	writeFileSync(join(folder, 'has space.txt'), 'x');
+	t.throws(() => configMapFromFolder({ name: 'x', namespace: 'n', folder, shown: 'landing' }), { message: 'landing/has space.txt: not a valid ConfigMap key (letters, digits, "-", "_" and "." only)' });
+	t.throws(() => configMapFromFolder({ name: 'x', namespace: 'n', folder: join(folder, 'nope'), shown: 'nope' }), { message: 'nope: cannot read the folder (ENOENT)' });
+});
