@@ -1,0 +1,313 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import { parseDocument } from 'yaml';
+import { check, describe, leaves, type Field, type Problem, type SecretRef } from './schema.ts';
+
+/** The configuration file's name, beside the Nubfile. */
+export const configFile = 'nublado.yaml';
+/** Environment variables override fields: `NUBLADO_FIREFLY_REPLICAS=2` sets firefly.replicas. */
+export const envPrefix = 'NUBLADO_';
+
+const hostname = /^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$/;
+const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const quantity = /^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$/;
+const route = /^\/?[A-Za-z0-9._~\-/]*$/;
+const image = /^[a-z0-9][a-z0-9._\-/:@]*$/;
+
+/** The schema of nublado.yaml; `doc` strings are what the README's table says. */
+export const schema: Field = {
+	type: 'object',
+	fields: {
+		hostname: { type: 'string', required: true, pattern: hostname, expected: 'a DNS name such as nublado.example.org', doc: 'where the platform is reached' },
+		namespace: { type: 'string', pattern: dnsLabel, expected: 'a DNS label', doc: 'default: the first label of the hostname' },
+		kubernetes: {
+			type: 'object',
+			doc: 'the cluster; omit it to deploy to nub\'s sandbox',
+			fields: {
+				context: { type: 'string', doc: 'kubeconfig context (required to deploy to a real cluster)' },
+				kubeconfig: { type: 'string', doc: 'kubeconfig file; default KUBECONFIG or ~/.kube/config' },
+			},
+		},
+		oauth: {
+			type: 'object',
+			fields: {
+				provider: { type: 'enum', values: ['github', 'cilogon', 'jwt'], default: 'github', doc: 'github, cilogon or jwt' },
+				clientId: { type: 'string', doc: 'OAuth client id (not for jwt)' },
+				clientSecret: { type: 'secret', doc: 'OAuth client secret, { env: NAME } or { file: path } (not for jwt)' },
+				allowedGroups: { type: 'list', items: { type: 'string' }, default: [], doc: 'GitHub organizations or CILogon groups allowed in' },
+				deniedGroups: { type: 'list', items: { type: 'string' }, default: [], doc: 'organizations or groups kept out' },
+			},
+		},
+		tls: {
+			type: 'object',
+			fields: {
+				source: { type: 'enum', values: ['self-signed', 'files'], default: 'self-signed', doc: 'self-signed (a CA made here) or files (GitHub OAuth needs a real certificate)' },
+				cert: { type: 'string', doc: 'certificate file (files)' },
+				key: { type: 'string', doc: 'private key file (files)' },
+				chain: { type: 'string', doc: 'chain file (files)' },
+				altNames: { type: 'list', items: { type: 'string', pattern: hostname, expected: 'a DNS name' }, default: [], doc: 'more names for a self-signed certificate' },
+			},
+		},
+		dhparam: {
+			type: 'object',
+			fields: {
+				bits: { type: 'integer', min: 1024, max: 8192, default: 2048, doc: 'size of fresh DH parameters' },
+				group: { type: 'enum', values: ['ffdhe2048'], doc: 'use the RFC 7919 group instead (instant)' },
+			},
+		},
+		routes: {
+			type: 'object',
+			fields: {
+				hub: { type: 'string', pattern: route, expected: 'a URL path', default: '/nb', doc: 'the hub\'s path' },
+				firefly: { type: 'string', pattern: route, expected: 'a URL path', default: '/firefly', doc: 'Firefly\'s path' },
+			},
+		},
+		hub: {
+			type: 'object',
+			fields: {
+				image: { type: 'string', pattern: image, expected: 'a container image', default: 'lsstsqre/jld-hub:latest' },
+				labImage: { type: 'string', pattern: image, expected: 'a container image', default: 'lsstsqre/sciplat-lab:latest' },
+				labSelectorTitle: { type: 'string', default: 'LSST Stack Selector' },
+				sessionDbUrl: { type: 'string', default: 'sqlite:////home/jovyan/jupyterhub.sqlite' },
+				maxHttpHeaderSize: { type: 'integer', min: 1024, max: 1048576, doc: 'the proxy\'s header limit; default 8192, 16384 with jwt' },
+				configFolder: { type: 'string', default: 'hub/jupyterhub_config.d', doc: 'jupyterhub_config.d files, loaded in lexical order' },
+			},
+		},
+		nfs: {
+			type: 'object',
+			fields: {
+				server: { type: 'string', default: 'in-cluster', doc: 'in-cluster (a fileserver in the cluster) or an NFS server\'s IP address' },
+				size: { type: 'string', pattern: quantity, expected: 'a size such as 20Gi', default: '20Gi', doc: 'the shared volume (at least 1Gi)' },
+			},
+		},
+		firefly: {
+			type: 'object',
+			fields: {
+				enabled: { type: 'boolean', default: true },
+				replicas: { type: 'integer', min: 1, max: 100, default: 1 },
+				memory: { type: 'string', pattern: quantity, expected: 'a size such as 4G', default: '4G', doc: 'memory limit; the JVM gets 7/8 of it' },
+				cpu: { type: 'number', min: 0.1, default: 3.0 },
+				uid: { type: 'integer', min: 0, default: 91 },
+			},
+		},
+		prepuller: {
+			type: 'object',
+			fields: {
+				enabled: { type: 'boolean', default: true },
+				minute: { type: 'integer', min: 0, max: 59, doc: 'minute of the hour it runs; default: chosen once, 15 minutes after the first deployment, and kept' },
+				images: { type: 'list', items: { type: 'string', pattern: image, expected: 'a container image' }, default: ['lsstsqre/sciplat-lab:latest'] },
+			},
+		},
+		logging: {
+			type: 'object',
+			fields: {
+				enabled: { type: 'boolean', default: false },
+				rabbitmqHost: { type: 'string' },
+				rabbitmqVhost: { type: 'string' },
+				rabbitmqPassword: { type: 'secret' },
+				shipperName: { type: 'string', doc: 'default: the cluster name (hostname with dashes)' },
+				beatsCa: { type: 'string', doc: 'filebeat CA certificate file' },
+				beatsCert: { type: 'string', doc: 'filebeat certificate file' },
+				beatsKey: { type: 'string', doc: 'filebeat key file' },
+			},
+		},
+		landing: {
+			type: 'object',
+			fields: {
+				enabled: { type: 'boolean', default: true, doc: 'only when routes.hub is not /' },
+				folder: { type: 'string', default: 'landing', doc: 'the page\'s files (PNGs go in byte for byte)' },
+			},
+		},
+		dns: {
+			type: 'object',
+			fields: {
+				provider: { type: 'enum', values: ['none', 'rfc2136', 'manual'], default: 'none', doc: 'none, rfc2136 (nsupdate with TSIG) or manual' },
+				server: { type: 'string', doc: 'DNS server host[:port] (rfc2136; manual checks against it)' },
+				zone: { type: 'string', doc: 'the zone to update (rfc2136)' },
+				keyName: { type: 'string', default: 'nub' },
+				keyAlgorithm: { type: 'enum', values: ['hmac-sha256', 'hmac-sha512', 'hmac-sha1'], default: 'hmac-sha256' },
+				keySecret: { type: 'secret', doc: 'the TSIG secret (base64), { env: NAME } or { file: path }' },
+				ttl: { type: 'integer', min: 5, max: 86400, default: 60 },
+			},
+		},
+	},
+};
+
+/** The checked configuration, with defaults and derived values. */
+export interface NubladoConfig {
+	hostname: string;
+	namespace: string;
+	/** The hostname with dashes: the default shipper name and the sandbox cluster name. */
+	clusterName: string;
+	kubernetes?: { context: string; kubeconfig?: string };
+	oauth: { provider: 'github' | 'cilogon' | 'jwt'; clientId?: string; clientSecret?: SecretRef; allowedGroups: string[]; deniedGroups: string[]; callbackUrl: string };
+	tls: { source: 'self-signed'; altNames: string[] } | { source: 'files'; cert: string; key: string; chain?: string };
+	dhparam: { bits: number } | { group: 'ffdhe2048' };
+	routes: { hub: string; firefly: string };
+	hub: { image: string; labImage: string; labSelectorTitle: string; sessionDbUrl: string; maxHttpHeaderSize: number; configFolder: string };
+	nfs: { server: 'in-cluster' | string; size: string; sizeBytes: number };
+	firefly: { enabled: boolean; replicas: number; memory: string; cpu: number; uid: number; jvmSize: string };
+	prepuller: { enabled: boolean; minute?: number; images: string[] };
+	logging: { enabled: false } | { enabled: true; rabbitmqHost: string; rabbitmqVhost: string; rabbitmqPassword: SecretRef; shipperName: string; beatsCa: string; beatsCert: string; beatsKey: string };
+	landing: { enabled: boolean; folder: string };
+	dns: { provider: 'none' } | { provider: 'manual'; server?: string; ttl: number } | { provider: 'rfc2136'; server: string; zone: string; keyName: string; keyAlgorithm: string; keySecret: SecretRef; ttl: number };
+}
+
+/** Bad configuration: every problem, one line each, naming the file (or variable) and field. */
+export class ConfigError extends Error {
+	override readonly name = 'ConfigError';
+	constructor(readonly problems: readonly string[]) {
+		super(problems.join('\n'));
+	}
+}
+
+/**
+ * The configuration the sandbox runs when a project has no nublado.yaml: a newcomer's
+ * `npx nub run all` deploys the whole platform to it, with nothing to provide.
+ */
+export const sandboxExample = `# nub's example configuration for its embedded sandbox cluster (used when there is no nublado.yaml)
+hostname: nublado.sandbox.test
+oauth:
+  provider: jwt
+tls:
+  source: self-signed
+`;
+
+/**
+ * Reads `nublado.yaml` in `root` (or the sandbox example when there is none), applies the
+ * environment's overrides, checks it all and derives what follows from it. Throws a ConfigError
+ * listing every problem.
+ */
+export function loadConfig(root: string, env: Readonly<Record<string, string | undefined>>): { config: NubladoConfig; file: string | undefined } {
+	const path = join(root, configFile);
+	const file = existsSync(path) ? configFile : undefined;
+	const text = file ? readFileSync(path, 'utf8') : sandboxExample;
+	return { config: parseConfig(text, file ?? '(the sandbox example)', env), file };
+}
+
+/** `loadConfig` on text: `shown` names it in messages. */
+export function parseConfig(text: string, shown: string, env: Readonly<Record<string, string | undefined>> = {}): NubladoConfig {
+	const document = parseDocument(text);
+	if (document.errors.length > 0) {
+		throw new ConfigError(document.errors.map(error => `${shown}:${error.linePos?.[0]?.line ?? '?'}: not valid YAML: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`));
+	}
+	const raw = (document.toJS() ?? {}) as unknown;
+	const problems: Problem[] = [];
+	const fromEnv = new Map<string, string>();
+	const merged = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? applyEnvironment(raw as Record<string, unknown>, env, fromEnv, problems) : raw;
+	const checked = check(schema, merged, '', problems) as Record<string, any> | undefined;
+	if (checked && problems.length === 0) derive(checked, problems);
+	if (problems.length > 0) {
+		throw new ConfigError(problems.map(problem => `${fromEnv.get(problem.path) ?? shown}: ${problem.path === '' ? '' : `${problem.path}: `}${problem.message}`));
+	}
+	return checked as unknown as NubladoConfig;
+}
+
+/** `firefly.replicas` -> `NUBLADO_FIREFLY_REPLICAS`. */
+export function envName(path: string): string {
+	return envPrefix + path.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replaceAll('.', '_').toUpperCase();
+}
+
+function applyEnvironment(raw: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>, fromEnv: Map<string, string>, problems: Problem[]) {
+	const merged = structuredClone(raw);
+	for (const [path, field] of leaves(schema)) {
+		const name = envName(path);
+		const text = env[name];
+		if (text === undefined || field.type === 'secret' || field.type === 'object') continue;
+		fromEnv.set(path, name);
+		let value: unknown = text;
+		if (field.type === 'integer' || field.type === 'number') value = text.trim() === '' || Number.isNaN(Number(text)) ? text : Number(text);
+		else if (field.type === 'boolean') value = text === 'true' ? true : text === 'false' ? false : text;
+		else if (field.type === 'list') value = text.split(',').map(item => item.trim()).filter(Boolean);
+		const keys = path.split('.');
+		let at: Record<string, unknown> = merged;
+		for (const key of keys.slice(0, -1)) {
+			if (typeof at[key] !== 'object' || at[key] === null) at[key] = {};
+			at = at[key] as Record<string, unknown>;
+		}
+		at[keys.at(-1)!] = value;
+	}
+	void problems;
+	return merged;
+}
+
+/** Defaults that depend on other fields, and rules across fields. */
+function derive(config: Record<string, any>, problems: Problem[]) {
+	const problem = (path: string, message: string) => problems.push({ path, message });
+	config.namespace ??= config.hostname.split('.')[0];
+	if (!dnsLabel.test(config.namespace)) problem('namespace', `the default, the hostname's first label "${config.namespace}", is not a DNS label: give one`);
+	config.clusterName = config.hostname.replaceAll('.', '-');
+	if (config.kubernetes && Object.keys(config.kubernetes).length === 0) delete config.kubernetes;
+	if (config.kubernetes && !config.kubernetes.context) problem('kubernetes.context', 'is required to deploy to a cluster (omit kubernetes to use the sandbox)');
+
+	config.routes.hub = normalizeRoute(config.routes.hub);
+	config.routes.firefly = normalizeRoute(config.routes.firefly);
+
+	const oauth = config.oauth;
+	if (oauth.provider !== 'jwt') {
+		if (!oauth.clientId) problem('oauth.clientId', `is required for ${oauth.provider}`);
+		if (!oauth.clientSecret) problem('oauth.clientSecret', `is required for ${oauth.provider}: { env: NAME } or { file: path }`);
+		if (oauth.allowedGroups.length === 0) problem('oauth.allowedGroups', `is required for ${oauth.provider}: the organizations or groups allowed in`);
+	}
+	oauth.callbackUrl = `https://${config.hostname}${config.routes.hub === '/' ? '' : config.routes.hub}/hub/oauth_callback`;
+
+	const header = config.hub.maxHttpHeaderSize;
+	if (header === undefined) config.hub.maxHttpHeaderSize = oauth.provider === 'jwt' ? 16384 : 8192;
+	else if (oauth.provider === 'jwt' && header < 16384) problem('hub.maxHttpHeaderSize', `must be at least 16384 with jwt (large tokens), got ${header}`);
+
+	const tls = config.tls;
+	if (tls.source === 'files') {
+		for (const key of ['cert', 'key'] as const) if (!tls[key]) problem(`tls.${key}`, 'is required with source: files');
+		delete tls.altNames;
+	} else {
+		for (const key of ['cert', 'key', 'chain'] as const) if (tls[key] !== undefined) problem(`tls.${key}`, 'is only for source: files');
+	}
+	if (config.dhparam.group !== undefined) config.dhparam = { group: config.dhparam.group };
+	else config.dhparam = { bits: config.dhparam.bits };
+
+	if (config.nfs.server !== 'in-cluster' && isIP(config.nfs.server) === 0) {
+		problem('nfs.server', `expected in-cluster or an IP address (volumes need the server's IP, not a name), got ${describe(config.nfs.server)}`);
+	}
+	config.nfs.sizeBytes = bytes(config.nfs.size);
+	if (config.nfs.sizeBytes < 2 ** 30) problem('nfs.size', `must be at least 1Gi, got ${config.nfs.size}`);
+
+	// The JVM gets 7/8 of the limit, counted in binary units as the old tool did (4G -> 3584M):
+	// below the limit either way, with room for what the JVM uses outside its heap.
+	config.firefly.jvmSize = `${Math.floor((bytes(config.firefly.memory.replace(/([KMGT])$/, '$1i')) * 7) / 8 / 2 ** 20)}M`;
+
+	const logging = config.logging;
+	if (logging.enabled) {
+		for (const key of ['rabbitmqHost', 'rabbitmqVhost', 'rabbitmqPassword', 'beatsCa', 'beatsCert', 'beatsKey']) {
+			if (logging[key] === undefined) problem(`logging.${key}`, 'is required when logging is enabled');
+		}
+		logging.shipperName ??= config.clusterName;
+	} else {
+		config.logging = { enabled: false };
+	}
+
+	config.landing.enabled = config.landing.enabled && config.routes.hub !== '/';
+
+	const dns = config.dns;
+	if (dns.provider === 'rfc2136') {
+		for (const key of ['server', 'zone', 'keySecret']) if (dns[key] === undefined) problem(`dns.${key}`, 'is required with provider: rfc2136');
+	} else if (dns.provider === 'none') {
+		config.dns = { provider: 'none' };
+	} else {
+		config.dns = { provider: 'manual', ttl: dns.ttl, ...(dns.server ? { server: dns.server } : {}) };
+	}
+}
+
+/** Routes get a leading `/` and no trailing `/` (except `/` itself). */
+export function normalizeRoute(path: string): string {
+	const trimmed = path.replace(/^\/+|\/+$/g, '');
+	return trimmed === '' ? '/' : `/${trimmed}`;
+}
+
+/** `20Gi` -> bytes (binary and decimal suffixes as Kubernetes reads them). */
+export function bytes(size: string): number {
+	const match = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|K|M|G|T)?$/.exec(size);
+	if (!match) return NaN;
+	const factor = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, K: 1e3, M: 1e6, G: 1e9, T: 1e12 }[match[2] ?? ''] ?? 1;
+	return Math.round(Number(match[1]) * factor);
+}

@@ -1,0 +1,129 @@
+import { nearest } from '../engine/suggest.ts';
+
+/**
+ * A small schema language for configuration files: enough to check a YAML document field by
+ * field, report every problem at once (field, what was expected, what was found, the nearest known
+ * key for a misspelt one) and fill in defaults. Hand-written rather than a JSON Schema library so
+ * that the messages read like a person wrote them.
+ */
+export type Field =
+	| { type: 'string'; required?: boolean; default?: string; pattern?: RegExp; expected?: string; doc?: string }
+	| { type: 'integer'; required?: boolean; default?: number; min?: number; max?: number; doc?: string }
+	| { type: 'number'; required?: boolean; default?: number; min?: number; doc?: string }
+	| { type: 'boolean'; required?: boolean; default?: boolean; doc?: string }
+	| { type: 'enum'; values: readonly string[]; required?: boolean; default?: string; doc?: string }
+	| { type: 'list'; items: Field; required?: boolean; default?: unknown[]; doc?: string }
+	| { type: 'object'; fields: Record<string, Field>; required?: boolean; doc?: string }
+	/** A credential given by reference: `{ env: NAME }` or `{ file: path }`, never its value. */
+	| { type: 'secret'; required?: boolean; doc?: string };
+
+/** One problem: where (a dotted path) and what. */
+export interface Problem {
+	path: string;
+	message: string;
+}
+
+/** A credential reference as written in the file. */
+export type SecretRef = { env: string } | { file: string };
+
+/**
+ * Checks `value` against `field`, returning the value with defaults filled in and the problems
+ * found (all of them). Values that fail keep their place out of the result.
+ */
+export function check(field: Field, value: unknown, path: string, problems: Problem[]): unknown {
+	if (value === undefined || value === null) {
+		if ('default' in field && field.default !== undefined) return structuredClone(field.default);
+		if (field.type === 'object') return value === null && field.required ? missing(path, problems) : check(field, {}, path, problems);
+		if (field.required) return missing(path, problems);
+		return undefined;
+	}
+	const got = describe(value);
+	const problem = (message: string) => {
+		problems.push({ path, message });
+		return undefined;
+	};
+	switch (field.type) {
+		case 'string':
+			if (typeof value !== 'string') return problem(`expected ${field.expected ?? 'a string'}, got ${got}`);
+			if (/[\n\r\0]/.test(value)) return problem(`expected ${field.expected ?? 'a single line'}, got a value with a line break`);
+			if (field.pattern && !field.pattern.test(value)) return problem(`expected ${field.expected ?? `text matching ${field.pattern}`}, got ${got}`);
+			return value;
+		case 'integer':
+			if (typeof value !== 'number' || !Number.isInteger(value)) return problem(`expected a whole number${range(field)}, got ${got}`);
+			if ((field.min !== undefined && value < field.min) || (field.max !== undefined && value > field.max)) return problem(`expected a whole number${range(field)}, got ${value}`);
+			return value;
+		case 'number':
+			if (typeof value !== 'number' || !Number.isFinite(value)) return problem(`expected a number, got ${got}`);
+			if (field.min !== undefined && value < field.min) return problem(`expected a number of at least ${field.min}, got ${value}`);
+			return value;
+		case 'boolean':
+			if (typeof value !== 'boolean') return problem(`expected true or false, got ${got}`);
+			return value;
+		case 'enum':
+			if (typeof value !== 'string' || !field.values.includes(value)) {
+				const near = typeof value === 'string' ? nearest(value, field.values) : undefined;
+				return problem(`expected one of ${field.values.join(', ')}, got ${got}${near ? ` (did you mean "${near}"?)` : ''}`);
+			}
+			return value;
+		case 'list': {
+			if (!Array.isArray(value)) return problem(`expected a list, got ${got}`);
+			return value.map((item, index) => check(field.items, item, `${path}[${index}]`, problems));
+		}
+		case 'secret': {
+			const ref = value as Partial<Record<'env' | 'file', unknown>>;
+			const keys = typeof value === 'object' && !Array.isArray(value) ? Object.keys(value) : [];
+			const valid = keys.length === 1 && ((keys[0] === 'env' && typeof ref.env === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(ref.env)) || (keys[0] === 'file' && typeof ref.file === 'string' && ref.file !== ''));
+			if (!valid) {
+				return problem(`expected a reference to the secret, { env: VARIABLE } or { file: path }, got ${typeof value === 'string' ? 'the value itself (keep credentials out of this file)' : got}`);
+			}
+			return value;
+		}
+		case 'object': {
+			if (typeof value !== 'object' || Array.isArray(value)) return problem(`expected a mapping of fields, got ${got}`);
+			const result: Record<string, unknown> = {};
+			const known = Object.keys(field.fields);
+			for (const key of Object.keys(value)) {
+				if (!Object.hasOwn(field.fields, key)) {
+					const near = nearest(key, known);
+					problems.push({ path: join(path, key), message: `unknown field${near ? ` (did you mean "${near}"?)` : `; known here: ${known.join(', ')}`}` });
+				}
+			}
+			for (const [key, child] of Object.entries(field.fields)) {
+				const checked = check(child, (value as Record<string, unknown>)[key], join(path, key), problems);
+				if (checked !== undefined) result[key] = checked;
+			}
+			return result;
+		}
+	}
+}
+
+function missing(path: string, problems: Problem[]): undefined {
+	problems.push({ path, message: 'is required' });
+	return undefined;
+}
+
+function range(field: { min?: number; max?: number }): string {
+	if (field.min !== undefined && field.max !== undefined) return ` from ${field.min} to ${field.max}`;
+	if (field.min !== undefined) return ` of at least ${field.min}`;
+	if (field.max !== undefined) return ` of at most ${field.max}`;
+	return '';
+}
+
+function join(path: string, key: string): string {
+	return path ? `${path}.${key}` : key;
+}
+
+/** `"two"`, `a list`, `true`: what was found, briefly. */
+export function describe(value: unknown): string {
+	if (value === null) return 'nothing';
+	if (Array.isArray(value)) return 'a list';
+	if (typeof value === 'object') return 'a mapping';
+	if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+	return String(value);
+}
+
+/** Every leaf path of a schema with its field: for environment overrides and documentation. */
+export function leaves(field: Field, path = ''): Array<[string, Field]> {
+	if (field.type !== 'object') return [[path, field]];
+	return Object.entries(field.fields).flatMap(([key, child]) => leaves(child, join(path, key)));
+}

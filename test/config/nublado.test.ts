@@ -1,0 +1,92 @@
+import test from 'ava';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, envName, loadConfig, parseConfig } from '../../lib/config/nublado.ts';
+
+const github = `hostname: nb.example.org
+oauth:
+  provider: github
+  clientId: abc123
+  clientSecret: { env: GITHUB_SECRET }
+  allowedGroups: [lsst-sqre]
+`;
+
+test('defaults and derived values follow the facts: namespace, routes, callback, JVM, header size, landing', t => {
+	const config = parseConfig(`${github}routes: { hub: "nb/", firefly: "/ff//" }\nfirefly: { memory: 8G }\n`, 'nublado.yaml');
+	t.is(config.namespace, 'nb');
+	t.is(config.clusterName, 'nb-example-org');
+	t.deepEqual(config.routes, { hub: '/nb', firefly: '/ff' });
+	t.is(config.oauth.callbackUrl, 'https://nb.example.org/nb/hub/oauth_callback');
+	t.is(config.firefly.jvmSize, '7168M');
+	t.is(config.hub.maxHttpHeaderSize, 8192);
+	t.is(config.hub.sessionDbUrl, 'sqlite:////home/jovyan/jupyterhub.sqlite');
+	t.deepEqual(config.dhparam, { bits: 2048 });
+	t.is(config.nfs.sizeBytes, 20 * 2 ** 30);
+	t.true(config.landing.enabled);
+	t.is(config.prepuller.minute, undefined, 'chosen once by a task, not here');
+	t.deepEqual(config.oauth.clientSecret, { env: 'GITHUB_SECRET' });
+
+	const jwt = parseConfig('hostname: nb.example.org\noauth: { provider: jwt }\nroutes: { hub: / }\n', 'nublado.yaml');
+	t.is(jwt.hub.maxHttpHeaderSize, 16384);
+	t.false(jwt.landing.enabled, 'no landing page when the hub is at /');
+	t.is(jwt.oauth.callbackUrl, 'https://nb.example.org/hub/oauth_callback');
+	t.is(parseConfig('hostname: a.b\noauth: { provider: jwt }\nfirefly: { memory: 4G }\n', 'x').firefly.jvmSize, '3584M');
+});
+
+test('environment variables override fields, and their problems name the variable', t => {
+	t.is(envName('firefly.replicas'), 'NUBLADO_FIREFLY_REPLICAS');
+	t.is(envName('oauth.clientId'), 'NUBLADO_OAUTH_CLIENT_ID');
+	const config = parseConfig(github, 'nublado.yaml', { NUBLADO_FIREFLY_REPLICAS: '3', NUBLADO_PREPULLER_ENABLED: 'false', NUBLADO_OAUTH_ALLOWED_GROUPS: 'a, b' });
+	t.is(config.firefly.replicas, 3);
+	t.false(config.prepuller.enabled);
+	t.deepEqual(config.oauth.allowedGroups, ['a', 'b']);
+	const error = t.throws(() => parseConfig(github, 'nublado.yaml', { NUBLADO_PREPULLER_MINUTE: '75' }), { instanceOf: ConfigError });
+	t.is(error!.message, 'NUBLADO_PREPULLER_MINUTE: prepuller.minute: expected a whole number from 0 to 59, got 75');
+});
+
+const bad: Array<[string, string, string[]]> = [
+	['a missing hostname', 'oauth: { provider: jwt }\n', ['nublado.yaml: hostname: is required']],
+	['minute 75', `${github}prepuller: { minute: 75 }\n`, ['nublado.yaml: prepuller.minute: expected a whole number from 0 to 59, got 75']],
+	['an unknown provider', 'hostname: a.b\noauth: { provider: gitlab }\n', ['nublado.yaml: oauth.provider: expected one of github, cilogon, jwt, got "gitlab" (did you mean "github"?)']],
+	['a value with a newline', 'hostname: a.b\noauth: { provider: jwt }\nhub: { labSelectorTitle: "LSST\\nevil: true" }\n', ['nublado.yaml: hub.labSelectorTitle: expected a single line, got a value with a line break']],
+	['a misspelt key', 'hostname: a.b\noauth: { provider: jwt }\nfierfly: { enabled: false }\n', ['nublado.yaml: fierfly: unknown field (did you mean "firefly"?)']],
+	['wrong types', 'hostname: a.b\noauth: { provider: jwt }\nfirefly: { replicas: two, enabled: yes please }\nnfs: { size: lots }\n', [
+		'nublado.yaml: nfs.size: expected a size such as 20Gi, got "lots"',
+		'nublado.yaml: firefly.enabled: expected true or false, got "yes please"',
+		'nublado.yaml: firefly.replicas: expected a whole number from 1 to 100, got "two"',
+	]],
+	['a credential written in clear', 'hostname: a.b\noauth: { provider: github, clientId: x, clientSecret: hunter2, allowedGroups: [o] }\n', [
+		'nublado.yaml: oauth.clientSecret: expected a reference to the secret, { env: VARIABLE } or { file: path }, got the value itself (keep credentials out of this file)',
+	]],
+	['github without its credentials', 'hostname: a.b\n', [
+		'nublado.yaml: oauth.clientId: is required for github',
+		'nublado.yaml: oauth.clientSecret: is required for github: { env: NAME } or { file: path }',
+		'nublado.yaml: oauth.allowedGroups: is required for github: the organizations or groups allowed in',
+	]],
+	['jwt with a small header limit, an NFS server by name', 'hostname: a.b\noauth: { provider: jwt }\nhub: { maxHttpHeaderSize: 8192 }\nnfs: { server: nfs.example.org }\n', [
+		'nublado.yaml: hub.maxHttpHeaderSize: must be at least 16384 with jwt (large tokens), got 8192',
+		'nublado.yaml: nfs.server: expected in-cluster or an IP address (volumes need the server\'s IP, not a name), got "nfs.example.org"',
+	]],
+	['YAML that does not parse', 'hostname: [a\n', ['nublado.yaml:2: not valid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]']],
+];
+
+for (const [title, text, expected] of bad) {
+	test(`bad configuration, ${title}: every problem, one line each`, t => {
+		const error = t.throws(() => parseConfig(text, 'nublado.yaml'), { instanceOf: ConfigError });
+		t.deepEqual(error!.problems, expected);
+	});
+}
+
+test('without nublado.yaml, the sandbox example is used; with one, it is read', t => {
+	const dir = mkdtempSync(join(tmpdir(), 'nub-config-'));
+	t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+	const example = loadConfig(dir, {});
+	t.is(example.file, undefined);
+	t.is(example.config.hostname, 'nublado.sandbox.test');
+	t.is(example.config.kubernetes, undefined);
+	writeFileSync(join(dir, 'nublado.yaml'), `${github}kubernetes: { context: gke_prod }\n`);
+	const given = loadConfig(dir, {});
+	t.is(given.file, 'nublado.yaml');
+	t.deepEqual(given.config.kubernetes, { context: 'gke_prod' });
+});
