@@ -36,6 +36,10 @@ export async function runFromProcess(api: string): Promise<void> {
 	process.exitCode = code;
 	// Interrupted tasks that ignore their signal must not keep the process alive.
 	if (code === exitCodes.interrupted) process.exit(code);
+	// Nothing is left to do once the output is written. Exit then rather than when the event loop
+	// empties: by then V8 has often begun a full garbage collection of everything the run read
+	// (10-20 ms for 10,000 tasks), which Node lets finish first.
+	process.stderr.write('', () => process.stdout.write('', () => process.exit()));
 }
 
 function isAlive(pid: number): boolean {

@@ -1,6 +1,6 @@
 import { NubError } from './errors.ts';
 import { didYouMean } from './suggest.ts';
-import { isTask, type Task } from './task.ts';
+import { declaredTasks, isTask, type Task } from './task.ts';
 
 /** One task in a validated graph. */
 export interface GraphNode {
@@ -8,10 +8,12 @@ export interface GraphNode {
 	readonly task: Task<unknown>;
 	/** Position in the graph's topological order: needs always come first. */
 	readonly index: number;
-	/** What the task needs: the key its `run` receives the output under, and the node. */
-	readonly needs: ReadonlyArray<{ readonly key: string; readonly node: GraphNode }>;
-	/** The nodes that need this one. */
-	readonly dependents: GraphNode[];
+	/** What the task needs, in the order of its needs object. */
+	readonly needs: readonly GraphNode[];
+	/** The key its `run` receives each of `needs`' output under: `needKeys[i]` for `needs[i]`. */
+	readonly needKeys: readonly string[];
+	/** The nodes that need this one, in topological order. */
+	readonly dependents: readonly GraphNode[];
 }
 
 /** A validated task graph: no cycles, unique names, every need a task. */
@@ -30,59 +32,96 @@ const validName = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
  * `graph` NubError naming the task for: a need that is not a task, an invalid or duplicate name,
  * a cycle (printed as `a -> b -> a`). Iterative, so a chain of 100,000 tasks cannot overflow the
  * stack.
+ *
+ * This runs once per task, mostly before V8 has optimized it: loops are indexed (a `for...of`
+ * costs an iterator step per element until then) and arrays are made at their final size.
  */
 export function buildGraph(roots: ReadonlyArray<Task<unknown>>): Graph {
-	// By task id: its frame while it is on the DFS stack, then its finished node.
-	const seen: Array<Frame | MutableNode | undefined> = [];
-	// A name is claimed by a task's frame when the task is first reached; its node replaces it.
-	const byName = new Map<string, Frame | MutableNode>();
+	// By task id: its node, from when the task is first reached; its index is -1 until it is done.
+	// Sized up front: a store far past the end of an array (the target, declared last, is reached
+	// first) would turn it into a slow dictionary.
+	const seen: Array<MutableNode | undefined> = new Array(declaredTasks());
+	const byName = new Map<string, MutableNode>();
 	const order: MutableNode[] = [];
+	// The DFS stack as parallel arrays, which allocate nothing per task: the node, the tasks it
+	// needs and the position of the next one to visit.
+	const stack: MutableNode[] = [];
+	const stackNeeds: Array<unknown[]> = [];
+	const stackNext: number[] = [];
 
-	const push = (stack: Frame[], task: Task<unknown>) => {
-		const frame: Frame = { task, keys: [], needs: [], next: 0 };
-		claimName(frame, byName);
+	const push = (task: Task<unknown>) => {
+		claimName(task, byName);
 		const needs = needsOf(task);
-		for (const key of Object.keys(needs)) {
-			const need = needs[key];
-			if (!isTask(need)) throw new NubError('graph', `task "${task.name}": needs.${key} is not a task (got ${describe(need)})`);
-			frame.keys.push(key);
-			frame.needs.push(need);
+		const keys = Object.keys(needs);
+		const tasks = Object.values(needs);
+		for (let i = 0; i < tasks.length; i++) {
+			const need = tasks[i];
+			if (!isTask(need)) throw new NubError('graph', `task "${task.name}": needs.${keys[i]} is not a task (got ${describe(need)})`);
 		}
-		seen[task.id] = frame;
-		stack.push(frame);
+		const node: MutableNode = { name: task.name, task, index: -1, needs: new Array(tasks.length), needKeys: keys, dependents: none };
+		seen[task.id] = node;
+		byName.set(task.name, node);
+		stack.push(node);
+		stackNeeds.push(tasks);
+		stackNext.push(0);
 	};
 
 	const visit = (root: Task<unknown>) => {
 		if (seen[root.id] !== undefined) return;
-		const stack: Frame[] = [];
-		push(stack, root);
+		push(root);
 		while (stack.length > 0) {
-			const frame = stack[stack.length - 1]!;
-			if (frame.next < frame.needs.length) {
-				const need = frame.needs[frame.next++]!;
-				const state = seen[need.id];
-				if (state === undefined) push(stack, need);
-				else if (isFrame(state)) throw cycleError(stack.map(f => f.task), need);
+			const top = stack.length - 1;
+			const node = stack[top]!;
+			const next = stackNext[top]!;
+			if (next < node.needs.length) {
+				const need = stackNeeds[top]![next] as Task<unknown>;
+				const needNode = seen[need.id];
+				if (needNode === undefined) {
+					push(need);
+				} else if (needNode.index === -1) {
+					throw cycleError(stack.map(n => n.task), need);
+				} else {
+					node.needs[next] = needNode;
+					stackNext[top] = next + 1;
+				}
 				continue;
 			}
 			stack.pop();
-			const needs: Array<{ key: string; node: GraphNode }> = new Array(frame.needs.length);
-			const node: MutableNode = { name: frame.task.name, task: frame.task, index: order.length, needs, dependents: [] };
-			for (let i = 0; i < frame.needs.length; i++) {
-				const need = seen[frame.needs[i]!.id] as MutableNode;
-				needs[i] = { key: frame.keys[i]!, node: need };
-				need.dependents.push(node);
-			}
-			seen[frame.task.id] = node;
-			byName.set(node.name, node);
+			stackNeeds.pop();
+			stackNext.pop();
+			node.index = order.length;
 			order.push(node);
 		}
 	};
 
-	for (const root of roots) visit(root);
-	for (const node of order) checkForces(node, seen as MutableNode[]);
+	for (let i = 0; i < roots.length; i++) visit(roots[i]!);
+	linkDependents(order);
+	for (let i = 0; i < order.length; i++) checkForces(order[i]!, seen as MutableNode[]);
 	const targets = [...new Set(roots)].map(root => seen[root.id] as MutableNode);
-	return { nodes: order, byName: byName as Map<string, MutableNode>, targets };
+	return { nodes: order, byName, targets };
+}
+
+const none: readonly GraphNode[] = Object.freeze([]);
+
+/**
+ * Fills in `dependents` once every node is known, each array allocated at its final size (one
+ * grown by `push` reserves 17 slots for its first element) and in topological order.
+ */
+function linkDependents(order: readonly MutableNode[]) {
+	const counts = new Uint32Array(order.length);
+	for (let i = 0; i < order.length; i++) {
+		const needs = order[i]!.needs;
+		for (let j = 0; j < needs.length; j++) counts[needs[j]!.index]!++;
+	}
+	for (let i = 0; i < order.length; i++) if (counts[i]! > 0) order[i]!.dependents = new Array(counts[i]);
+	counts.fill(0);
+	for (let i = 0; i < order.length; i++) {
+		const needs = order[i]!.needs;
+		for (let j = 0; j < needs.length; j++) {
+			const need = needs[j]!;
+			(need.dependents as GraphNode[])[counts[need.index]!++] = order[i]!;
+		}
+	}
 }
 
 /** A task's `forces` must be tasks among what it needs, directly or not. */
@@ -95,12 +134,12 @@ function checkForces(node: GraphNode, nodes: ReadonlyArray<GraphNode | undefined
 	}
 	if (forces.length === 0) return;
 	const reachable = new Set<GraphNode>();
-	const stack = [...node.needs.map(need => need.node)];
+	const stack = [...node.needs];
 	while (stack.length > 0) {
 		const next = stack.pop()!;
 		if (reachable.has(next)) continue;
 		reachable.add(next);
-		for (const need of next.needs) stack.push(need.node);
+		for (const need of next.needs) stack.push(need);
 	}
 	forces.forEach((forced, i) => {
 		if (!isTask(forced)) throw new NubError('graph', `task "${node.name}": forces[${i}] is not a task (got ${describe(forced)})`);
@@ -109,18 +148,6 @@ function checkForces(node: GraphNode, nodes: ReadonlyArray<GraphNode | undefined
 			throw new NubError('graph', `task "${node.name}" forces "${forced.name}", which it does not need: add it to its needs (directly or not)`);
 		}
 	});
-}
-
-/** A task on the DFS stack: its needs, and the next one to visit. */
-interface Frame {
-	task: Task<unknown>;
-	keys: string[];
-	needs: Array<Task<unknown>>;
-	next: number;
-}
-
-function isFrame(value: Frame | MutableNode): value is Frame {
-	return (value as Partial<Frame>).next !== undefined;
 }
 
 /** The task's needs object, checked to be one. */
@@ -137,8 +164,8 @@ function needsOf(owner: Task<unknown>): Record<string, unknown> {
 	return needs as Record<string, unknown>;
 }
 
-function claimName(frame: Frame, byName: Map<string, Frame | MutableNode>) {
-	const { task } = frame;
+/** Checks the task's name, and that no other task has it. */
+function claimName(task: Task<unknown>, byName: ReadonlyMap<string, MutableNode>) {
 	if (typeof task.name !== 'string' || !validName.test(task.name)) {
 		throw new NubError('graph', `task name ${JSON.stringify(task.name)} is invalid: use letters, digits, "-", "_", "." and ":"`);
 	}
@@ -146,7 +173,6 @@ function claimName(frame: Frame, byName: Map<string, Frame | MutableNode>) {
 	if (owner !== undefined && owner.task !== task) {
 		throw new NubError('graph', `two different tasks are named "${task.name}": task names must be unique`);
 	}
-	byName.set(task.name, frame);
 }
 
 /**
@@ -168,12 +194,18 @@ export function selectNodes(graph: Graph, names: readonly string[]): GraphNode[]
 		const node = stack.pop()!;
 		if (wanted[node.index]) continue;
 		wanted[node.index] = 1;
-		for (const need of node.needs) if (!wanted[need.node.index]) stack.push(need.node);
+		const needs = node.needs;
+		for (let i = 0; i < needs.length; i++) if (!wanted[needs[i]!.index]) stack.push(needs[i]!);
 	}
 	return graph.nodes.filter(node => wanted[node.index] === 1);
 }
 
-type MutableNode = GraphNode & { dependents: GraphNode[] };
+/** A node while the graph is built. */
+interface MutableNode extends GraphNode {
+	index: number;
+	readonly needs: GraphNode[];
+	dependents: readonly GraphNode[];
+}
 
 function cycleError(path: Array<Task<unknown>>, back: Task<unknown>): NubError {
 	const start = path.indexOf(back);
@@ -211,7 +243,7 @@ export function forcedTasks(graph: Graph, names: readonly string[], options: { f
 		const node = stack.pop()!;
 		if (forced.has(node.name)) continue;
 		forced.add(node.name);
-		if (node.task.isGroup) for (const need of node.needs) stack.push(need.node);
+		if (node.task.isGroup) for (const need of node.needs) stack.push(need);
 	}
 	return forced;
 }

@@ -149,10 +149,10 @@ export async function planRun(
 			hashes.set(node, undefined);
 			continue;
 		}
-		const pending = node.needs.filter(need => hashes.get(need.node) === undefined).map(need => need.node.name);
+		const pending = node.needs.filter(need => hashes.get(need) === undefined).map(need => need.name);
 		const recorded = history?.ok ? depsMap(history.ok.deps) : {};
 		const deps: Record<string, string> = {};
-		for (const need of node.needs) deps[need.node.name] = hashes.get(need.node) ?? recorded[need.node.name] ?? '';
+		for (const need of node.needs) deps[need.name] = hashes.get(need) ?? recorded[need.name] ?? '';
 		const decision = decide(node.name, inputs, deps, history, forced.has(node.name));
 		const runs = decision.reasons.length > 0;
 		const action = runs ? 'run' : pending.length > 0 ? 'maybe' : 'cached';

@@ -7,7 +7,7 @@ import { canonicalJson, contentHash, findNonJson, type Json } from './json.ts';
 import { decide, sameFingerprint, type Decision } from './plan.ts';
 import type { Redactor } from './redact.ts';
 import type { Sealer } from './sealer.ts';
-import { depsList, type InputFingerprint, type StateStore, type SuccessRecord, type TaskHistory } from './state-store.ts';
+import { depsList, type InputFingerprint, type StateStore, type SuccessRecord } from './state-store.ts';
 import type { Logger, TaskContext } from './task.ts';
 
 /** What `runGraph` needs: the tasks, where to record them, and how to report. */
@@ -33,15 +33,6 @@ export interface RunOptions {
 	now?: () => number;
 }
 
-interface NodeRun {
-	remaining: number;
-	outcome?: Outcome;
-	outHash?: string;
-	/** The output, once known; a secret cached output stays sealed until a task needs it. */
-	output?: Json;
-	sealed?: string;
-}
-
 /**
  * Runs the tasks in dependency order, up to `jobs` at a time, skipping those whose cache key
  * matches their last success, and records each result as it comes.
@@ -60,9 +51,20 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 	const force = options.force ?? new Set<string>();
 	const jobs = Math.max(1, options.jobs);
 	const startedAt = now();
-	// Indexed by GraphNode.index: cheaper than a Map on the cached no-op's hot path.
-	const runs: NodeRun[] = [];
-	for (const node of nodes) runs[node.index] = { remaining: node.needs.length };
+	// What the run knows of each task, indexed by GraphNode.index: arrays rather than an object
+	// per task, which a cached no-op of 10,000 tasks would allocate and then grow three times each.
+	// Loops are indexed: most of this runs before V8 optimizes it, when a `for...of` costs an
+	// iterator step per element.
+	let size = 0;
+	for (let i = 0; i < nodes.length; i++) size = Math.max(size, nodes[i]!.index + 1);
+	/** Needs not settled yet; -1 for a task that is not part of the run. */
+	const remaining = new Int32Array(size).fill(-1);
+	for (let i = 0; i < nodes.length; i++) remaining[nodes[i]!.index] = nodes[i]!.needs.length;
+	const outcomes: Array<Outcome | undefined> = new Array(size);
+	const outHashes: Array<string | undefined> = new Array(size);
+	/** The output, once known; a secret cached output stays sealed until a task needs it. */
+	const outputs: Array<Json | undefined> = new Array(size);
+	const sealedOutputs: Array<string | undefined> = new Array(size);
 	const ready: GraphNode[] = nodes.filter(node => node.needs.length === 0);
 	const controllers = new Set<AbortController>();
 	const retries: Record<string, number> = {};
@@ -78,35 +80,37 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 	if (sealed) sealer.open(sealed.sealed, `task "${sealed.name}"`);
 	// Every secret this run could come across is known before anything runs, cached or not: a task
 	// may fail with a message holding a secret made three runs ago.
-	for (const node of nodes) {
-		const ok = node.task.redactsOutput ? state.get(node.name)?.ok : undefined;
+	for (let i = 0; i < nodes.length; i++) {
+		const node = nodes[i]!;
+		const ok = node.task.redactsOutput ? state.lastSuccess(node.name) : undefined;
 		if (ok?.sealed !== undefined) redactor.add(JSON.parse(sealer.open(ok.sealed, `task "${node.name}"`)));
 	}
 
 	emit({ type: 'run-start', tasks: nodes.map(node => node.name), jobs });
 
 	const outputOf = (node: GraphNode): Json => {
-		const run = runs[node.index]!;
-		if (run.output === undefined && run.sealed !== undefined) {
-			run.output = JSON.parse(sealer.open(run.sealed, `task "${node.name}"`)) as Json;
+		const sealed = sealedOutputs[node.index];
+		if (outputs[node.index] === undefined && sealed !== undefined) {
+			outputs[node.index] = JSON.parse(sealer.open(sealed, `task "${node.name}"`)) as Json;
 		}
-		return run.output ?? null;
+		return outputs[node.index] ?? null;
 	};
 
 	/** The task's last recorded output, decrypted for a secret one (already known to the redactor). */
 	const previousOutput = (node: GraphNode): Json | undefined => {
-		const ok = state.get(node.name)?.ok;
+		const ok = state.lastSuccess(node.name);
 		if (!ok) return undefined;
 		if (ok.sealed === undefined) return ok.output ?? null;
 		return JSON.parse(sealer.open(ok.sealed, `task "${node.name}"`)) as Json;
 	};
 
 	const settle = (node: GraphNode, outcome: Outcome) => {
-		runs[node.index]!.outcome = outcome;
+		outcomes[node.index] = outcome;
 		if (outcome === 'succeeded' || outcome === 'cached') {
-			for (const dependent of node.dependents) {
-				const run = runs[dependent.index];
-				if (run && --run.remaining === 0) ready.push(dependent);
+			const dependents = node.dependents;
+			for (let i = 0; i < dependents.length; i++) {
+				const index = dependents[i]!.index;
+				if (remaining[index]! > 0 && --remaining[index]! === 0) ready.push(dependents[i]!);
 			}
 		} else if (!options.keepGoing || outcome === 'interrupted') {
 			stopping = true;
@@ -115,7 +119,7 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 
 	const depsOf = (node: GraphNode) => {
 		const deps: Record<string, string> = {};
-		for (const need of node.needs) deps[need.node.name] = runs[need.node.index]!.outHash!;
+		for (const need of node.needs) deps[need.name] = outHashes[need.index]!;
 		return deps;
 	};
 
@@ -124,15 +128,14 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 	 * map: nothing forced or failed, the same input fingerprint, and the same output hash of each
 	 * need as at the last success.
 	 */
-	const unchanged = (node: GraphNode, history: TaskHistory | undefined, inputs: InputFingerprint): history is { ok: SuccessRecord } => {
-		const ok = history?.ok;
-		if (!ok || history.fail || force.has(node.name) || !sameFingerprint(ok.inputs, inputs)) return false;
+	const unchanged = (node: GraphNode, ok: SuccessRecord | undefined, inputs: InputFingerprint, forced: boolean): ok is SuccessRecord => {
+		if (!ok || forced || state.failedSince(node.name) || !sameFingerprint(ok.inputs, inputs)) return false;
 		// Recorded in the order of the needs; another order (or a need under two keys) is left to decide().
 		const deps = ok.deps;
 		if (deps.length !== 2 * node.needs.length) return false;
 		for (let i = 0; i < node.needs.length; i++) {
-			const need = node.needs[i]!.node;
-			if (deps[2 * i] !== need.name || deps[2 * i + 1] !== runs[need.index]!.outHash) return false;
+			const need = node.needs[i]!;
+			if (deps[2 * i] !== need.name || deps[2 * i + 1] !== outHashes[need.index]) return false;
 		}
 		return true;
 	};
@@ -140,15 +143,14 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 	/** Reuses the recorded output; false when the task must run. */
 	const tryCache = (node: GraphNode, decision: Decision): boolean => {
 		if (decision.reasons.length > 0) return false;
-		useRecorded(node, state.get(node.name)!.ok!);
+		useRecorded(node, state.lastSuccess(node.name)!);
 		return true;
 	};
 
 	const useRecorded = (node: GraphNode, ok: SuccessRecord) => {
-		const run = runs[node.index]!;
-		run.outHash = ok.outHash;
-		if (ok.sealed !== undefined) run.sealed = ok.sealed;
-		else run.output = ok.output ?? null;
+		outHashes[node.index] = ok.outHash;
+		if (ok.sealed !== undefined) sealedOutputs[node.index] = ok.sealed;
+		else outputs[node.index] = ok.output ?? null;
 		emit({ type: 'task-cached', name: node.name });
 		settle(node, 'cached');
 	};
@@ -161,9 +163,9 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 			let decision: Decision;
 			try {
 				const inputs = fingerprintValues(task.inputs);
-				const history = state.get(node.name);
-				if (unchanged(node, history, inputs)) return useRecorded(node, history.ok);
-				decision = decide(node.name, inputs, depsOf(node), history, forced);
+				const ok = state.lastSuccess(node.name);
+				if (unchanged(node, ok, inputs, forced)) return useRecorded(node, ok);
+				decision = decide(node.name, inputs, depsOf(node), state.get(node.name), forced);
 			} catch (error) {
 				return begin(node, Promise.reject(error));
 			}
@@ -204,7 +206,7 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 		const secret = node.task.secret;
 		if (node.task.redactsOutput) redactor.add(output);
 		const outHash = secret ? sealer.digest(text) : contentHash(text);
-		const previous = state.get(node.name)?.ok?.outHash;
+		const previous = state.lastSuccess(node.name)?.outHash;
 		state.recordSuccess({
 			name: node.name,
 			key: decision.key,
@@ -215,9 +217,8 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 			at: Date.now(),
 			ms: Math.round(ms),
 		});
-		const run = runs[node.index]!;
-		run.outHash = outHash;
-		run.output = output;
+		outHashes[node.index] = outHash;
+		outputs[node.index] = output;
 		const didChange = previous !== outHash;
 		if (didChange) changed.add(node.name);
 		emit({
@@ -255,7 +256,7 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 	const execute = async (node: GraphNode): Promise<unknown> => {
 		const { task } = node;
 		const inputs: Record<string, unknown> = {};
-		for (const need of node.needs) inputs[need.key] = outputOf(need.node);
+		node.needs.forEach((need, i) => (inputs[node.needKeys[i]!] = outputOf(need)));
 		const controller = new AbortController();
 		controllers.add(controller);
 		const log = makeLogger(node.name, emit, redactor);
@@ -332,17 +333,18 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 		errors,
 		durationMs: now() - startedAt,
 	};
-	for (const node of nodes) {
-		const run = runs[node.index]!;
-		if (run.outcome === undefined) {
+	for (let i = 0; i < nodes.length; i++) {
+		const node = nodes[i]!;
+		let outcome = outcomes[node.index];
+		if (outcome === undefined) {
 			const cause = node.needs.find(need => {
-				const outcome = runs[need.node.index]!.outcome;
+				const outcome = outcomes[need.index];
 				return outcome === 'failed' || outcome === 'interrupted' || outcome === 'blocked';
 			});
-			run.outcome = cause ? 'blocked' : 'skipped';
-			if (cause) emit({ type: 'task-blocked', name: node.name, by: blockerOf(cause.node, runs) });
+			outcome = outcomes[node.index] = cause ? 'blocked' : 'skipped';
+			if (cause) emit({ type: 'task-blocked', name: node.name, by: blockerOf(cause, outcomes) });
 		}
-		summary[run.outcome].push(node.name);
+		summary[outcome].push(node.name);
 		if (changed.has(node.name)) summary.changed.push(node.name);
 	}
 	emit({ type: 'run-end', summary });
@@ -350,16 +352,16 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 }
 
 /** The failed or interrupted task at the root of a chain of blocked ones. */
-function blockerOf(node: GraphNode, runs: readonly NodeRun[]): string {
+function blockerOf(node: GraphNode, outcomes: ReadonlyArray<Outcome | undefined>): string {
 	let current = node;
 	for (;;) {
-		if (runs[current.index]!.outcome !== 'blocked') return current.name;
+		if (outcomes[current.index] !== 'blocked') return current.name;
 		const cause = current.needs.find(need => {
-			const outcome = runs[need.node.index]!.outcome;
+			const outcome = outcomes[need.index];
 			return outcome === 'failed' || outcome === 'interrupted' || outcome === 'blocked';
 		});
 		if (!cause) return current.name;
-		current = cause.node;
+		current = cause;
 	}
 }
 

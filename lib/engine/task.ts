@@ -142,6 +142,7 @@ export interface Task<Out> {
 let nextId = 0;
 const noInputs: TaskInputs = Object.freeze({});
 const noNeeds: Needs = Object.freeze({});
+const noForces: ReadonlyArray<Task<unknown>> = Object.freeze([]);
 
 /** What `task()` makes: a class, so that 10,000 tasks share their methods. */
 class NubTask {
@@ -178,7 +179,7 @@ class NubTask {
 
 	forces(): ReadonlyArray<unknown> {
 		const forces = this.#forces;
-		return typeof forces === 'function' ? forces() : (forces ?? []);
+		return typeof forces === 'function' ? forces() : (forces ?? noForces);
 	}
 
 	needs(): Needs {
@@ -189,6 +190,11 @@ class NubTask {
 	async execute(inputs: Record<string, unknown>, context: TaskContext): Promise<unknown> {
 		return this.#run ? this.#run(inputs as OutputsOf<Needs>, context) : null;
 	}
+}
+
+/** How many tasks this process has declared: every task's id is below it. */
+export function declaredTasks(): number {
+	return nextId;
 }
 
 /** True when `value` was made by `task()`. */

@@ -77,6 +77,23 @@ test('a corrupt record before the end is a clear error naming the line', t => {
 	cleanup(dir);
 });
 
+test('a corrupt record far into a long log is named by its line', t => {
+	const dir = tempDir();
+	const file = join(dir, 'state.jsonl');
+	// Well past the first block the log is read in, and one line longer than a block.
+	const lines = Array.from({ length: 1000 }, (_, i) => JSON.stringify({ t: 'ok', ...ok(`t${i}`, i) }));
+	lines[10] = JSON.stringify({ t: 'ok', ...ok('long', 10), deps: Array.from({ length: 4000 }, (_, i) => `t${i}`) });
+	lines[700] = '{"t":"ok","name":';
+	writeFileSync(file, `{"nub":"state","version":1}\n${lines.join('\n')}\n`);
+	t.regex(t.throws(() => StateStore.load(dir))!.message, /state\.jsonl line 702 is not JSON/);
+	lines[700] = JSON.stringify({ t: 'ok', ...ok('t700', 700) });
+	writeFileSync(file, `{"nub":"state","version":1}\n${lines.join('\n')}\n`);
+	const store = StateStore.load(dir);
+	t.is(store.get('t999')?.ok?.output, 999);
+	t.is(store.get('long')?.ok?.deps.length, 4000);
+	cleanup(dir);
+});
+
 test('a file that is not nub state is refused', t => {
 	const dir = tempDir();
 	writeFileSync(join(dir, 'state.jsonl'), '{"something":"else"}\n');
