@@ -6,3 +6,14 @@ export { task, isTask } from './engine/task.ts';
 export type { Task, TaskSpec, TaskContext, TaskInputs, Logger, Needs, OutputsOf, RetryOptions } from './engine/task.ts';
 export type { Json } from './engine/json.ts';
 export { NubError } from './engine/errors.ts';
+
+// Kubernetes, for tasks: `const cluster = await kube(context); await cluster.apply(objects)`. The
+// client itself is loaded when a task first connects.
+export { kube } from './k8s/task-helpers.ts';
+export type { TaskKube, KubeAccess } from './k8s/task-helpers.ts';
+export { cluster } from './k8s/target.ts';
+export type { Cluster, ClusterSpec } from './k8s/target.ts';
+export type { KubeObject } from './k8s/objects.ts';
+export type { ApplyResult, ObjectRef } from './k8s/client.ts';
+export { secretManifest } from './k8s/secret.ts';
+export type { SecretManifest, SecretSpec } from './k8s/secret.ts';

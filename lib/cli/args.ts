@@ -3,7 +3,7 @@ import { NubError } from '../engine/errors.ts';
 import { didYouMean } from '../engine/suggest.ts';
 
 /** The commands `nub` knows. */
-export const commands = ['run', 'plan', 'list'] as const;
+export const commands = ['run', 'plan', 'list', 'sandbox'] as const;
 export type Command = (typeof commands)[number];
 
 /** A parsed command line. */
@@ -18,6 +18,11 @@ export interface Args {
 	json: boolean;
 	verbose: boolean;
 	all: boolean;
+	/** The kubeconfig context to deploy to, and the kubeconfig file. */
+	context?: string;
+	kubeconfig?: string;
+	/** `nub sandbox serve --port N`. */
+	port?: number;
 }
 
 export const helpText = `nub: a typed task graph for deployments
@@ -26,6 +31,9 @@ Usage:
   nub run <targets...> [options]   run the targets and what they need, skipping cached tasks
   nub plan <targets...> [options]  show what would run and why; runs and writes nothing
   nub list [--all]                 list the targets (every task with --all)
+  nub sandbox serve [--port N]     run the embedded Kubernetes API server in the foreground and
+                                   print its kubeconfig (for kubectl); Ctrl-C stops it
+  nub sandbox reset                empty the sandbox cluster (its credentials stay)
   nub --help | --version
 
 Options:
@@ -36,6 +44,12 @@ Options:
       --dry-run       with run: print the plan instead of running
       --json          one JSON object per line; the last line is the summary
       --verbose       show cached tasks, debug logs and error stacks
+      --context NAME  deploy to this kubeconfig context (overrides the Nubfile's cluster())
+      --kubeconfig F  the kubeconfig file for --context (default: KUBECONFIG or ~/.kube/config)
+
+Clusters: nub deploys only to a context named by --context or by the Nubfile
+(export const target = cluster({ context })), never to the current one; with neither,
+it uses its embedded sandbox, kept in .nub/sandbox/ (kubeconfig: .nub/sandbox/kubeconfig).
 
 Environment:
   NUB_STATE_KEY       key for the secrets in the state (default: .nub/key, made on first use)
@@ -62,6 +76,9 @@ export function parseCommandLine(argv: readonly string[]): Args {
 				json: { type: 'boolean' },
 				verbose: { type: 'boolean', short: 'v' },
 				all: { type: 'boolean' },
+				context: { type: 'string' },
+				kubeconfig: { type: 'string' },
+				port: { type: 'string' },
 				help: { type: 'boolean', short: 'h' },
 				version: { type: 'boolean', short: 'V' },
 			},
@@ -80,6 +97,8 @@ export function parseCommandLine(argv: readonly string[]): Args {
 		json: values.json ?? false,
 		verbose: values.verbose ?? false,
 		all: values.all ?? false,
+		context: values.context,
+		kubeconfig: values.kubeconfig,
 	};
 	if (values.help || first === 'help') return { ...base, command: 'help' };
 	if (values.version) return { ...base, command: 'version' };
@@ -96,5 +115,16 @@ export function parseCommandLine(argv: readonly string[]): Args {
 	if ((command === 'run' || command === 'plan') && targets.length === 0) {
 		throw new NubError('usage', `nub ${command} needs at least one target: try nub ${command} all, or nub list`);
 	}
-	return { ...base, command, jobs };
+	if (command === 'sandbox' && (targets.length !== 1 || !['serve', 'reset'].includes(targets[0]!))) {
+		throw new NubError('usage', `nub sandbox takes serve or reset${targets[0] ? `, not "${targets[0]}"${didYouMean(targets[0], ['serve', 'reset'])}` : ''}`);
+	}
+	if (values.kubeconfig !== undefined && values.context === undefined) {
+		throw new NubError('usage', '--kubeconfig needs --context: nub never deploys to the current context of a kubeconfig');
+	}
+	let port: number | undefined;
+	if (values.port !== undefined) {
+		port = Number(values.port);
+		if (!Number.isInteger(port) || port < 1 || port > 65535) throw new NubError('usage', `--port must be a port number, got "${values.port}"`);
+	}
+	return { ...base, command, jobs, ...(port !== undefined ? { port } : {}) };
 }

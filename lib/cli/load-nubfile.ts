@@ -5,6 +5,7 @@ import { bundle, BundleError, cacheDir, shortHash } from '../boot/bundle.js';
 import { NubError } from '../engine/errors.ts';
 import { buildGraph, messageOf, type Graph } from '../engine/graph.ts';
 import { isTask, type Task } from '../engine/task.ts';
+import { isCluster, type Cluster } from '../k8s/target.ts';
 
 /** A loaded, validated Nubfile. */
 export interface Nubfile {
@@ -12,6 +13,8 @@ export interface Nubfile {
 	/** Its folder: the root of the project, where `.nub/` lives. */
 	root: string;
 	graph: Graph;
+	/** The cluster it exports (`export const target = cluster({ context })`), if any. */
+	cluster?: Cluster;
 }
 
 /**
@@ -34,13 +37,23 @@ export async function loadNubfile(cwd: string, file: string | undefined, api: st
 		const { nubfile } = await bundle({ entryPoints: { nubfile: path }, outdir: cacheDir(root, `nubfile-${id}`), workingDir: cwd, splitting: true, aliases: { nub: api } });
 		exports = (await import(pathToFileURL(nubfile!).href)) as Record<string, unknown>;
 	} catch (error) {
+		// Configuration the Nubfile checks as it loads reports every problem, a line each.
+		const problems = (error as { problems?: unknown }).problems;
+		if (Array.isArray(problems) && problems.length > 0 && problems.every(p => typeof p === 'string')) {
+			throw new NubError('config', problems.join('\nnub: '), { cause: error });
+		}
 		throw new NubError('nubfile', loadFailure(error, shown), { cause: error });
 	}
 	const roots: Array<Task<unknown>> = [];
-	for (const value of Object.values(exports)) if (isTask(value)) roots.push(value);
+	const clusters: Cluster[] = [];
+	for (const value of Object.values(exports)) {
+		if (isTask(value)) roots.push(value);
+		else if (isCluster(value)) clusters.push(value);
+	}
+	if (clusters.length > 1) throw new NubError('nubfile', `${shown} exports ${clusters.length} clusters: export one (export const target = cluster({ context }))`);
 	if (roots.length === 0) throw new NubError('nubfile', `${shown} exports no tasks: export the targets, e.g. export const all = task({ ... })`);
 	try {
-		return { path, root, graph: buildGraph(roots) };
+		return { path, root, graph: buildGraph(roots), ...(clusters[0] ? { cluster: clusters[0] } : {}) };
 	} catch (error) {
 		if (error instanceof NubError) throw new NubError(error.kind, `${shown}: ${error.message}`, { cause: error.cause });
 		throw error;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { isUserError } from '../engine/errors.ts';
+import { dirname, join, relative, resolve } from 'node:path';
+import { isUserError, NubError } from '../engine/errors.ts';
 import { forcedTasks, messageOf, selectNodes, type GraphNode } from '../engine/graph.ts';
 import { preflightError, runPreflights } from '../engine/preflight.ts';
 import { acquireLock, type LockEnvironment } from '../engine/lock.ts';
@@ -13,6 +13,7 @@ import { jsonReporter } from '../reporters/json.ts';
 import { plainReporter } from '../reporters/plain.ts';
 import type { Output, Reporter, Style } from '../reporters/reporter.ts';
 import { helpText, parseCommandLine, type Args } from './args.ts';
+import { clusterConnection, sandboxDir } from './cluster.ts';
 import { loadNubfile, type Nubfile } from './load-nubfile.ts';
 
 /** Everything the CLI takes from the outside world; `process.ts` passes the real one. */
@@ -54,6 +55,8 @@ export async function main(io: CliIo): Promise<number> {
 				return await plan(io, args);
 			case 'run':
 				return args.dryRun ? await plan(io, args) : await run(io, args);
+			case 'sandbox':
+				return await sandbox(io, args);
 		}
 	} catch (error) {
 		if (isUserError(error)) {
@@ -100,7 +103,16 @@ async function plan(io: CliIo, args: Args): Promise<number> {
 	const forced = forcedTasks(nubfile.graph, args.targets, { force: args.force });
 	await preflight(nubfile, nodes, io);
 	const state = StateStore.load(stateDirOf(nubfile));
-	const entries = await planRun(nodes, state, nubfile.root, forced);
+	// Secret inputs are compared by their keyed digest; with no key yet, nothing of them was recorded.
+	const sealer = createSealer({ stateDir: stateDirOf(nubfile), fromEnvironment: io.env.NUB_STATE_KEY, readOnly: true });
+	const secretDigest = (text: string) => {
+		try {
+			return sealer.digest(text);
+		} catch {
+			return 'no state key';
+		}
+	};
+	const entries = await planRun(nodes, state, nubfile.root, forced, secretDigest);
 	const style = styleOf(io, args);
 	const counts = { run: 0, maybe: 0, cached: 0 };
 	for (const entry of entries) counts[entry.action]++;
@@ -132,6 +144,14 @@ async function run(io: CliIo, args: Args): Promise<number> {
 	const stateDir = stateDirOf(nubfile);
 	const lock = acquireLock(stateDir, io.lock);
 	let reporter: Reporter | undefined;
+	// --context wins over the Nubfile's cluster(); with neither, the sandbox.
+	const target = args.context ? { context: args.context, ...(args.kubeconfig ? { kubeconfig: args.kubeconfig } : {}) } : nubfile.cluster;
+	const cluster = clusterConnection({
+		...(target ? { target } : {}),
+		root: nubfile.root,
+		cwd: io.cwd,
+		stderr: io.stderr,
+	});
 	try {
 		const state = StateStore.load(stateDir);
 		const style = styleOf(io, args);
@@ -147,6 +167,7 @@ async function run(io: CliIo, args: Args): Promise<number> {
 			emit: event => reporter!.onEvent(event),
 			sealer: createSealer({ stateDir, fromEnvironment: io.env.NUB_STATE_KEY }),
 			redactor: new Redactor(),
+			extendContext: context => ({ ...context, kube: cluster.kube }),
 		});
 		await state.close();
 		await reporter.close();
@@ -155,8 +176,35 @@ async function run(io: CliIo, args: Args): Promise<number> {
 		return summary.failed.length > 0 ? exitCodes.taskFailed : exitCodes.ok;
 	} finally {
 		await reporter?.close();
+		await cluster.close();
 		lock.release();
 	}
+}
+
+/**
+ * `nub sandbox serve`: the project's sandbox in the foreground, for kubectl and for runs in other
+ * terminals (they use it rather than start their own); Ctrl-C stops it. `nub sandbox reset`
+ * empties its cluster.
+ */
+async function sandbox(io: CliIo, args: Args): Promise<number> {
+	const root = dirname(resolve(io.cwd, args.file ?? 'Nubfile.ts'));
+	const dir = sandboxDir(root);
+	const { findRunningSandbox, resetSandbox, startSandbox } = await import('../sandbox/index.ts');
+	const running = findRunningSandbox(dir);
+	if (running) {
+		throw new NubError('locked', `a sandbox is already serving ${relative(io.cwd, dir) || dir} (pid ${running.pid}, ${running.url}): stop it first`);
+	}
+	if (args.targets[0] === 'reset') {
+		await resetSandbox(dir);
+		io.stdout.write(`emptied the sandbox cluster in ${relative(io.cwd, dir) || dir}\n`);
+		return exitCodes.ok;
+	}
+	const served = await startSandbox({ dir, ...(args.port !== undefined ? { port: args.port } : {}) });
+	const kubeconfig = relative(io.cwd, served.kubeconfigPath) || served.kubeconfigPath;
+	io.stdout.write(`sandbox Kubernetes API server at ${served.url}\nkubeconfig: ${served.kubeconfigPath}\ntry: kubectl --kubeconfig ${kubeconfig} get all -A\nCtrl-C stops it\n`);
+	await new Promise(resolve => (io.signal.aborted ? resolve(undefined) : io.signal.addEventListener('abort', resolve, { once: true })));
+	await served.close();
+	return exitCodes.ok;
 }
 
 /** The tasks' read-only checks, before the lock and before anything runs. */

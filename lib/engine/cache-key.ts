@@ -9,8 +9,8 @@ import type { TaskInputs } from './task.ts';
  * and a content hash of each file or folder. Recorded beside the key so that `nub plan` can name
  * the input that changed.
  */
-export async function fingerprintInputs(inputs: TaskInputs, root: string): Promise<InputFingerprint> {
-	const fingerprint = { ...fingerprintValues(inputs) };
+export async function fingerprintInputs(inputs: TaskInputs, root: string, secretDigest?: SecretDigest): Promise<InputFingerprint> {
+	const fingerprint = { ...fingerprintValues(inputs, secretDigest) };
 	if (inputs.files && inputs.files.length > 0) {
 		const files: Record<string, string> = {};
 		for (const path of inputs.files) files[path] = await hashPath(isAbsolute(path) ? path : join(root, path), path);
@@ -21,12 +21,22 @@ export async function fingerprintInputs(inputs: TaskInputs, root: string): Promi
 
 const noInputs: InputFingerprint = Object.freeze({});
 
-/** The part of the fingerprint that needs no I/O: enough for tasks that declare no files. */
-export function fingerprintValues(inputs: TaskInputs): InputFingerprint {
-	if (inputs.version === undefined && inputs.config === undefined) return noInputs;
+/** Digests a secret input under the state key (an HMAC): a plain hash of a password can be guessed. */
+export type SecretDigest = (text: string) => string;
+
+/**
+ * The part of the fingerprint that needs no I/O: enough for tasks that declare no files. A secret
+ * input is digested with `secretDigest` (the sealer's keyed digest), never hashed in clear.
+ */
+export function fingerprintValues(inputs: TaskInputs, secretDigest?: SecretDigest): InputFingerprint {
+	if (inputs.version === undefined && inputs.config === undefined && inputs.secret === undefined) return noInputs;
 	const fingerprint: InputFingerprint = {};
 	if (inputs.version !== undefined) fingerprint.version = inputs.version;
 	if (inputs.config !== undefined) fingerprint.config = contentHash(canonicalJson(inputs.config));
+	if (inputs.secret !== undefined) {
+		if (!secretDigest) throw new Error('a secret input needs the state key to be fingerprinted');
+		fingerprint.secret = secretDigest(canonicalJson(inputs.secret));
+	}
 	return fingerprint;
 }
 

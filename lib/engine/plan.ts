@@ -1,4 +1,4 @@
-import { cacheKey, fingerprintInputs, fingerprintValues } from './cache-key.ts';
+import { cacheKey, fingerprintInputs, fingerprintValues, type SecretDigest } from './cache-key.ts';
 import type { GraphNode } from './graph.ts';
 import { depsMap, type InputFingerprint, type StateStore, type TaskHistory } from './state-store.ts';
 
@@ -100,7 +100,7 @@ function sameHashes(before: Record<string, string>, now: Record<string, string>)
 
 /** Equal input fingerprints; a record without one had none. */
 export function sameFingerprint(before: InputFingerprint | undefined, now: InputFingerprint): boolean {
-	if (before?.version !== now.version || before?.config !== now.config) return false;
+	if (before?.version !== now.version || before?.config !== now.config || before?.secret !== now.secret) return false;
 	if (before?.files === undefined && now.files === undefined) return true;
 	return sameHashes(before?.files ?? {}, now.files ?? {});
 }
@@ -111,6 +111,7 @@ function compareInputs(before: InputFingerprint, now: InputFingerprint): Reason[
 		reasons.push({ kind: 'input-changed', input: `version (${before.version ?? 'none'} -> ${now.version ?? 'none'})` });
 	}
 	if (before.config !== now.config) reasons.push({ kind: 'input-changed', input: 'config' });
+	if (before.secret !== now.secret) reasons.push({ kind: 'input-changed', input: 'secret input' });
 	const paths = new Set([...Object.keys(before.files ?? {}), ...Object.keys(now.files ?? {})]);
 	for (const path of paths) {
 		if (before.files?.[path] !== now.files?.[path]) reasons.push({ kind: 'input-changed', input: `file ${path}` });
@@ -136,6 +137,8 @@ export async function planRun(
 	state: StateStore,
 	root: string,
 	forced: ReadonlySet<string>,
+	/** Digests secret inputs under the state key; it throws when there is no key yet. */
+	secretDigest?: SecretDigest,
 ): Promise<PlanEntry[]> {
 	const hashes = new Map<GraphNode, string | undefined>();
 	const plan: PlanEntry[] = [];
@@ -143,7 +146,7 @@ export async function planRun(
 		const history = state.get(node.name);
 		let inputs: InputFingerprint;
 		try {
-			inputs = node.task.inputs.files?.length ? await fingerprintInputs(node.task.inputs, root) : fingerprintValues(node.task.inputs);
+			inputs = node.task.inputs.files?.length ? await fingerprintInputs(node.task.inputs, root, secretDigest) : fingerprintValues(node.task.inputs, secretDigest);
 		} catch (error) {
 			plan.push({ name: node.name, action: 'run', reasons: [{ kind: 'input-changed', input: (error as Error).message }], secret: node.task.secret });
 			hashes.set(node, undefined);

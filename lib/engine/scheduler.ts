@@ -47,6 +47,7 @@ export interface RunOptions {
  */
 export async function runGraph(options: RunOptions): Promise<RunSummary> {
 	const { nodes, state, root, emit, sealer, redactor } = options;
+	const secretDigest = (text: string) => sealer.digest(text);
 	const now = options.now ?? (() => performance.now());
 	const force = options.force ?? new Set<string>();
 	const jobs = Math.max(1, options.jobs);
@@ -162,7 +163,7 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 			// The common case decides synchronously: a cached no-op costs no promise per task.
 			let decision: Decision;
 			try {
-				const inputs = fingerprintValues(task.inputs);
+				const inputs = fingerprintValues(task.inputs, secretDigest);
 				const ok = state.lastSuccess(node.name);
 				if (unchanged(node, ok, inputs, forced)) return useRecorded(node, ok);
 				decision = decide(node.name, inputs, depsOf(node), state.get(node.name), forced);
@@ -174,7 +175,7 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 		}
 		begin(
 			node,
-			fingerprintInputs(task.inputs, root).then(inputs => decide(node.name, inputs, depsOf(node), state.get(node.name), forced)),
+			fingerprintInputs(task.inputs, root, secretDigest).then(inputs => decide(node.name, inputs, depsOf(node), state.get(node.name), forced)),
 		);
 	};
 

@@ -20,6 +20,8 @@ export interface StateKeySource {
 	fromEnvironment?: string;
 	/** The state folder; the generated key lives in `key` inside it, mode 0600. */
 	stateDir: string;
+	/** Never make a key (`nub plan` writes nothing): sealing or digesting without one throws. */
+	readOnly?: boolean;
 }
 
 const version = 'v1';
@@ -31,7 +33,7 @@ const version = 'v1';
  */
 export function createSealer(source: StateKeySource): Sealer {
 	let key: Buffer | undefined;
-	const getKey = (create: boolean) => (key ??= loadKey(source, create));
+	const getKey = (create: boolean) => (key ??= loadKey(source, create && !source.readOnly));
 	return {
 		seal(plaintext) {
 			const nonce = nodeCrypto().randomBytes(12);

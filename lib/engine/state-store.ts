@@ -11,6 +11,8 @@ export interface InputFingerprint {
 	config?: string;
 	/** Content hash of each declared file or folder, by path. */
 	files?: Record<string, string>;
+	/** Keyed digest (HMAC under the state key) of the declared secret input. */
+	secret?: string;
 }
 
 /** A task that finished: the key it ran under and what it produced. */

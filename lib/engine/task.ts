@@ -56,6 +56,11 @@ export interface TaskInputs {
 	config?: Json;
 	/** Bump it to rerun the task when its code changed in a way that matters. */
 	version?: string | number;
+	/**
+	 * A secret value the task uses (a credential from the environment): a change reruns the task,
+	 * and the state keeps only an HMAC of it under the state key, never even a plain hash.
+	 */
+	secret?: Json;
 }
 
 /** An object of tasks: the keys name the inputs `run` receives. */

@@ -32,7 +32,7 @@ export function renderTemplate(template: string, values: Readonly<Record<string,
 		const tokens = Mustache.parse(template, ['{{', '}}']) as Token[];
 		const missing = missingNames(tokens, values, template);
 		if (missing.length > 0) {
-			const given = Object.keys(values).sort();
+			const given = Object.keys(values).filter(key => values[key] !== undefined).sort();
 			throw new TemplateError(
 				`${file}: no value for ${missing.map(([name, line]) => `{{${name}}} (line ${line})`).join(', ')}${given.length > 0 ? `; given: ${given.join(', ')}` : ''}`,
 			);
@@ -110,7 +110,7 @@ function expand(tokens: Token[], values: Readonly<Record<string, TemplateValue>>
 function missingNames(tokens: Token[], values: Readonly<Record<string, TemplateValue>>, template: string, found = new Map<string, number>()): Array<[string, number]> {
 	for (const token of tokens) {
 		const [type, name, start] = token;
-		if ((type === 'name' || type === '&' || type === '#' || type === '^') && !Object.hasOwn(values, name) && !found.has(name)) {
+		if ((type === 'name' || type === '&' || type === '#' || type === '^') && (!Object.hasOwn(values, name) || values[name] === undefined) && !found.has(name)) {
 			found.set(name, lineOf(template, start));
 		}
 		if (token[4]) missingNames(token[4], values, template, found);

@@ -323,3 +323,21 @@ test("secret: 'inputs' seals the output but redacts only the secrets it was buil
 	t.regex(again.summary.errors.failing!, /^bad .*\[secret\]/);
 	t.false(again.summary.errors.failing!.includes(Buffer.from(`user:${password}\n`).toString('base64').slice(8, 30)));
 });
+
+test('a secret input reruns the task when it changes, and the state keeps only its keyed digest', async t => {
+	const dir = dirOf(t);
+	const { readFileSync } = await import('node:fs');
+	const { contentHash, canonicalJson } = await import('../../lib/engine/json.ts');
+	const credential = (value: string) => task({ name: 'credential', secret: true, inputs: { secret: value }, run: () => value });
+	t.deepEqual((await runTasks(dir, [credential('hunter2-password')])).started, ['credential']);
+	t.deepEqual((await runTasks(dir, [credential('hunter2-password')])).started, []);
+	const changed = await runTasks(dir, [credential('a-new-password')]);
+	t.deepEqual(changed.started, ['credential']);
+	const start = changed.events.find(event => event.type === 'task-start');
+	t.deepEqual(start?.type === 'task-start' ? start.reasons : undefined, [{ kind: 'input-changed', input: 'secret input' }]);
+	const state = readFileSync(join(dir, '.nub/state.jsonl'), 'utf8');
+	for (const value of ['hunter2-password', 'a-new-password']) {
+		t.false(state.includes(value));
+		t.false(state.includes(contentHash(canonicalJson(value))), 'a plain hash of the secret is in the state');
+	}
+});

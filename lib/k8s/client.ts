@@ -1,0 +1,230 @@
+import pRetry from 'p-retry';
+import type { KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
+import { explainError, KubeError, type Operation } from './errors.ts';
+import { applyOrder, describeObject, type KubeObject, type ObjectSource } from './objects.ts';
+import { validateObjects } from './validate.ts';
+import { sleep, waitUntil, type Observation } from './wait.ts';
+
+/** Which cluster: a context of a kubeconfig file (the default file when none is given). */
+export interface ClusterTarget {
+	context: string;
+	kubeconfig?: string;
+}
+
+export interface KubeOptions {
+	/** Attempts after the first for a call that failed transiently (5xx, 429, a reset). Default 6. */
+	retries?: number;
+	/** First pause before a retry, doubling each time (up to 5 s). Default 200 ms. */
+	minRetryMs?: number;
+	/** Told of every retry (the CLI counts them for the summary). */
+	onRetry?: (message: string) => void;
+}
+
+/** Per call: the task's signal and log, and where its objects came from. */
+export interface CallOptions {
+	signal?: AbortSignal;
+	log?: (line: string) => void;
+	sourceOf?: (object: KubeObject) => ObjectSource | undefined;
+}
+
+/** What applying one object did. */
+export interface ApplyResult {
+	/** The object as the server has it after the apply. */
+	object: KubeObject;
+	/** `created`, `configured` (changed) or `unchanged` (the server kept its resourceVersion). */
+	action: 'created' | 'configured' | 'unchanged';
+}
+
+/** A reference to one object. */
+export type ObjectRef = Pick<KubeObject, 'apiVersion' | 'kind'> & { metadata: { name: string; namespace?: string } };
+
+export interface WaitCall extends CallOptions {
+	timeoutMs?: number;
+}
+
+/** The field manager nub applies as: `kubectl get -o yaml --show-managed-fields` shows it. */
+export const fieldManager = 'nub';
+
+/**
+ * A connection to one cluster through @kubernetes/client-node (imported when the first connection
+ * is made: it costs about 0.4 s to load). Every call retries what is transient with backoff and
+ * honours Retry-After, and throws a KubeError that says what to do otherwise.
+ */
+export class Kube {
+	private constructor(
+		private readonly api: KubernetesObjectApi,
+		/** The API server's URL. */
+		readonly server: string,
+		/** The kubeconfig context in use. */
+		readonly context: string,
+		private readonly options: KubeOptions,
+	) {}
+
+	static async connect(target: ClusterTarget, options: KubeOptions = {}): Promise<Kube> {
+		const { KubeConfig, KubernetesObjectApi } = await import('@kubernetes/client-node');
+		const config = new KubeConfig();
+		const file = target.kubeconfig ?? 'the default kubeconfig';
+		try {
+			if (target.kubeconfig) config.loadFromFile(target.kubeconfig);
+			else config.loadFromDefault();
+		} catch (error) {
+			throw new KubeError(`cannot read ${file}: ${(error as Error).message}`, undefined, false, undefined, { cause: error });
+		}
+		if (!config.getContextObject(target.context)) {
+			const known = config.getContexts().map(context => `"${context.name}"`);
+			throw new KubeError(`${file} has no context "${target.context}" (it has ${known.length > 0 ? known.join(', ') : 'none'})`, undefined, false);
+		}
+		config.setCurrentContext(target.context);
+		const server = config.getCurrentCluster()?.server;
+		if (!server) throw new KubeError(`context "${target.context}" in ${file} names no cluster with a server`, undefined, false);
+		return new Kube(KubernetesObjectApi.makeApiClient(config), server, target.context, options);
+	}
+
+	/**
+	 * Applies the objects with server-side apply (field manager `nub`), namespaces first. Every
+	 * object is checked against its kind's schema before the first request: an invalid one stops
+	 * the apply with nothing sent. Applying the same objects again changes nothing.
+	 */
+	async apply(objects: readonly KubeObject[], call: CallOptions = {}): Promise<ApplyResult[]> {
+		await validateObjects(objects, call.sourceOf);
+		const results = new Map<KubeObject, ApplyResult>();
+		for (const object of applyOrder(objects)) {
+			const before = await this.read(object, call);
+			const applied = await this.call({ verb: 'apply', object }, call, () =>
+				this.api.patch(object as KubernetesObject, undefined, undefined, fieldManager, true, 'application/apply-patch+yaml'),
+			);
+			const after = plain(applied);
+			const action = before === undefined ? 'created' : resourceVersionOf(before) === resourceVersionOf(after) ? 'unchanged' : 'configured';
+			call.log?.(`${describeObject(object)} ${action}`);
+			results.set(object, { object: after, action });
+		}
+		return objects.map(object => results.get(object)!);
+	}
+
+	/** The object as the server has it, or undefined when there is none. */
+	async read(ref: ObjectRef, call: CallOptions = {}): Promise<KubeObject | undefined> {
+		try {
+			return plain(await this.call({ verb: 'read', object: ref }, call, () => this.api.read(header(ref))));
+		} catch (error) {
+			if (error instanceof KubeError && error.code === 404 && !/has no kind/.test(error.message)) return undefined;
+			throw error;
+		}
+	}
+
+	/** Deletes the object; false when it was not there. */
+	async delete(ref: ObjectRef, call: CallOptions = {}): Promise<boolean> {
+		try {
+			await this.call({ verb: 'delete', object: ref }, call, () => this.api.delete(header(ref) as KubernetesObject));
+			call.log?.(`${describeObject(ref)} deleted`);
+			return true;
+		} catch (error) {
+			if (error instanceof KubeError && error.code === 404 && !/has no kind/.test(error.message)) return false;
+			throw error;
+		}
+	}
+
+	/** Waits for a Service's ClusterIP and returns it. */
+	waitForClusterIp(namespace: string, name: string, call: WaitCall = {}): Promise<string> {
+		const ref = { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace } };
+		return this.waitFor(ref, `Service ${namespace}/${name} to get a ClusterIP`, 60_000, call, service => {
+			if (!service) return { seen: 'no such Service yet' };
+			const ip = (service.spec as { clusterIP?: string } | undefined)?.clusterIP;
+			return ip && ip !== 'None' ? { value: ip, seen: ip } : { seen: 'no ClusterIP yet' };
+		});
+	}
+
+	/** Waits for a LoadBalancer Service's external address (IP, or hostname) and returns it. */
+	waitForLoadBalancer(namespace: string, name: string, call: WaitCall = {}): Promise<string> {
+		const ref = { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace } };
+		return this.waitFor(ref, `Service ${namespace}/${name} to get an external address`, 300_000, call, service => {
+			if (!service) return { seen: 'no such Service yet' };
+			const ingress = (service.status as { loadBalancer?: { ingress?: Array<{ ip?: string; hostname?: string }> } } | undefined)?.loadBalancer?.ingress?.[0];
+			const address = ingress?.ip ?? ingress?.hostname;
+			return address ? { value: address, seen: address } : { seen: 'status.loadBalancer.ingress is empty' };
+		});
+	}
+
+	/**
+	 * Waits for a Deployment, DaemonSet or StatefulSet to roll out: the controller has seen the
+	 * latest spec (observedGeneration) and every replica is updated and available.
+	 */
+	async waitForRollout(kind: 'Deployment' | 'DaemonSet' | 'StatefulSet', namespace: string, name: string, call: WaitCall = {}): Promise<void> {
+		const ref = { apiVersion: 'apps/v1', kind, metadata: { name, namespace } };
+		await this.waitFor(ref, `${kind} ${namespace}/${name} to roll out`, 600_000, call, object => {
+			if (!object) return { seen: `no such ${kind} yet` };
+			const progress = rollout(kind, object);
+			return progress.done ? { value: true, seen: progress.seen } : { seen: progress.seen };
+		});
+	}
+
+	private waitFor<T>(ref: ObjectRef, what: string, defaultTimeoutMs: number, call: WaitCall, judge: (object: KubeObject | undefined) => Observation<T>): Promise<T> {
+		return waitUntil(async () => judge(await this.read(ref, call)), {
+			what,
+			timeoutMs: call.timeoutMs ?? defaultTimeoutMs,
+			signal: call.signal,
+			progress: call.log,
+		});
+	}
+
+	/** One API call, retried while the failure is transient; failures explained. */
+	private call<T>(operation: Omit<Operation, 'server' | 'context'>, call: CallOptions, request: () => Promise<T>): Promise<T> {
+		const full: Operation = { ...operation, server: this.server, context: this.context };
+		return pRetry(
+			async () => {
+				try {
+					return await request();
+				} catch (error) {
+					throw explainError(error, full);
+				}
+			},
+			{
+				retries: this.options.retries ?? 6,
+				minTimeout: this.options.minRetryMs ?? 200,
+				maxTimeout: 5000,
+				factor: 2,
+				randomize: true,
+				...(call.signal ? { signal: call.signal } : {}),
+				shouldRetry: ({ error }) => error instanceof KubeError && error.retryable,
+				onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
+					if (!(error instanceof KubeError) || !error.retryable || retriesLeft <= 0) return;
+					const message = `${error.message}; retrying (attempt ${attemptNumber + 1})`;
+					call.log?.(message);
+					this.options.onRetry?.(message);
+					if (error.retryAfterMs !== undefined) await sleep(error.retryAfterMs, call.signal);
+				},
+			},
+		);
+	}
+}
+
+/** Where a rollout stands: done, and what was seen, like `kubectl rollout status` says it. */
+export function rollout(kind: string, object: KubeObject): { done: boolean; seen: string } {
+	const generation = (object.metadata as { generation?: number }).generation ?? 0;
+	const status = (object.status ?? {}) as Record<string, number | undefined>;
+	if ((status.observedGeneration ?? 0) < generation) return { done: false, seen: 'the controller has not seen the latest spec yet' };
+	if (kind === 'DaemonSet') {
+		const desired = status.desiredNumberScheduled ?? 0;
+		const updated = status.updatedNumberScheduled ?? 0;
+		const available = status.numberAvailable ?? 0;
+		return { done: desired > 0 && updated >= desired && available >= desired, seen: `${updated}/${desired} updated, ${available}/${desired} available` };
+	}
+	const wanted = ((object.spec as { replicas?: number } | undefined)?.replicas ?? 1) as number;
+	const updated = status.updatedReplicas ?? 0;
+	const available = kind === 'StatefulSet' ? (status.readyReplicas ?? 0) : (status.availableReplicas ?? 0);
+	const total = status.replicas ?? 0;
+	const done = updated >= wanted && available >= wanted && total <= wanted;
+	return { done, seen: `${updated}/${wanted} updated, ${available}/${wanted} available${total > wanted ? `, ${total - wanted} old still running` : ''}` };
+}
+
+function header(ref: ObjectRef): { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } } {
+	return { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.metadata.name, ...(ref.metadata.namespace ? { namespace: ref.metadata.namespace } : {}) } };
+}
+
+/** The client hands back model classes with Date fields: nub keeps plain JSON. */
+function plain(object: unknown): KubeObject {
+	return JSON.parse(JSON.stringify(object)) as KubeObject;
+}
+
+function resourceVersionOf(object: KubeObject): string | undefined {
+	return (object.metadata as { resourceVersion?: string }).resourceVersion;
+}

@@ -1,0 +1,50 @@
+import type { TaskContext } from '../engine/task.ts';
+import type { ApplyResult, Kube, ObjectRef, WaitCall } from './client.ts';
+import type { KubeObject } from './objects.ts';
+import { sourceOf } from './sources.ts';
+
+/** What the CLI adds to a task's context: the run's cluster, connected on first use. */
+export interface KubeAccess {
+	kube(): Promise<Kube>;
+}
+
+/** The cluster as one task sees it: every call carries the task's signal and logs to its log. */
+export interface TaskKube {
+	/** The API server's URL and context, for messages. */
+	readonly server: string;
+	readonly context: string;
+	apply(objects: readonly KubeObject[]): Promise<ApplyResult[]>;
+	read(ref: ObjectRef): Promise<KubeObject | undefined>;
+	delete(ref: ObjectRef): Promise<boolean>;
+	waitForClusterIp(namespace: string, name: string, options?: { timeoutMs?: number }): Promise<string>;
+	waitForLoadBalancer(namespace: string, name: string, options?: { timeoutMs?: number }): Promise<string>;
+	waitForRollout(kind: 'Deployment' | 'DaemonSet' | 'StatefulSet', namespace: string, name: string, options?: { timeoutMs?: number }): Promise<void>;
+}
+
+/**
+ * The cluster for a task, so that the task reads as: render, apply, wait, return.
+ *
+ *     run: async ({ nfsIp }, context) => {
+ *       const cluster = await kube(context);
+ *       await cluster.apply(objects);
+ *       return cluster.waitForClusterIp('nublado', 'fileserver');
+ *     }
+ */
+export async function kube(context: TaskContext): Promise<TaskKube> {
+	const access = (context as TaskContext & Partial<KubeAccess>).kube;
+	if (typeof access !== 'function') {
+		throw new Error(`task "${context.name}" needs a cluster, and none was given to it (the CLI gives one; in-process runs pass extendContext)`);
+	}
+	const client = await access();
+	const call = (options: { timeoutMs?: number } = {}): WaitCall => ({ ...options, signal: context.signal, log: line => context.log.info(line), sourceOf });
+	return {
+		server: client.server,
+		context: client.context,
+		apply: objects => client.apply(objects, call()),
+		read: ref => client.read(ref, call()),
+		delete: ref => client.delete(ref, call()),
+		waitForClusterIp: (namespace, name, options) => client.waitForClusterIp(namespace, name, call(options)),
+		waitForLoadBalancer: (namespace, name, options) => client.waitForLoadBalancer(namespace, name, call(options)),
+		waitForRollout: (kind, namespace, name, options) => client.waitForRollout(kind, namespace, name, call(options)),
+	};
+}

@@ -1,0 +1,134 @@
+/**
+ * The validation the sandbox shares with the real server, for the mistakes a deployment can
+ * make: bad names, workloads whose selector does not select their pods, Service ports without a
+ * number, and a body that is not of the type its URL names. Each problem is a StatusCause in the
+ * real wording; the caller turns a non-empty list into 422 Invalid.
+ */
+import type { Json, KubeObject } from './patch.ts';
+import { asRecord, metadataOf } from './object.ts';
+import { groupVersionOf, type ResourceType } from './resources.ts';
+import type { StatusCause } from './status.ts';
+
+const label1123 = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
+const subdomain1123 = `${label1123}(\\.${label1123})*`;
+const label1035 = '[a-z]([-a-z0-9]*[a-z0-9])?';
+
+/** The workload kinds whose `spec.selector` must select `spec.template.metadata.labels`. */
+const selectingKinds = new Set(['Deployment', 'DaemonSet', 'StatefulSet', 'ReplicaSet']);
+
+/** Problems with an object about to be stored as `type` (create, update, patch or apply). */
+export function validateObject(type: ResourceType, object: KubeObject): StatusCause[] {
+	const causes: StatusCause[] = [];
+	if (object.apiVersion !== groupVersionOf(type)) {
+		causes.push(invalidValue('apiVersion', object.apiVersion, `must be ${groupVersionOf(type)}`));
+	}
+	if (object.kind !== type.kind) causes.push(invalidValue('kind', object.kind, `must be ${type.kind}`));
+	causes.push(...validateName(type, metadataOf(object).name));
+	if (selectingKinds.has(type.kind)) causes.push(...validateSelector(object));
+	if (type.kind === 'Service') causes.push(...validateServicePorts(object));
+	return causes;
+}
+
+/** metadata.name by the type's rule, in the messages of k8s.io/apimachinery/pkg/util/validation. */
+export function validateName(type: ResourceType, name: string | undefined): StatusCause[] {
+	if (!name) return [{ reason: 'FieldValueRequired', message: 'Required value: name or generateName is required', field: 'metadata.name' }];
+	const problems: string[] = [];
+	switch (type.nameRule) {
+		case 'subdomain':
+			if (name.length > 253) problems.push('must be no more than 253 characters');
+			if (!new RegExp(`^${subdomain1123}$`).test(name)) {
+				problems.push(
+					`a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '${subdomain1123}')`,
+				);
+			}
+			break;
+		case 'label':
+			if (name.length > 63) problems.push('must be no more than 63 characters');
+			if (!new RegExp(`^${label1123}$`).test(name)) {
+				problems.push(
+					`a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '${label1123}')`,
+				);
+			}
+			break;
+		case 'dns1035':
+			if (name.length > 63) problems.push('must be no more than 63 characters');
+			if (!new RegExp(`^${label1035}$`).test(name)) {
+				problems.push(
+					`a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '${label1035}')`,
+				);
+			}
+			break;
+		case 'segment':
+			if (name === '.' || name === '..') problems.push(`may not be '${name}'`);
+			for (const bad of ['/', '%']) if (name.includes(bad)) problems.push(`may not contain '${bad}'`);
+			break;
+	}
+	return problems.map(problem => invalidValue('metadata.name', name, problem));
+}
+
+/** A workload's selector must exist and match its pod template's labels. */
+function validateSelector(object: KubeObject): StatusCause[] {
+	const spec = asRecord(object.spec);
+	const selector = asRecord(spec?.selector);
+	const templateLabels = (asRecord(asRecord(asRecord(spec?.template)?.metadata)?.labels) ?? {}) as Record<string, string>;
+	const mismatch = invalidValue('spec.template.metadata.labels', goMap(templateLabels), '`selector` does not match template `labels`', true);
+	// As the real validation: a missing selector selects nothing, so the template cannot match it either.
+	if (!selector) return [{ reason: 'FieldValueRequired', message: 'Required value', field: 'spec.selector' }, mismatch];
+	const matchLabels = (asRecord(selector.matchLabels) ?? {}) as Record<string, string>;
+	const expressions = (selector.matchExpressions ?? []) as Json[];
+	const causes: StatusCause[] = [];
+	if (Object.keys(matchLabels).length + expressions.length === 0) {
+		causes.push(invalidValue('spec.selector', JSON.stringify(selector), `empty selector is invalid for ${object.kind.toLowerCase()}`, true));
+	}
+	const selects = Object.entries(matchLabels).every(([key, value]) => templateLabels[key] === value) && expressions.every(expression => expressionMatches(asRecord(expression), templateLabels));
+	if (!selects) causes.push(mismatch);
+	return causes;
+}
+
+function expressionMatches(expression: Record<string, Json> | undefined, labels: Record<string, string>): boolean {
+	const key = String(expression?.key);
+	const values = (expression?.values ?? []) as string[];
+	switch (expression?.operator) {
+		case 'In':
+			return labels[key] !== undefined && values.includes(labels[key]);
+		case 'NotIn':
+			return labels[key] === undefined || !values.includes(labels[key]);
+		case 'Exists':
+			return labels[key] !== undefined;
+		case 'DoesNotExist':
+			return labels[key] === undefined;
+		default:
+			return false;
+	}
+}
+
+/** Every Service port needs a number in 1..65535; a Service that is not headless needs ports. */
+function validateServicePorts(object: KubeObject): StatusCause[] {
+	const spec = asRecord(object.spec) ?? {};
+	const ports = (Array.isArray(spec.ports) ? spec.ports : []) as Json[];
+	if (ports.length === 0 && spec.clusterIP !== 'None' && spec.type !== 'ExternalName') {
+		return [{ reason: 'FieldValueRequired', message: 'Required value', field: 'spec.ports' }];
+	}
+	const causes: StatusCause[] = [];
+	ports.forEach((port, index) => {
+		const number = asRecord(port)?.port;
+		if (typeof number !== 'number' || !Number.isInteger(number) || number < 1 || number > 65535) {
+			causes.push(invalidValue(`spec.ports[${index}].port`, typeof number === 'number' ? number : 0, 'must be between 1 and 65535, inclusive'));
+		}
+	});
+	return causes;
+}
+
+/** A FieldValueInvalid cause: `Invalid value: "Bad_Name": <problem>` (strings quoted, as Go's %#v). */
+function invalidValue(field: string, value: Json | undefined, problem: string, raw = false): StatusCause {
+	const shown = raw ? String(value) : JSON.stringify(value ?? null);
+	return { reason: 'FieldValueInvalid', message: `Invalid value: ${shown}: ${problem}`, field };
+}
+
+/** A string map as Go prints it with %#v: `map[string]string{"app":"web"}`, keys sorted. */
+function goMap(map: Record<string, string>): string {
+	const entries = Object.keys(map)
+		.sort()
+		.map(key => `${JSON.stringify(key)}:${JSON.stringify(map[key])}`);
+	return `map[string]string{${entries.join(', ')}}`;
+}
