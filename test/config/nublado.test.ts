@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, envName, loadConfig, parseConfig } from '../../lib/config/nublado.ts';
@@ -89,4 +89,10 @@ test('without nublado.yaml, the sandbox example is used; with one, it is read', 
 	const given = loadConfig(dir, {});
 	t.is(given.file, 'nublado.yaml');
 	t.deepEqual(given.config.kubernetes, { context: 'gke_prod' });
+});
+
+test('the committed example configuration is valid', t => {
+	const config = parseConfig(readFileSync(new URL('../../nublado.example.yaml', import.meta.url), 'utf8'), 'nublado.example.yaml');
+	t.is(config.hostname, 'nublado.example.org');
+	t.deepEqual(config.kubernetes, { context: 'gke_my-project_us-central1-a_nublado' });
 });

@@ -18,6 +18,21 @@ async function cpuWhileIdle(ms: number): Promise<number> {
   return (used.user + used.system) / 1000;
 }
 
+/**
+ * Whether this process goes quiet (under 60 ms of CPU in a 300 ms window) within 5 s: the workers
+ * have stopped. A worker in the middle of one native primality test of a 4096-bit candidate only
+ * stops when that test returns, and a loaded machine stretches that, so the test waits for quiet
+ * rather than demanding it in a fixed window; a worker that kept searching never gets there.
+ */
+async function goesQuiet(): Promise<{ quiet: boolean; last: number }> {
+  let last = Infinity;
+  for (const deadline = Date.now() + 5000; Date.now() < deadline; ) {
+    last = await cpuWhileIdle(300);
+    if (last < 60) return { quiet: true, last };
+  }
+  return { quiet: false, last };
+}
+
 /** A prime p for which (p - 1) / 2 is composite. */
 function unsafePrime(bits: number): bigint {
   for (;;) {
@@ -127,8 +142,8 @@ test('bad options are refused before any work', async (t) => {
 test.serial('the losing workers really stop once a winner is found', async (t) => {
   const pem = await makeDhParams({ bits: 1024, workers: 4 });
   t.is(checkDhParams(pem).bits, 1024);
-  const cpu = await cpuWhileIdle(600);
-  t.true(cpu < 200, `CPU used by this process in 600 ms after the result: ${cpu.toFixed(0)} ms`);
+  const { quiet, last } = await goesQuiet();
+  t.true(quiet, `still ${last.toFixed(0)} ms of CPU per 300 ms, 5 s after the result`);
 });
 
 test.serial('an AbortSignal stops a 4096-bit generation promptly and the workers with it', async (t) => {
@@ -139,7 +154,7 @@ test.serial('an AbortSignal stops a 4096-bit generation promptly and the workers
   const err = await throwsCheckAsync(t, () => pending, 'dh-generate');
   t.regex(err.message, /aborted/);
   t.true(Date.now() - started < 2000, `rejected after ${Date.now() - started} ms`);
-  const cpu = await cpuWhileIdle(600);
-  t.true(cpu < 200, `CPU used by this process in 600 ms after the abort: ${cpu.toFixed(0)} ms`);
+  const { quiet, last } = await goesQuiet();
+  t.true(quiet, `still ${last.toFixed(0)} ms of CPU per 300 ms, 5 s after the abort`);
   await throwsCheckAsync(t, () => makeDhParams({ bits: 2048, signal: AbortSignal.abort() }), 'dh-generate');
 });

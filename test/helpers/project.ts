@@ -82,3 +82,18 @@ export async function waitFor(check: () => boolean, what: string): Promise<void>
 		await new Promise(resolve => setTimeout(resolve, 10));
 	}
 }
+
+/**
+ * A copy of this repository's nublado deployment (Nubfile.ts, tasks/, templates/, hub/, landing/)
+ * in a throw-away folder, with lib/ linked to this checkout, plus `files` (a nublado.yaml, say).
+ */
+export function makeNubladoProject(files: Record<string, string> = {}): string {
+	const dir = makeProject();
+	for (const part of ['Nubfile.ts', 'tasks', 'templates', 'hub', 'landing']) cpSync(join(repoRoot, part), join(dir, part), { recursive: true });
+	symlinkSync(join(repoRoot, 'lib'), join(dir, 'lib'));
+	for (const [name, content] of Object.entries(files)) {
+		mkdirSync(dirname(join(dir, name)), { recursive: true });
+		writeFileSync(join(dir, name), content);
+	}
+	return dir;
+}

@@ -1,0 +1,103 @@
+/**
+ * The deployment's building block: a task that renders templates (and builds objects in code),
+ * applies them with server-side apply, waits for what must be ready, and returns what it applied.
+ *
+ *     const keepalive = applyTask({
+ *       name: 'keepalive',
+ *       needs: { nfsIp: nfsServiceIp },
+ *       templates: ['keepalive/deployment.yaml'],
+ *       values: ({ nfsIp }) => ({ NAMESPACE: namespace, NFS_SERVER_IP: nfsIp }),
+ *       preview: { nfsIp: '10.96.0.10' },
+ *       rollouts: [{ kind: 'Deployment', name: 'keepalive' }],
+ *     });
+ *
+ * Before anything of a run is applied, every apply task's templates are rendered (with `preview`
+ * standing in for what its needs will give) and checked against the Kubernetes schemas: a missing
+ * value or a wrong type stops the run with nothing applied.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { kube, task, type KubeObject, type Needs, type OutputsOf, type Task } from 'nub';
+import type { Json } from '../lib/engine/json.ts';
+import { sourceOf } from '../lib/k8s/sources.ts';
+import { validateObjects } from '../lib/k8s/validate.ts';
+import { renderTemplate, type TemplateValue } from '../lib/render/template.ts';
+
+/** What an apply task applied: enough to find each object again (for checks and destroy). */
+export interface Applied {
+	objects: Array<{ apiVersion: string; kind: string; name: string; namespace?: string }>;
+}
+
+/** A Deployment, DaemonSet or StatefulSet to wait for after the apply. */
+export interface Rollout {
+	kind: 'Deployment' | 'DaemonSet' | 'StatefulSet';
+	name: string;
+	namespace: string;
+}
+
+export interface ApplySpec<N extends Needs> {
+	name: string;
+	description?: string;
+	group?: string;
+	needs?: N;
+	/** Templates under templates/, rendered with `values`. */
+	templates?: readonly string[];
+	values?: (inputs: OutputsOf<N>) => Record<string, TemplateValue | undefined>;
+	/** Render every template once per entry, its values over `values` (the six NFS exports). */
+	each?: ReadonlyArray<Record<string, TemplateValue>>;
+	/** Stand-ins for the needs' outputs, to render the templates before the run. */
+	preview?: Partial<OutputsOf<N>>;
+	/** Objects built in code (Secrets from values, ConfigMaps from folders), applied with the rest. */
+	objects?: (inputs: OutputsOf<N>, root: string) => KubeObject[];
+	/** More inputs of the cache key: folders the objects are built from, configuration. */
+	files?: readonly string[];
+	config?: Json;
+	rollouts?: readonly Rollout[];
+}
+
+/** The folder of the templates, relative to the Nubfile. */
+export const templatesFolder = 'templates';
+
+export function applyTask<N extends Needs = {}>(spec: ApplySpec<N>): Task<Applied> {
+	const templateFiles = (spec.templates ?? []).map(file => join(templatesFolder, file));
+	const render = (root: string, inputs: OutputsOf<N>): KubeObject[] => {
+		const values = spec.values?.(inputs) ?? {};
+		const instances = spec.each ?? [{}];
+		return templateFiles.flatMap(file => {
+			const text = readFileSync(join(root, file), 'utf8');
+			return instances.flatMap(instance => renderTemplate(text, { ...values, ...instance } as Record<string, TemplateValue>, file));
+		});
+	};
+	// The values the configuration gives (the needs' part stands in from `preview`: what the needs
+	// give is in the cache key through their outputs). A changed configuration value reruns exactly
+	// the apply tasks whose templates use it.
+	const configured = spec.values?.((spec.preview ?? {}) as OutputsOf<N>) ?? {};
+	return task({
+		name: spec.name,
+		...(spec.description ? { description: spec.description } : {}),
+		...(spec.group ? { group: spec.group } : {}),
+		needs: (spec.needs ?? {}) as N,
+		inputs: {
+			files: [...templateFiles, ...(spec.files ?? [])],
+			config: JSON.parse(JSON.stringify({ values: configured, each: spec.each ?? null, config: spec.config ?? null })) as Json,
+		},
+		preflight: async ({ root }) => {
+			if (templateFiles.length === 0) return;
+			await validateObjects(render(root, (spec.preview ?? {}) as OutputsOf<N>), sourceOf);
+		},
+		run: async (inputs, context) => {
+			const objects = [...render(context.root, inputs), ...(spec.objects?.(inputs, context.root) ?? [])];
+			const cluster = await kube(context);
+			const results = await cluster.apply(objects);
+			for (const rollout of spec.rollouts ?? []) await cluster.waitForRollout(rollout.kind, rollout.namespace, rollout.name);
+			return {
+				objects: results.map(({ object }) => ({
+					apiVersion: object.apiVersion,
+					kind: object.kind,
+					name: object.metadata.name,
+					...(object.metadata.namespace ? { namespace: object.metadata.namespace } : {}),
+				})),
+			};
+		},
+	});
+}

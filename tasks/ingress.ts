@@ -1,0 +1,25 @@
+import { kube, task, type Task } from 'nub';
+import { applyTask, type Applied } from './apply.ts';
+import type { Deployment } from './platform.ts';
+
+/** nginx-ingress in its own namespace, and its LoadBalancer address (the DNS record's value). */
+export function ingressTasks({ config }: Deployment, namespace: Task<Applied>) {
+	const controller = applyTask({
+		name: 'ingress-controller',
+		description: 'nginx-ingress: default backend, configuration, permissions, controller, LoadBalancer Service',
+		group: 'ingress',
+		// The controller reads the DH parameters from Secret tls in the platform's namespace.
+		needs: { namespace },
+		templates: ['ingress/ingress-nginx.yaml'],
+		values: () => ({ NAMESPACE: config.namespace }),
+		rollouts: [{ kind: 'Deployment', namespace: 'ingress-nginx', name: 'nginx-ingress-controller' }],
+	});
+	const ingressIp = task({
+		name: 'ingress-ip',
+		description: 'the ingress LoadBalancer\'s external address',
+		group: 'ingress',
+		needs: { controller },
+		run: async (_, context) => (await kube(context)).waitForLoadBalancer('ingress-nginx', 'ingress-nginx'),
+	});
+	return { controller, ingressIp };
+}
