@@ -218,3 +218,54 @@ test('a template with a missing value stops the run before anything is applied',
 	t.regex(result.stderr, /^nub: task "keepalive": templates\/keepalive\/deployment\.yaml: no value for \{\{KEEPALIVE_NAME\}\} \(line 5\)/);
 	t.is(sandbox.requests.length, 0);
 });
+
+test('optional parts switch on and off: external NFS, logging on, Firefly, prepuller and landing page off', async t => {
+	const yaml = `hostname: lab.example.test
+oauth: { provider: jwt }
+dhparam: { group: ffdhe2048 }
+routes: { hub: / }
+nfs: { server: 192.0.2.10 }
+firefly: { enabled: false }
+prepuller: { enabled: false }
+logging:
+  enabled: true
+  rabbitmqHost: rmq.example.test
+  rabbitmqVhost: /logs
+  rabbitmqPassword: { file: logging/rmq-password }
+  beatsCa: logging/ca.crt
+  beatsCert: logging/beats.crt
+  beatsKey: logging/beats.key
+`;
+	const dir = makeNubladoProject({
+		'nublado.yaml': yaml,
+		'logging/rmq-password': 'rabbit-password-77\n',
+		'logging/ca.crt': 'CA\n',
+		'logging/beats.crt': 'CERT\n',
+		'logging/beats.key': 'KEY\n',
+	});
+	const sandbox = await startSandbox({ dir: join(dir, '.nub/sandbox'), loadBalancerDelayMs: 50, rolloutDelayMs: 50 });
+	t.teardown(async () => {
+		await sandbox.close();
+		removeProject(dir);
+	});
+	const list = await nub(dir, ['list']);
+	const targets = list.stdout.split('\n').filter(Boolean).map(line => line.split(/\s+/)[0]);
+	t.deepEqual(targets, ['all', 'dns', 'fileserver', 'hub', 'ingress', 'keepalive', 'logging', 'proxy', 'rotate-hub-key', 'tls']);
+	const run = await nub(dir, ['run', 'all', '--json']);
+	t.is(run.code, 0, run.stderr + run.stdout.slice(-1500));
+	t.true(run.stdout.includes('the platform is at https://lab.example.test/'));
+	const kube = await Kube.connect({ kubeconfig: sandbox.kubeconfigPath, context: 'nub-sandbox' });
+	const ns = 'lab';
+	t.is((await get(kube, 'v1', 'PersistentVolume', `home-${ns}`)).spec.nfs.server, '192.0.2.10');
+	t.falsy(await get(kube, 'apps/v1', 'Deployment', 'fileserver', ns), 'no fileserver with an external NFS server');
+	for (const [kind, name] of [['Deployment', 'firefly'], ['Deployment', 'landing-page'], ['CronJob', 'prepuller']] as const) {
+		t.falsy(await get(kube, kind === 'CronJob' ? 'batch/v1' : 'apps/v1', kind, name, ns), `${kind} ${name} switched off`);
+	}
+	t.truthy(await get(kube, 'apps/v1', 'DaemonSet', 'filebeat', ns));
+	const rmq = (await get(kube, 'v1', 'Secret', 'logstashrmq', ns)).data as Record<string, string>;
+	t.is(Buffer.from(rmq['rabbitmq.pan.password']!, 'base64').toString(), 'rabbit-password-77');
+	const beats = (await get(kube, 'v1', 'Secret', 'filebeat', ns)).data as Record<string, string>;
+	t.deepEqual(Object.keys(beats).sort(), ['beats.crt', 'beats.key', 'ca.crt']);
+	t.is((await get(kube, 'apps/v1', 'Deployment', 'proxy', ns)).spec.template.spec.containers[0].env[0].value, '--max-http-header-size=16384');
+	t.false(readFileSync(join(dir, '.nub/state.jsonl'), 'utf8').includes('rabbit-password-77'));
+});
