@@ -262,6 +262,10 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 		controllers.add(controller);
 		const log = makeLogger(node.name, emit, redactor);
 		const previous = previousOutput(node);
+		const retried = (message: string) => {
+			retries[node.name] = (retries[node.name] ?? 0) + 1;
+			emit({ type: 'task-log', name: node.name, level: 'warn', message: redactor.redact(String(message)) });
+		};
 		const attempt = async (attemptNumber: number) => {
 			const attemptController = new AbortController();
 			const abort = () => attemptController.abort(controller.signal.reason);
@@ -280,7 +284,7 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 						task.timeout,
 					);
 				}
-				let context: TaskContext = { name: node.name, signal: attemptController.signal, log, root, attempt: attemptNumber, previous };
+				let context: TaskContext = { name: node.name, signal: attemptController.signal, log, root, attempt: attemptNumber, previous, retried };
 				if (options.extendContext) context = options.extendContext(context);
 				return await Promise.race([task.execute(inputs, context).catch(wrapNonError), aborted]);
 			} finally {

@@ -28,6 +28,11 @@ export interface TaskContext {
 	 * never succeeded: what a rotation builds on. Check its shape: the task's code may have changed.
 	 */
 	readonly previous: unknown;
+	/**
+	 * Tells the run that an operation inside the task failed transiently and is being tried again
+	 * (a 503 from an API): shown as a warning and counted in the summary's retries.
+	 */
+	retried(message: string): void;
 }
 
 /** What a preflight check may touch: it reads, it never writes. */

@@ -25,6 +25,8 @@ export interface CallOptions {
 	signal?: AbortSignal;
 	log?: (line: string) => void;
 	sourceOf?: (object: KubeObject) => ObjectSource | undefined;
+	/** Told of each retry of this call (default: its log). */
+	onRetry?: (message: string) => void;
 }
 
 /** What applying one object did. */
@@ -188,7 +190,7 @@ export class Kube {
 				onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
 					if (!(error instanceof KubeError) || !error.retryable || retriesLeft <= 0) return;
 					const message = `${error.message}; retrying (attempt ${attemptNumber + 1})`;
-					call.log?.(message);
+					(call.onRetry ?? call.log)?.(message);
 					this.options.onRetry?.(message);
 					if (error.retryAfterMs !== undefined) await sleep(error.retryAfterMs, call.signal);
 				},

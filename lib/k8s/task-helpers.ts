@@ -36,7 +36,13 @@ export async function kube(context: TaskContext): Promise<TaskKube> {
 		throw new Error(`task "${context.name}" needs a cluster, and none was given to it (the CLI gives one; in-process runs pass extendContext)`);
 	}
 	const client = await access();
-	const call = (options: { timeoutMs?: number } = {}): WaitCall => ({ ...options, signal: context.signal, log: line => context.log.info(line), sourceOf });
+	const call = (options: { timeoutMs?: number } = {}): WaitCall => ({
+		...options,
+		signal: context.signal,
+		log: line => context.log.info(line),
+		onRetry: message => context.retried(message),
+		sourceOf,
+	});
 	return {
 		server: client.server,
 		context: client.context,
