@@ -13,6 +13,9 @@
  *   --keep          keep the temporary projects (their paths are printed)
  *   --json          also print the raw figures as JSON at the end of stdout
  *
+ * Groups: engine (nub against make on a random DAG), secrets (DH parameters against openssl),
+ * nublado (the repository's deployment against the sandbox API server: wall vs critical path).
+ *
  * Progress goes to stderr, the report to stdout; the raw figures are always written to
  * $TMPDIR/nub-bench-results-TIMESTAMP.json.
  */
@@ -24,11 +27,13 @@ import { parseArgs } from 'node:util';
 import { engineBench } from './engine.ts';
 import { breakdownText, comparisonTable, formatMs, spreadTable } from './lib/format.ts';
 import { ratioOf, type BenchContext, type BenchGroup, type GroupResult } from './lib/types.ts';
+import { nubladoBench } from './nublado.ts';
 import { secretsBench } from './secrets.ts';
 
 const groups: Record<string, BenchGroup> = {
 	engine: engineBench,
 	secrets: secretsBench,
+	nublado: nubladoBench,
 };
 
 const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));

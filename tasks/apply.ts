@@ -19,6 +19,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kube, task, type KubeObject, type Needs, type OutputsOf, type Task } from 'nub';
 import type { Json } from '../lib/engine/json.ts';
+import { driftOf } from '../lib/k8s/drift.ts';
 import { sourceOf } from '../lib/k8s/sources.ts';
 import { validateObjects } from '../lib/k8s/validate.ts';
 import { renderTemplate, type TemplateValue } from '../lib/render/template.ts';
@@ -81,9 +82,23 @@ export function applyTask<N extends Needs = {}>(spec: ApplySpec<N>): Task<Applie
 			files: [...templateFiles, ...(spec.files ?? [])],
 			config: JSON.parse(JSON.stringify({ values: configured, each: spec.each ?? null, config: spec.config ?? null })) as Json,
 		},
-		preflight: async ({ root }) => {
-			if (templateFiles.length === 0) return;
+		// Checked when the templates or the values they get changed; unchanged, they were checked
+		// when this task last succeeded.
+		preflight: async ({ root, unchanged }) => {
+			if (templateFiles.length === 0 || unchanged) return;
 			await validateObjects(render(root, (spec.preview ?? {}) as OutputsOf<N>), sourceOf);
+		},
+		// Still as applied: every object exists and carries every field nub set. One LIST per kind
+		// and namespace, shared with every other check of the run.
+		check: async (inputs, context) => {
+			const cluster = await kube(context);
+			const drifts: string[] = [];
+			for (const desired of [...render(context.root, inputs), ...(spec.objects?.(inputs, context.root) ?? [])]) {
+				const live = (await cluster.snapshot(desired.apiVersion, desired.kind, desired.metadata.namespace)).find(object => object.metadata.name === desired.metadata.name);
+				const drift = driftOf(desired, live);
+				if (drift) drifts.push(drift);
+			}
+			return drifts.length === 0 ? undefined : drifts.length === 1 ? drifts[0] : `${drifts[0]} (and ${drifts.length - 1} more)`;
 		},
 		run: async (inputs, context) => {
 			const objects = [...render(context.root, inputs), ...(spec.objects?.(inputs, context.root) ?? [])];

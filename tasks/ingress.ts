@@ -20,6 +20,12 @@ export function ingressTasks({ config }: Deployment, namespace: Task<Applied>) {
 		group: 'ingress',
 		needs: { controller },
 		run: async (_, context) => (await kube(context)).waitForLoadBalancer('ingress-nginx', 'ingress-nginx'),
+		check: async (_, context) => {
+			const services = await (await kube(context)).snapshot('v1', 'Service', 'ingress-nginx');
+			const ingress = (services.find(service => service.metadata.name === 'ingress-nginx')?.status as { loadBalancer?: { ingress?: Array<{ ip?: string; hostname?: string }> } } | undefined)?.loadBalancer?.ingress?.[0];
+			const address = ingress?.ip ?? ingress?.hostname;
+			return address === context.previous ? undefined : `the ingress address is ${address ?? 'gone'}, not ${String(context.previous)}`;
+		},
 	});
 	return { controller, ingressIp };
 }

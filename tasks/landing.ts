@@ -18,6 +18,8 @@ export function folderMapTask(options: { name: string; group: string; descriptio
 		description: options.description,
 		group: options.group,
 		inputs: { files: [options.folder], config: { configMap: options.configMap, namespace: options.namespace } },
+		// A file name that cannot be a key (not UTF-8, a space) stops the run before anything is applied.
+		preflight: ({ root }) => void configMapFromFolder({ name: options.configMap, namespace: options.namespace, folder: join(root, options.folder), shown: options.folder }),
 		run: (_, { root }) => {
 			const configMap = configMapFromFolder({ name: options.configMap, namespace: options.namespace, folder: join(root, options.folder), shown: options.folder });
 			const checksum = createHash('sha256').update(JSON.stringify([configMap.data ?? {}, configMap.binaryData ?? {}])).digest('hex').slice(0, 16);

@@ -35,6 +35,11 @@ export function storageTasks({ config }: Deployment, namespace: Task<Applied>) {
 			group: 'fileserver',
 			needs: { service },
 			run: async (_, context) => (await kube(context)).waitForClusterIp(ns, 'fileserver'),
+			check: async (_, context) => {
+				const services = await (await kube(context)).snapshot('v1', 'Service', ns);
+				const ip = (services.find(service => service.metadata.name === 'fileserver')?.spec as { clusterIP?: string } | undefined)?.clusterIP;
+				return ip === context.previous ? undefined : `the fileserver's ClusterIP is ${ip ?? 'gone'}, not ${String(context.previous)}`;
+			},
 		});
 		fileserver = applyTask({
 			name: 'fileserver-deployment',

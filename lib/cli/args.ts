@@ -3,7 +3,7 @@ import { NubError } from '../engine/errors.ts';
 import { didYouMean } from '../engine/suggest.ts';
 
 /** The commands `nub` knows. */
-export const commands = ['run', 'plan', 'list', 'sandbox'] as const;
+export const commands = ['run', 'plan', 'list', 'graph', 'sandbox'] as const;
 export type Command = (typeof commands)[number];
 
 /** A parsed command line. */
@@ -23,7 +23,15 @@ export interface Args {
 	kubeconfig?: string;
 	/** `nub sandbox serve --port N`. */
 	port?: number;
+	/** Trust the cache without checking the cluster (`--no-check`). */
+	noCheck: boolean;
+	/** `nub graph --format F --output FILE`. */
+	format: GraphFormat;
+	output?: string;
 }
+
+export const graphFormats = ['text', 'dot', 'mermaid', 'json', 'svg', 'html'] as const;
+export type GraphFormat = (typeof graphFormats)[number];
 
 export const helpText = `nub: a typed task graph for deployments
 
@@ -31,6 +39,8 @@ Usage:
   nub run <targets...> [options]   run the targets and what they need, skipping cached tasks
   nub plan <targets...> [options]  show what would run and why; runs and writes nothing
   nub list [--all]                 list the targets (every task with --all)
+  nub graph [targets...]           the graph with each task's state and why it will or will not
+                                   run (--format text|dot|mermaid|json|svg|html, --output FILE)
   nub sandbox serve [--port N]     run the embedded Kubernetes API server in the foreground and
                                    print its kubeconfig (for kubectl); Ctrl-C stops it
   nub sandbox reset                empty the sandbox cluster (its credentials stay)
@@ -42,6 +52,7 @@ Options:
   -k, --keep-going    after a failure, keep running what does not depend on it
       --force         rerun the named targets even if cached (for a group: its tasks)
       --dry-run       with run: print the plan instead of running
+      --no-check      trust the cache: do not check that cached tasks' objects are still as applied
       --json          one JSON object per line; the last line is the summary
       --verbose       show cached tasks, debug logs and error stacks
       --context NAME  deploy to this kubeconfig context (overrides the Nubfile's cluster())
@@ -79,12 +90,21 @@ export function parseCommandLine(argv: readonly string[]): Args {
 				context: { type: 'string' },
 				kubeconfig: { type: 'string' },
 				port: { type: 'string' },
+				format: { type: 'string' },
+				'no-check': { type: 'boolean' },
+				output: { type: 'string', short: 'o' },
 				help: { type: 'boolean', short: 'h' },
 				version: { type: 'boolean', short: 'V' },
 			},
 		});
 	} catch (error) {
-		throw new NubError('usage', `${(error as Error).message.split('\n')[0]} (see nub --help)`);
+		const message = (error as Error).message.split('\n')[0]!;
+		const unknown = /^Unknown option '([^']+)'/.exec(message)?.[1];
+		if (unknown !== undefined) {
+			const known = ['--file', '--jobs', '--keep-going', '--force', '--dry-run', '--json', '--verbose', '--all', '--context', '--kubeconfig', '--port', '--format', '--output', '--no-check', '--help', '--version'];
+			throw new NubError('usage', `unknown option ${unknown}${didYouMean(unknown, known)} (see nub --help)`);
+		}
+		throw new NubError('usage', `${message.replace(/\. To specify a positional argument.*$/, '')} (see nub --help)`);
 	}
 	const { values, positionals } = parsed;
 	const [first, ...targets] = positionals;
@@ -99,6 +119,9 @@ export function parseCommandLine(argv: readonly string[]): Args {
 		all: values.all ?? false,
 		context: values.context,
 		kubeconfig: values.kubeconfig,
+		format: 'text' as GraphFormat,
+		noCheck: values['no-check'] ?? false,
+		output: values.output,
 	};
 	if (values.help || first === 'help') return { ...base, command: 'help' };
 	if (values.version) return { ...base, command: 'version' };
@@ -120,6 +143,12 @@ export function parseCommandLine(argv: readonly string[]): Args {
 	}
 	if (values.kubeconfig !== undefined && values.context === undefined) {
 		throw new NubError('usage', '--kubeconfig needs --context: nub never deploys to the current context of a kubeconfig');
+	}
+	if (values.format !== undefined) {
+		if (!(graphFormats as readonly string[]).includes(values.format)) {
+			throw new NubError('usage', `--format must be one of ${graphFormats.join(', ')}, got "${values.format}"${didYouMean(values.format, graphFormats)}`);
+		}
+		base.format = values.format as GraphFormat;
 	}
 	let port: number | undefined;
 	if (values.port !== undefined) {

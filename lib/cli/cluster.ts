@@ -36,12 +36,12 @@ export function clusterConnection(choice: ClusterChoice): ClusterConnection {
 		let kubeconfig: string;
 		if (running) {
 			kubeconfig = running.kubeconfigPath;
-			choice.stderr.write(`nub: no cluster named: deploying to the sandbox served by pid ${running.pid} at ${running.url}\n`);
+			choice.stderr.write(`nub: no cluster named: using the sandbox served by pid ${running.pid} at ${running.url}\n`);
 		} else {
 			const sandbox = await startSandbox({ dir });
 			stop = () => sandbox.close();
 			kubeconfig = sandbox.kubeconfigPath;
-			choice.stderr.write(`nub: no cluster named: deploying to the embedded sandbox (kubectl --kubeconfig ${relative(choice.cwd, kubeconfig) || kubeconfig})\n`);
+			choice.stderr.write(`nub: no cluster named: using the embedded sandbox (kubectl --kubeconfig ${relative(choice.cwd, kubeconfig) || kubeconfig})\n`);
 		}
 		return Kube.connect({ kubeconfig, context: 'nub-sandbox' }, options);
 	};

@@ -1,10 +1,13 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { isUserError, NubError } from '../engine/errors.ts';
 import { forcedTasks, messageOf, selectNodes, type GraphNode } from '../engine/graph.ts';
+import { runChecks, type CheckOptions } from '../engine/checks.ts';
 import { preflightError, runPreflights } from '../engine/preflight.ts';
+import type { TaskContext } from '../engine/task.ts';
 import { acquireLock, type LockEnvironment } from '../engine/lock.ts';
-import { describeReason, planRun, type PlanEntry } from '../engine/plan.ts';
+import { fingerprintInputs } from '../engine/cache-key.ts';
+import { describeReason, planRun, sameFingerprint, type PlanEntry } from '../engine/plan.ts';
 import { Redactor } from '../engine/redact.ts';
 import { runGraph } from '../engine/scheduler.ts';
 import { createSealer } from '../engine/sealer.ts';
@@ -57,6 +60,8 @@ export async function main(io: CliIo): Promise<number> {
 				return args.dryRun ? await plan(io, args) : await run(io, args);
 			case 'sandbox':
 				return await sandbox(io, args);
+			case 'graph':
+				return await graph(io, args);
 		}
 	} catch (error) {
 		if (isUserError(error)) {
@@ -93,6 +98,21 @@ async function list(io: CliIo, args: Args): Promise<number> {
 	return exitCodes.ok;
 }
 
+/**
+ * How plan and graph compare secret inputs: by their keyed digest, without making a key (they write
+ * nothing); with no key yet, nothing of them was recorded, so any digest differs.
+ */
+function readOnlyDigest(nubfile: Nubfile, io: CliIo): (text: string) => string {
+	const sealer = createSealer({ stateDir: stateDirOf(nubfile), fromEnvironment: io.env.NUB_STATE_KEY, readOnly: true });
+	return text => {
+		try {
+			return sealer.digest(text);
+		} catch {
+			return 'no state key';
+		}
+	};
+}
+
 function stateDirOf(nubfile: Nubfile) {
 	return join(nubfile.root, '.nub');
 }
@@ -101,18 +121,11 @@ async function plan(io: CliIo, args: Args): Promise<number> {
 	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
 	const nodes = selectNodes(nubfile.graph, args.targets);
 	const forced = forcedTasks(nubfile.graph, args.targets, { force: args.force });
-	await preflight(nubfile, nodes, io);
 	const state = StateStore.load(stateDirOf(nubfile));
-	// Secret inputs are compared by their keyed digest; with no key yet, nothing of them was recorded.
-	const sealer = createSealer({ stateDir: stateDirOf(nubfile), fromEnvironment: io.env.NUB_STATE_KEY, readOnly: true });
-	const secretDigest = (text: string) => {
-		try {
-			return sealer.digest(text);
-		} catch {
-			return 'no state key';
-		}
-	};
-	const entries = await planRun(nodes, state, nubfile.root, forced, secretDigest);
+	await preflight(nubfile, nodes, io, state);
+	const drift = await readOnlyChecks(nubfile, io, args, nodes, state, forced);
+	if (drift === 'failed') return exitCodes.taskFailed;
+	const entries = await planRun(nodes, state, nubfile.root, forced, readOnlyDigest(nubfile, io), drift);
 	const style = styleOf(io, args);
 	const counts = { run: 0, maybe: 0, cached: 0 };
 	for (const entry of entries) counts[entry.action]++;
@@ -140,34 +153,37 @@ async function run(io: CliIo, args: Args): Promise<number> {
 	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
 	const nodes = selectNodes(nubfile.graph, args.targets);
 	const force = forcedTasks(nubfile.graph, args.targets, { force: args.force });
-	await preflight(nubfile, nodes, io);
 	const stateDir = stateDirOf(nubfile);
+	// Read before the lock (reading never writes), for the preflights; read again after it when
+	// another run wrote it meanwhile.
+	let state = StateStore.load(stateDir);
+	await preflight(nubfile, nodes, io, state);
 	const lock = acquireLock(stateDir, io.lock);
 	let reporter: Reporter | undefined;
-	// --context wins over the Nubfile's cluster(); with neither, the sandbox.
-	const target = args.context ? { context: args.context, ...(args.kubeconfig ? { kubeconfig: args.kubeconfig } : {}) } : nubfile.cluster;
-	const cluster = clusterConnection({
-		...(target ? { target } : {}),
-		root: nubfile.root,
-		cwd: io.cwd,
-		stderr: io.stderr,
-	});
+	const cluster = connectionFor(nubfile, io, args);
 	try {
-		const state = StateStore.load(stateDir);
+		if (state.changedOnDisk()) state = StateStore.load(stateDir);
+		const sealer = createSealer({ stateDir, fromEnvironment: io.env.NUB_STATE_KEY });
+		const redactor = new Redactor();
+		const jobs = args.jobs ?? Math.max(8, 4 * io.cores);
+		const extendContext = (context: TaskContext) => ({ ...context, kube: cluster.kube });
+		const drift = await checkCache({ nodes, state, root: nubfile.root, sealer, redactor, jobs, force, signal: io.signal, extendContext }, io, args);
+		if (drift === 'failed') return exitCodes.taskFailed;
 		const style = styleOf(io, args);
 		reporter = await chooseReporter(io, args, style, nodes.length);
 		const summary = await runGraph({
 			nodes,
 			state,
 			root: nubfile.root,
-			jobs: args.jobs ?? Math.max(8, 4 * io.cores),
+			jobs,
 			keepGoing: args.keepGoing,
 			force,
 			signal: io.signal,
 			emit: event => reporter!.onEvent(event),
-			sealer: createSealer({ stateDir, fromEnvironment: io.env.NUB_STATE_KEY }),
-			redactor: new Redactor(),
-			extendContext: context => ({ ...context, kube: cluster.kube }),
+			sealer,
+			redactor,
+			extendContext,
+			drift,
 		});
 		await state.close();
 		await reporter.close();
@@ -179,6 +195,38 @@ async function run(io: CliIo, args: Args): Promise<number> {
 		await cluster.close();
 		lock.release();
 	}
+}
+
+/**
+ * `nub graph [targets]`: the graph of the targets (every exported one by default) with each task's
+ * state from the last run and the plan. Reads, never writes (but the output file).
+ */
+async function graph(io: CliIo, args: Args): Promise<number> {
+	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
+	const targets = args.targets.length > 0 ? args.targets : nubfile.graph.targets.map(target => target.name);
+	const nodes = selectNodes(nubfile.graph, targets);
+	const forced = forcedTasks(nubfile.graph, targets, { force: args.force });
+	const state = StateStore.load(stateDirOf(nubfile));
+	const drift = await readOnlyChecks(nubfile, io, args, nodes, state, forced);
+	if (drift === 'failed') return exitCodes.taskFailed;
+	const plan = await planRun(nodes, state, nubfile.root, forced, readOnlyDigest(nubfile, io), drift);
+	const view = await import('../view/index.ts');
+	const model = view.buildView(nodes, plan, state, forced, targets);
+	const rendered = await {
+		text: () => view.renderText(model, { color: styleOf(io, args).color }),
+		dot: () => view.renderDot(model),
+		mermaid: () => view.renderMermaid(model),
+		json: () => view.renderJson(model),
+		svg: () => view.renderSvg(model),
+		html: () => view.renderHtml(model),
+	}[args.format]();
+	if (args.output) {
+		writeFileSync(resolve(io.cwd, args.output), rendered);
+		io.stdout.write(`wrote ${args.output} (${args.format}, ${model.nodes.length} tasks)\n`);
+	} else {
+		io.stdout.write(rendered.endsWith('\n') ? rendered : `${rendered}\n`);
+	}
+	return exitCodes.ok;
 }
 
 /**
@@ -207,9 +255,51 @@ async function sandbox(io: CliIo, args: Args): Promise<number> {
 	return exitCodes.ok;
 }
 
+/** The run's cluster: --context wins over the Nubfile's cluster(); with neither, the sandbox. */
+function connectionFor(nubfile: Nubfile, io: CliIo, args: Args) {
+	const target = args.context ? { context: args.context, ...(args.kubeconfig ? { kubeconfig: args.kubeconfig } : {}) } : nubfile.cluster;
+	return clusterConnection({ ...(target ? { target } : {}), root: nubfile.root, cwd: io.cwd, stderr: io.stderr });
+}
+
+/**
+ * Whether what the cache says is still true: the checks of the tasks that would be reused (reads
+ * only). Returns what drifted, or 'failed' after saying which checks could not tell (the run then
+ * stops: it cannot trust the cache, and --no-check says to).
+ */
+async function checkCache(options: CheckOptions, io: CliIo, args: Args): Promise<Map<string, string> | 'failed'> {
+	if (args.noCheck) return new Map();
+	const { drifted, failed } = await runChecks(options);
+	if (failed.size === 0) return drifted;
+	for (const [name, message] of failed) io.stderr.write(`nub: checking task "${name}" failed: ${message}\n`);
+	io.stderr.write('nub: nothing ran: the cache cannot be checked (--no-check trusts it as it is)\n');
+	return 'failed';
+}
+
+/** The checks of plan and graph, which write nothing: no state key is made for them. */
+async function readOnlyChecks(nubfile: Nubfile, io: CliIo, args: Args, nodes: readonly GraphNode[], state: StateStore, forced: ReadonlySet<string>) {
+	const cluster = connectionFor(nubfile, io, args);
+	try {
+		const sealer = createSealer({ stateDir: stateDirOf(nubfile), fromEnvironment: io.env.NUB_STATE_KEY, readOnly: true });
+		const options = { nodes, state, root: nubfile.root, sealer, redactor: new Redactor(), jobs: 8, force: forced, signal: io.signal };
+		return await checkCache({ ...options, extendContext: context => ({ ...context, kube: cluster.kube }) }, io, args);
+	} finally {
+		await cluster.close();
+	}
+}
+
 /** The tasks' read-only checks, before the lock and before anything runs. */
-async function preflight(nubfile: Nubfile, nodes: readonly GraphNode[], io: CliIo) {
-	const problems = await runPreflights(nodes, nubfile.root, io.signal);
+async function preflight(nubfile: Nubfile, nodes: readonly GraphNode[], io: CliIo, state: StateStore) {
+	const digest = readOnlyDigest(nubfile, io);
+	const unchanged = async (node: GraphNode) => {
+		const ok = state.lastSuccess(node.name);
+		if (!ok || state.get(node.name)?.fail) return false;
+		try {
+			return sameFingerprint(ok.inputs, await fingerprintInputs(node.task.inputs, nubfile.root, digest));
+		} catch {
+			return false;
+		}
+	};
+	const problems = await runPreflights(nodes, nubfile.root, io.signal, unchanged);
 	if (problems.length > 0) throw preflightError(problems);
 }
 

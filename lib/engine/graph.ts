@@ -221,9 +221,18 @@ function describe(value: unknown): string {
 	return `${typeof value} ${String(value)}`;
 }
 
-/** The message of a thrown value, whatever was thrown. */
+/** The message of a thrown value, whatever was thrown: an object shows its contents (as JSON, cut). */
 export function messageOf(error: unknown): string {
 	if (error instanceof Error) return error.message;
+	if (typeof error === 'object' && error !== null && !Array.isArray(error)) {
+		let json: string | undefined;
+		try {
+			json = JSON.stringify(error);
+		} catch {
+			json = undefined;
+		}
+		if (json !== undefined) return `non-Error value thrown: ${json.length > 300 ? `${json.slice(0, 297)}...` : json}`;
+	}
 	return `non-Error value thrown: ${describe(error)}`;
 }
 

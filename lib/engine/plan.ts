@@ -19,7 +19,9 @@ export type Reason =
 	/** It needs other tasks than when it last succeeded. */
 	| { kind: 'needs-changed' }
 	/** Plan only: a task it needs will run; it reruns only if that output changes. */
-	| { kind: 'upstream-pending'; task: string };
+	| { kind: 'upstream-pending'; task: string }
+	/** Its check found that the world no longer matches its last success (`Deployment hub deleted`). */
+	| { kind: 'drifted'; detail: string };
 
 /** One line of English for a reason. */
 export function describeReason(reason: Reason): string {
@@ -40,6 +42,8 @@ export function describeReason(reason: Reason): string {
 			return 'its needs changed';
 		case 'upstream-pending':
 			return `${reason.task} will run; reruns only if its output changes`;
+		case 'drifted':
+			return `drifted: ${reason.detail}`;
 	}
 }
 
@@ -61,6 +65,8 @@ export function decide(
 	deps: Record<string, string>,
 	history: TaskHistory | undefined,
 	forced: boolean,
+	/** What its check found changed, when it did. */
+	drifted?: string,
 ): Decision {
 	// The key is a hash of (name, inputs, deps): when those equal the last success's, so does the
 	// key, and a cached no-op skips serializing and hashing every task.
@@ -69,6 +75,7 @@ export function decide(
 	const key = ok && ok.name === name && sameFingerprint(ok.inputs, inputs) && sameHashes(before, deps) ? ok.key : cacheKey(name, inputs, deps);
 	const reasons: Reason[] = [];
 	if (forced) reasons.push({ kind: 'forced' });
+	if (drifted !== undefined) reasons.push({ kind: 'drifted', detail: drifted });
 	if (history?.fail) {
 		reasons.push(history.fail.interrupted ? { kind: 'interrupted' } : { kind: 'failed', error: history.fail.error });
 	}
@@ -139,6 +146,8 @@ export async function planRun(
 	forced: ReadonlySet<string>,
 	/** Digests secret inputs under the state key; it throws when there is no key yet. */
 	secretDigest?: SecretDigest,
+	/** What the tasks' checks found drifted (see checks.ts). */
+	drift: ReadonlyMap<string, string> = new Map(),
 ): Promise<PlanEntry[]> {
 	const hashes = new Map<GraphNode, string | undefined>();
 	const plan: PlanEntry[] = [];
@@ -156,7 +165,7 @@ export async function planRun(
 		const recorded = history?.ok ? depsMap(history.ok.deps) : {};
 		const deps: Record<string, string> = {};
 		for (const need of node.needs) deps[need.name] = hashes.get(need) ?? recorded[need.name] ?? '';
-		const decision = decide(node.name, inputs, deps, history, forced.has(node.name));
+		const decision = decide(node.name, inputs, deps, history, forced.has(node.name), drift.get(node.name));
 		const runs = decision.reasons.length > 0;
 		const action = runs ? 'run' : pending.length > 0 ? 'maybe' : 'cached';
 		const reasons = runs ? decision.reasons : pending.map(task => ({ kind: 'upstream-pending', task }) as Reason);

@@ -12,9 +12,15 @@ export interface PreflightProblem {
  * order. They only read (files, configuration), so they run before the lock is taken and before
  * any task: a bad input stops the run with nothing applied.
  */
-export async function runPreflights(nodes: readonly GraphNode[], root: string, signal: AbortSignal): Promise<PreflightProblem[]> {
+export async function runPreflights(
+	nodes: readonly GraphNode[],
+	root: string,
+	signal: AbortSignal,
+	/** Whether the task's inputs are those of its last success (see PreflightContext.unchanged). */
+	unchanged: (node: GraphNode) => Promise<boolean> = async () => false,
+): Promise<PreflightProblem[]> {
 	const checked = nodes.filter(node => node.task.preflight !== undefined);
-	const results = await Promise.allSettled(checked.map(async node => node.task.preflight!({ name: node.name, root, signal })));
+	const results = await Promise.allSettled(checked.map(async node => node.task.preflight!({ name: node.name, root, signal, unchanged: await unchanged(node) })));
 	const problems: PreflightProblem[] = [];
 	results.forEach((result, i) => {
 		if (result.status === 'rejected') problems.push({ name: checked[i]!.name, message: messageOf(result.reason).split('\n')[0]! });

@@ -30,6 +30,8 @@ export interface RunOptions {
 	redactor: Redactor;
 	/** Adds the CLI's services to each task's context. */
 	extendContext?: (context: TaskContext) => TaskContext;
+	/** What the tasks' checks found drifted (see checks.ts): those rerun, saying why. */
+	drift?: ReadonlyMap<string, string>;
 	now?: () => number;
 }
 
@@ -46,7 +48,7 @@ export interface RunOptions {
  * failed) or `skipped`. The summary lists names in topological order.
  */
 export async function runGraph(options: RunOptions): Promise<RunSummary> {
-	const { nodes, state, root, emit, sealer, redactor } = options;
+	const { nodes, state, root, emit, sealer, redactor, drift } = options;
 	const secretDigest = (text: string) => sealer.digest(text);
 	const now = options.now ?? (() => performance.now());
 	const force = options.force ?? new Set<string>();
@@ -159,14 +161,15 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 	const start = (node: GraphNode) => {
 		const { task } = node;
 		const forced = force.has(node.name);
+		const drifted = drift?.get(node.name);
 		if (!task.inputs.files?.length) {
 			// The common case decides synchronously: a cached no-op costs no promise per task.
 			let decision: Decision;
 			try {
 				const inputs = fingerprintValues(task.inputs, secretDigest);
 				const ok = state.lastSuccess(node.name);
-				if (unchanged(node, ok, inputs, forced)) return useRecorded(node, ok);
-				decision = decide(node.name, inputs, depsOf(node), state.get(node.name), forced);
+				if (drifted === undefined && unchanged(node, ok, inputs, forced)) return useRecorded(node, ok);
+				decision = decide(node.name, inputs, depsOf(node), state.get(node.name), forced, drifted);
 			} catch (error) {
 				return begin(node, Promise.reject(error));
 			}
@@ -175,7 +178,7 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 		}
 		begin(
 			node,
-			fingerprintInputs(task.inputs, root, secretDigest).then(inputs => decide(node.name, inputs, depsOf(node), state.get(node.name), forced)),
+			fingerprintInputs(task.inputs, root, secretDigest).then(inputs => decide(node.name, inputs, depsOf(node), state.get(node.name), forced, drifted)),
 		);
 	};
 

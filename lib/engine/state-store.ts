@@ -1,6 +1,7 @@
 import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, ftruncateSync, chmodSync } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import { join } from 'node:path';
+import { statSync } from 'node:fs';
 import { NubError } from './errors.ts';
 import type { Json } from './json.ts';
 
@@ -96,6 +97,7 @@ export class StateStore {
 	/** Reads the state in `dir` (none yet is an empty state). Never writes. */
 	static load(dir: string): StateStore {
 		const store = new StateStore(dir);
+		store.loadedStamp = stampOf(store.file);
 		let bytes: Buffer;
 		try {
 			bytes = readFileSync(store.file);
@@ -105,6 +107,16 @@ export class StateStore {
 		}
 		store.parse(bytes);
 		return store;
+	}
+
+	private loadedStamp = '';
+
+	/**
+	 * True when the file is no longer the one loaded (another run wrote it meanwhile): a state read
+	 * before taking the lock is read again after.
+	 */
+	changedOnDisk(): boolean {
+		return stampOf(this.file) !== this.loadedStamp;
 	}
 
 	/**
@@ -133,7 +145,10 @@ export class StateStore {
 			throw this.corrupt(1, 'is not JSON');
 		}
 		if (header?.nub !== 'state') throw this.corrupt(1, 'is not a nub state header');
-		if (header.version !== 1) throw this.corrupt(1, `has version ${header.version}, which this nub cannot read`);
+		if (header.version !== 1) {
+			// A newer nub's state is not corrupt: say so, and do not advise throwing it away.
+			throw new NubError('state', `${this.file} was written by a nub that keeps its state in version ${JSON.stringify(header.version)}; this nub reads version 1: run that nub (or a newer one)`);
+		}
 		if (headerEnd === -1) {
 			this.lines = 1;
 			this.validBytes = bytes.length;
@@ -364,4 +379,13 @@ export function depsList(deps: Record<string, string>): string[] {
 	const list: string[] = [];
 	for (const name of Object.keys(deps)) list.push(name, deps[name]!);
 	return list;
+}
+
+function stampOf(file: string): string {
+	try {
+		const info = statSync(file, { bigint: true });
+		return `${info.size}:${info.mtimeNs}:${info.ino}`;
+	} catch {
+		return 'none';
+	}
 }

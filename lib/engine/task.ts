@@ -40,6 +40,12 @@ export interface PreflightContext {
 	readonly name: string;
 	readonly root: string;
 	readonly signal: AbortSignal;
+	/**
+	 * The task's declared inputs are those of its last success (and it has not failed since): what
+	 * its preflight checks about them was checked then. A check of the passing time (a certificate's
+	 * expiry) runs anyway.
+	 */
+	readonly unchanged: boolean;
 }
 
 /** Retry settings, as in p-retry: `retries` further attempts with exponential backoff. */
@@ -115,6 +121,13 @@ export interface TaskSpec<N extends Needs, Out> {
 	 * and forces its key.
 	 */
 	forces?: ReadonlyArray<Task<unknown>> | (() => ReadonlyArray<Task<unknown>>);
+	/**
+	 * Whether the world still matches the task's last success, by reads only: given what its needs
+	 * gave and (in `context.previous`) what it gave, it returns what drifted (`Deployment hub
+	 * deleted`), or nothing when all is as it left it. Run for cached tasks before anything runs;
+	 * a task that drifted reruns. Throwing means the check itself could not tell.
+	 */
+	check?: (inputs: OutputsOf<N>, context: TaskContext) => Promise<string | undefined> | string | undefined;
 }
 
 declare const output: unique symbol;
@@ -143,6 +156,7 @@ export interface Task<Out> {
 	/** The tasks that naming this one reruns (see `TaskSpec.forces`). */
 	forces(): ReadonlyArray<unknown>;
 	readonly preflight: TaskSpec<Needs, unknown>['preflight'];
+	readonly check: TaskSpec<Needs, unknown>['check'];
 	/** Runs the task's own function (null for a group). */
 	execute(inputs: Record<string, unknown>, context: TaskContext): Promise<unknown>;
 	/** Carries the output type; it has no value at run time. */
@@ -167,6 +181,7 @@ class NubTask {
 	readonly group: string | undefined;
 	readonly isGroup: boolean;
 	readonly preflight: TaskSpec<Needs, unknown>['preflight'];
+	readonly check: TaskSpec<Needs, unknown>['check'];
 	readonly #needs: TaskSpec<Needs, unknown>['needs'];
 	readonly #forces: TaskSpec<Needs, unknown>['forces'];
 	readonly #run: TaskSpec<Needs, unknown>['run'];
@@ -182,6 +197,7 @@ class NubTask {
 		this.group = spec.group;
 		this.isGroup = spec.run === undefined;
 		this.preflight = spec.preflight;
+		this.check = spec.check;
 		this.#needs = spec.needs;
 		this.#forces = spec.forces;
 		this.#run = spec.run;

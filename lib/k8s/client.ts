@@ -113,6 +113,37 @@ export class Kube {
 		}
 	}
 
+	/** The objects of a kind, in one namespace or (cluster-scoped, or none given) all of them. */
+	async list(apiVersion: string, kind: string, namespace: string | undefined, call: CallOptions = {}): Promise<KubeObject[]> {
+		const operation = { verb: 'list', object: { apiVersion, kind, metadata: { name: `(every ${kind})`, ...(namespace ? { namespace } : {}) } } };
+		try {
+			const list = await this.call(operation, call, () => this.api.list(apiVersion, kind, namespace));
+			// Items of a list carry no apiVersion and kind (the list says them once): put them back.
+			return ((plain(list) as unknown as { items?: KubeObject[] }).items ?? []).map(item => ({ ...item, apiVersion, kind }));
+		} catch (error) {
+			// A namespace that is gone holds nothing.
+			if (error instanceof KubeError && error.code === 404 && !/has no kind/.test(error.message)) return [];
+			throw error;
+		}
+	}
+
+	/**
+	 * The same LIST for every caller: checks, which all run before anything is applied, share one
+	 * request per kind and namespace instead of one GET per object.
+	 */
+	snapshot(apiVersion: string, kind: string, namespace: string | undefined, call: CallOptions = {}): Promise<KubeObject[]> {
+		const key = `${apiVersion}/${kind}/${namespace ?? ''}`;
+		let listed = this.snapshots.get(key);
+		if (!listed) {
+			listed = this.list(apiVersion, kind, namespace, call);
+			listed.catch(() => this.snapshots.delete(key));
+			this.snapshots.set(key, listed);
+		}
+		return listed;
+	}
+
+	private readonly snapshots = new Map<string, Promise<KubeObject[]>>();
+
 	/** Deletes the object; false when it was not there. */
 	async delete(ref: ObjectRef, call: CallOptions = {}): Promise<boolean> {
 		try {

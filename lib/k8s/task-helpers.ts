@@ -15,6 +15,8 @@ export interface TaskKube {
 	readonly context: string;
 	apply(objects: readonly KubeObject[]): Promise<ApplyResult[]>;
 	read(ref: ObjectRef): Promise<KubeObject | undefined>;
+	/** The objects of a kind in a namespace (or cluster-wide), listed once per run for every caller. */
+	snapshot(apiVersion: string, kind: string, namespace?: string): Promise<KubeObject[]>;
 	delete(ref: ObjectRef): Promise<boolean>;
 	waitForClusterIp(namespace: string, name: string, options?: { timeoutMs?: number }): Promise<string>;
 	waitForLoadBalancer(namespace: string, name: string, options?: { timeoutMs?: number }): Promise<string>;
@@ -48,6 +50,7 @@ export async function kube(context: TaskContext): Promise<TaskKube> {
 		context: client.context,
 		apply: objects => client.apply(objects, call()),
 		read: ref => client.read(ref, call()),
+		snapshot: (apiVersion, kind, namespace) => client.snapshot(apiVersion, kind, namespace, call()),
 		delete: ref => client.delete(ref, call()),
 		waitForClusterIp: (namespace, name, options) => client.waitForClusterIp(namespace, name, call(options)),
 		waitForLoadBalancer: (namespace, name, options) => client.waitForLoadBalancer(namespace, name, call(options)),

@@ -40,7 +40,13 @@ export function renderTemplate(template: string, values: Readonly<Record<string,
 		text = expand(tokens, values, placeholders, template, file);
 	} catch (error) {
 		if (error instanceof TemplateError) throw error;
-		throw new TemplateError(`${file}: ${(error as Error).message}`);
+		// Mustache says where by character offset ("Unclosed section "X" at 156", the end of the
+		// text): say the line, and for an unclosed section the line that opens it.
+		const message = (error as Error).message.replace(/ at (\d+)$/, '');
+		const unclosed = /^Unclosed section "(.+)"$/.exec(message)?.[1];
+		const opened = unclosed === undefined ? -1 : template.search(new RegExp(`\\{\\{\\s*[#^]\\s*${unclosed.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*\\}\\}`));
+		const offset = opened >= 0 ? opened : Number(/\bat (\d+)$/.exec((error as Error).message)?.[1] ?? NaN);
+		throw new TemplateError(`${file}${Number.isNaN(offset) ? '' : `:${lineOf(template, offset)}`}: ${message}`);
 	}
 	const objects: KubeObject[] = [];
 	const documents = parseAllDocuments(text);
@@ -48,7 +54,7 @@ export function renderTemplate(template: string, values: Readonly<Record<string,
 		const problem = document.errors[0];
 		if (problem) {
 			const line = problem.linePos?.[0]?.line;
-			throw new TemplateError(`${file}${line ? `:${line}` : ''}: not valid YAML: ${problem.message.split('\n')[0]}`);
+			throw new TemplateError(`${file}${line ? `:${line}` : ''}: not valid YAML: ${problem.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`);
 		}
 		// Substitute in the parsed tree, where a value cannot add structure; a plain scalar takes the
 		// value's type, a quoted one stays a string (`value: "{{PORT}}"` is the string "8080").

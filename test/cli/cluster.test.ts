@@ -28,7 +28,7 @@ test('with no cluster named, a run deploys to the embedded sandbox, says so in o
 	writeFileSync(join(dir, 'elsewhere.yaml'), 'apiVersion: v1\nkind: Config\ncurrent-context: prod\ncontexts: [{name: prod, context: {cluster: prod, user: prod}}]\nclusters: [{name: prod, cluster: {server: "https://192.0.2.1:6443"}}]\nusers: [{name: prod, user: {token: x}}]\n');
 	const first = await nub(dir, ['run', 'deploy', '--json'], { KUBECONFIG: join(dir, 'elsewhere.yaml') });
 	t.is(first.code, 0, first.stderr);
-	t.regex(first.stderr, /^nub: no cluster named: deploying to the embedded sandbox \(kubectl --kubeconfig \.nub\/sandbox\/kubeconfig\)\n$/);
+	t.regex(first.stderr, /^nub: no cluster named: using the embedded sandbox \(kubectl --kubeconfig \.nub\/sandbox\/kubeconfig\)\n$/);
 	const end = first.stdout.split('\n').filter(Boolean).map(line => JSON.parse(line)).find(event => event.type === 'task-end');
 	t.deepEqual(end.output, { server: 'https://127.0.0.1', actions: ['created', 'created'] });
 	t.true(existsSync(join(dir, '.nub/sandbox/kubeconfig')));
@@ -87,7 +87,7 @@ test('kubectl against `nub sandbox serve`; a run meanwhile uses the served sandb
 	// A run while it serves uses it (one server per folder), and says which.
 	const viaServed = await nub(dir, ['run', 'deploy']);
 	t.is(viaServed.code, 0, viaServed.stderr);
-	t.regex(viaServed.stderr, new RegExp(`^nub: no cluster named: deploying to the sandbox served by pid \\d+ at ${url.replaceAll('.', '\\.')}\\n$`));
+	t.regex(viaServed.stderr, new RegExp(`^nub: no cluster named: using the sandbox served by pid \\d+ at ${url.replaceAll('.', '\\.')}\\n$`));
 	t.is((await run('get', 'configmap', 'settings', '-n', 'demo', '-o', 'jsonpath={.data.greeting}')).stdout, 'hello');
 
 	// --context with --kubeconfig names the cluster: no sandbox line.

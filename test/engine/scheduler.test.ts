@@ -237,7 +237,7 @@ test('a task throwing a non-Error value fails with a readable message', async t 
 	const odd = task({ name: 'odd', run: () => { throw { code: 42 }; } });
 	const { summary } = await runTasks(dirOf(t), [odd]);
 	t.deepEqual(summary.failed, ['odd']);
-	t.regex(summary.errors.odd!, /non-Error value thrown: an object with keys \["code"\]/);
+	t.is(summary.errors.odd, 'non-Error value thrown: {"code":42}');
 });
 
 test('an output that is not JSON fails the task, naming where', async t => {
