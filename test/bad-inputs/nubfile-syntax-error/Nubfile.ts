@@ -1,0 +1,3 @@
+import { task } from 'nub';
+
+export const all = task({ name: 'all', run: () => 1 ;

@@ -1,0 +1,8 @@
+import { task } from 'nub';
+
+export const all = task({
+	name: 'migrate',
+	run: () => {
+		throw { code: 42, reason: 'schema locked' };
+	},
+});
