@@ -6,7 +6,10 @@
  *   a. full deployment, from an empty state and an empty cluster: `nub run all --json`, wall time
  *      against the run's critical path, the longest chain of task durations through the graph
  *      (goal <= 1.15x: the engine adds little to what the tasks themselves must wait for)
- *   b. cached no-op after a full run: `nub run all`, against a fixed budget of 500 ms (goal <= 1x)
+ *   b. cached no-op after a full run, trusting the cache: `nub run all --no-check`, against a fixed
+ *      budget of 500 ms (goal <= 1x)
+ *   c. the same no-op with its drift checks (the default: one LIST per kind and namespace), against
+ *      a fixed budget of 1 s (goal <= 1x)
  *
  * plus where the full run's wall time goes (start, the run, the end, from the arrival time of each
  * --json line), its API requests, its critical path and its slowest tasks.
@@ -36,8 +39,9 @@ dhparam: { group: ffdhe2048 }
 prepuller: { minute: 10 }
 `;
 const sandboxOptions = { loadBalancerDelayMs: 2000, rolloutDelayMs: 1000, faults: { latencyMs: 20 } };
-/** The cached no-op's budget. */
+/** The cached no-op's budgets: trusting the cache, and checking it against the cluster. */
 const noopBudgetMs = 500;
+const checkedBudgetMs = 1000;
 const topTasks = 5;
 
 /** One timed full deployment, read. */
@@ -94,9 +98,9 @@ export const nubladoBench: BenchGroup = async context => {
 			check: run => checkFullRun(run, nodes),
 		};
 		const noopSpec: AsyncCommandSpec = {
-			label: 'nub run all (no-op)',
+			label: 'nub run all --no-check (no-op)',
 			command: process.execPath,
-			args: [nubBin, 'run', 'all'],
+			args: [nubBin, 'run', 'all', '--no-check'],
 			cwd: project,
 			env,
 			check: run => {
@@ -104,6 +108,7 @@ export const nubladoBench: BenchGroup = async context => {
 				return new RegExp(`^${nodes.length} cached in \\d`).test(last) ? undefined : `expected the summary "${nodes.length} cached in ...", got "${last}"`;
 			},
 		};
+		const checkedSpec: AsyncCommandSpec = { ...noopSpec, label: 'nub run all (no-op, checked)', args: [nubBin, 'run', 'all'] };
 		const reset = async () => {
 			rmSync(join(project, '.nub', 'state.jsonl'), { force: true });
 			await resetSandbox(sandboxDir);
@@ -125,7 +130,9 @@ export const nubladoBench: BenchGroup = async context => {
 		log(`${repetitions} rounds: reset (state and cluster emptied), full deployment, cached no-op`);
 		const runs: FullRun[] = [];
 		const noops: number[] = [];
+		const checkedNoops: number[] = [];
 		const noopRequests: RequestCounts[] = [];
+		const checkedRequests: RequestCounts[] = [];
 		for (let round = 0; round < repetitions; round++) {
 			const run = await full();
 			runs.push(run);
@@ -137,6 +144,11 @@ export const nubladoBench: BenchGroup = async context => {
 			noops.push(noop.ms);
 			noopRequests.push(countRequests(sandbox.requests.slice(before)));
 			log(`    ${noopSpec.label} [${round + 1}/${repetitions}] ${formatMs(noop.ms)}`);
+			const beforeChecked = sandbox.requests.length;
+			const checked = await runAsync(checkedSpec);
+			checkedNoops.push(checked.ms);
+			checkedRequests.push(countRequests(sandbox.requests.slice(beforeChecked)));
+			log(`    ${checkedSpec.label} [${round + 1}/${repetitions}] ${formatMs(checked.ms)}`);
 		}
 
 		// --- Results ----------------------------------------------------------------------------
@@ -151,15 +163,21 @@ export const nubladoBench: BenchGroup = async context => {
 				goalMax: 1.15,
 			},
 			{
-				name: 'b. cached no-op, against a fixed budget',
+				name: 'b. cached no-op, trusting the cache',
 				baseline: { name: `budget: ${formatMs(noopBudgetMs)} (fixed)`, command: 'none: a fixed figure', stats: statsOf([noopBudgetMs]) },
-				subject: { name: 'nub run all (no-op)', command: commandLine(noopSpec), stats: noopStats },
+				subject: { name: noopSpec.label, command: commandLine(noopSpec), stats: noopStats },
+				goalMax: 1,
+			},
+			{
+				name: 'c. cached no-op, checking for drift',
+				baseline: { name: `budget: ${formatMs(checkedBudgetMs)} (fixed)`, command: 'none: a fixed figure', stats: statsOf([checkedBudgetMs]) },
+				subject: { name: checkedSpec.label, command: commandLine(checkedSpec), stats: statsOf(checkedNoops) },
 				goalMax: 1,
 			},
 		];
 		const breakdowns: Breakdown[] = [
 			wallBreakdown(runs, wallStats),
-			requestBreakdown(runs, nodes, noopRequests),
+			requestBreakdown(runs, nodes, noopRequests, checkedRequests),
 			pathBreakdown(runs, nodes),
 			slowestBreakdown(runs),
 		];
@@ -176,6 +194,7 @@ export const nubladoBench: BenchGroup = async context => {
 				graph: { tasks: nodes.length, edges, nodes },
 				full: { command: commandLine(fullSpec), ...wallStats, criticalPath: pathStats },
 				noop: { command: commandLine(noopSpec), budgetMs: noopBudgetMs, ...noopStats, requests: noopRequests },
+				checkedNoop: { command: commandLine(checkedSpec), budgetMs: checkedBudgetMs, ...statsOf(checkedNoops), requests: checkedRequests },
 				warmUp: summarize(warm),
 				runs: runs.map(summarize),
 			},
@@ -325,7 +344,7 @@ function wallBreakdown(runs: readonly FullRun[], wallStats: Stats): Breakdown {
 	};
 }
 
-function requestBreakdown(runs: readonly FullRun[], nodes: readonly PathNode[], noopRequests: readonly RequestCounts[]): Breakdown {
+function requestBreakdown(runs: readonly FullRun[], nodes: readonly PathNode[], noopRequests: readonly RequestCounts[], checkedRequests: readonly RequestCounts[]): Breakdown {
 	const median = (values: number[]) => statsOf(values).median;
 	const objects = (run: FullRun) => [...run.events.timings.values()].reduce((sum, timing) => sum + (timing.objects ?? 0), 0);
 	const applying = (run: FullRun) => [...run.events.timings.values()].filter(timing => (timing.objects ?? 0) > 0).length;
@@ -350,7 +369,8 @@ function requestBreakdown(runs: readonly FullRun[], nodes: readonly PathNode[], 
 			['  answered 4xx/5xx (404 of a read before a create included)', String(median(runs.map(run => run.requests.failed)))],
 			['requests per applied object', objectCount > 0 ? (total / objectCount).toFixed(1) : 'n/a'],
 			[`injected latency summed over the requests (${latency} ms each)`, formatMs(total * latency)],
-			['requests sent by the cached no-op that follows', String(median(noopRequests.map(requests => requests.total)))],
+			['requests sent by the cached no-op that follows (--no-check)', String(median(noopRequests.map(requests => requests.total)))],
+			['requests sent by the checked no-op (LISTs and GETs only)', String(median(checkedRequests.map(requests => requests.total)))],
 		],
 		notes: [
 			'An apply reads each object, then patches it (server-side apply), one object after another: 2 requests and',
