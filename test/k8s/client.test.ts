@@ -40,7 +40,8 @@ const service = (name: string, ns: string, type = 'ClusterIP'): KubeObject => ({
 const writes = (sandbox: Sandbox) => sandbox.requests.filter(request => !['GET'].includes(request.method));
 
 test('apply creates namespace first, then the rest; applying again changes nothing', async t => {
-	const { sandbox, kube } = await withSandbox(t);
+	// No controller writes a status between the two applies (that would change a resourceVersion).
+	const { sandbox, kube } = await withSandbox(t, { rolloutDelayMs: 3_600_000, loadBalancerDelayMs: 3_600_000 });
 	// The namespace comes last in the list: apply still creates it first.
 	const objects = [deployment('hub', 'nublado'), service('hub', 'nublado'), namespace('nublado')];
 	const first = await kube.apply(objects);
@@ -60,13 +61,16 @@ test('apply creates namespace first, then the rest; applying again changes nothi
 });
 
 test('waits: a ClusterIP, a LoadBalancer address, a rollout; a timeout says what it saw', async t => {
-	const { kube } = await withSandbox(t, { rolloutDelayMs: 400, loadBalancerDelayMs: 400 });
-	await kube.apply([namespace('ingress'), service('web', 'ingress', 'LoadBalancer'), deployment('web', 'ingress')]);
+	// Rollouts take 2 s here, so that the timeout below cannot race a finished rollout.
+	const { kube } = await withSandbox(t, { rolloutDelayMs: 2000, loadBalancerDelayMs: 400 });
+	await kube.apply([namespace('ingress'), service('web', 'ingress', 'LoadBalancer'), service('internal', 'ingress'), deployment('web', 'ingress')]);
 	t.regex(await kube.waitForClusterIp('ingress', 'web'), /^10\.(9[6-9]|1[01]\d)\.\d+\.\d+$/);
+	t.regex(await kube.waitForLoadBalancer('ingress', 'web'), /^\d+\.\d+\.\d+\.\d+$/);
+	// A ClusterIP Service never gets an external address: the wait says what it saw, as it goes and at the end.
 	const progress: string[] = [];
-	const address = await kube.waitForLoadBalancer('ingress', 'web', { log: line => progress.push(line) });
-	t.regex(address, /^\d+\.\d+\.\d+\.\d+$/);
-	t.true(progress.some(line => /status\.loadBalancer\.ingress is empty/.test(line)));
+	const never = await t.throwsAsync(kube.waitForLoadBalancer('ingress', 'internal', { timeoutMs: 300, log: line => progress.push(line) }));
+	t.regex(never!.message, /^timed out after 0\.\d s waiting for Service ingress\/internal to get an external address; last seen: status\.loadBalancer\.ingress is empty$/);
+	t.deepEqual(progress, ['waiting for Service ingress/internal to get an external address: status.loadBalancer.ingress is empty']);
 	await t.notThrowsAsync(kube.waitForRollout('Deployment', 'ingress', 'web'));
 
 	await kube.apply([deployment('web', 'ingress', 3)]);
