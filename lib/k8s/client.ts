@@ -1,5 +1,6 @@
 import pRetry from 'p-retry';
 import type { KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
+import { canonicalJson } from '../engine/json.ts';
 import { explainError, KubeError, type Operation } from './errors.ts';
 import { applyOrder, describeObject, type KubeObject, type ObjectSource } from './objects.ts';
 import { validateObjects } from './validate.ts';
@@ -39,6 +40,11 @@ export interface ApplyResult {
 
 /** A reference to one object. */
 export type ObjectRef = Pick<KubeObject, 'apiVersion' | 'kind'> & { metadata: { name: string; namespace?: string } };
+
+/** How a deletion treats what the object owns (Kubernetes' DeleteOptions.propagationPolicy). */
+export interface DeleteOptions {
+	propagationPolicy?: 'Foreground' | 'Background' | 'Orphan';
+}
 
 export interface WaitCall extends CallOptions {
 	timeoutMs?: number;
@@ -96,7 +102,10 @@ export class Kube {
 				this.api.patch(object as KubernetesObject, undefined, undefined, fieldManager, true, 'application/apply-patch+yaml'),
 			);
 			const after = plain(applied);
-			const action = before === undefined ? 'created' : resourceVersionOf(before) === resourceVersionOf(after) ? 'unchanged' : 'configured';
+			// Unchanged when the server kept the object as it was: its resourceVersion, or (a controller
+			// may have written its status meanwhile) everything but status and bookkeeping.
+			const same = before !== undefined && (resourceVersionOf(before) === resourceVersionOf(after) || canonicalJson(content(before)) === canonicalJson(content(after)));
+			const action = before === undefined ? 'created' : same ? 'unchanged' : 'configured';
 			call.log?.(`${describeObject(object)} ${action}`);
 			results.set(object, { object: after, action });
 		}
@@ -154,6 +163,33 @@ export class Kube {
 			if (error instanceof KubeError && error.code === 404 && !/has no kind/.test(error.message)) return false;
 			throw error;
 		}
+	}
+
+	/**
+	 * Deletes the object with a propagation policy: `Foreground` keeps it (being deleted) until what
+	 * it owns is gone, so a Deployment is gone only once its pods are. False when it was not there.
+	 */
+	async deleteWith(ref: ObjectRef, options: DeleteOptions, call: CallOptions = {}): Promise<boolean> {
+		try {
+			await this.call({ verb: 'delete', object: ref }, call, () =>
+				this.api.delete(header(ref) as KubernetesObject, undefined, undefined, undefined, undefined, options.propagationPolicy),
+			);
+			call.log?.(`${describeObject(ref)} deleted`);
+			return true;
+		} catch (error) {
+			if (error instanceof KubeError && error.code === 404 && !/has no kind/.test(error.message)) return false;
+			throw error;
+		}
+	}
+
+	/** Waits until the object is gone (reads until 404): a deletion with finalizers or dependents takes a while. */
+	async waitForGone(ref: ObjectRef, call: WaitCall = {}): Promise<void> {
+		await this.waitFor(ref, `${describeObject(ref)} to be gone`, 300_000, call, object => {
+			if (!object) return { value: true, seen: 'gone' };
+			const deleting = (object.metadata as { deletionTimestamp?: string }).deletionTimestamp;
+			const finalizers = (object.metadata as { finalizers?: string[] }).finalizers ?? [];
+			return { seen: deleting ? `being deleted${finalizers.length > 0 ? ` (finalizers: ${finalizers.join(', ')})` : ''}` : 'still there' };
+		});
 	}
 
 	/** Waits for a Service's ClusterIP and returns it. */
@@ -256,6 +292,13 @@ function header(ref: ObjectRef): { apiVersion: string; kind: string; metadata: {
 /** The client hands back model classes with Date fields: nub keeps plain JSON. */
 function plain(object: unknown): KubeObject {
 	return JSON.parse(JSON.stringify(object)) as KubeObject;
+}
+
+/** The object without what changes when nothing is applied: status and the server's bookkeeping. */
+function content(object: KubeObject): unknown {
+	const { status: _status, ...rest } = object;
+	const { resourceVersion: _version, managedFields: _fields, generation: _generation, ...metadata } = object.metadata as Record<string, unknown>;
+	return { ...rest, metadata };
 }
 
 function resourceVersionOf(object: KubeObject): string | undefined {
