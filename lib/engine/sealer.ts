@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeCrypto, shortDigest } from './json.ts';
 import { NubError } from './errors.ts';
@@ -71,18 +71,37 @@ function keyOrigin(source: StateKeySource) {
 function loadKey(source: StateKeySource, create: boolean): Buffer {
 	if (source.fromEnvironment !== undefined) return parseKey(source.fromEnvironment, 'NUB_STATE_KEY');
 	const file = join(source.stateDir, 'key');
+	let text = '';
 	try {
-		return parseKey(readFileSync(file, 'utf8').trim(), file);
+		text = readFileSync(file, 'utf8').trim();
 	} catch (error) {
 		if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-		if (!create) {
-			throw new NubError('state', `the state holds secrets but the state key is missing: set NUB_STATE_KEY or restore ${file}`);
-		}
 	}
+	if (text !== '') return parseKey(text, file);
+	if (!create) {
+		throw new NubError('state', `the state holds secrets but the state key is missing: set NUB_STATE_KEY or restore ${file}`);
+	}
+	// Written aside, flushed, then renamed into place and the folder flushed: a crash leaves no key
+	// or the whole key, never a part, and a sealed record is only ever written after its key is on
+	// disk. An empty file (an older nub's crash between creating and writing it) sealed nothing.
 	const key = nodeCrypto().randomBytes(32);
 	mkdirSync(source.stateDir, { recursive: true, mode: 0o700 });
-	writeFileSync(file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
-	chmodSync(file, 0o600);
+	const temporary = `${file}.${nodeCrypto().randomBytes(6).toString('hex')}.tmp`;
+	const fd = openSync(temporary, 'w', 0o600);
+	try {
+		writeSync(fd, `${key.toString('hex')}\n`);
+		fsyncSync(fd);
+	} finally {
+		closeSync(fd);
+	}
+	chmodSync(temporary, 0o600);
+	renameSync(temporary, file);
+	const dir = openSync(source.stateDir, 'r');
+	try {
+		fsyncSync(dir);
+	} finally {
+		closeSync(dir);
+	}
 	return key;
 }
 
