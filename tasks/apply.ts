@@ -24,9 +24,37 @@ import { sourceOf } from '../lib/k8s/sources.ts';
 import { validateObjects } from '../lib/k8s/validate.ts';
 import { renderTemplate, type TemplateValue } from '../lib/render/template.ts';
 
+/** One object an apply task applied: enough to find it again. */
+export interface AppliedObject {
+	apiVersion: string;
+	kind: string;
+	name: string;
+	namespace?: string;
+}
+
 /** What an apply task applied: enough to find each object again (for checks and destroy). */
 export interface Applied {
-	objects: Array<{ apiVersion: string; kind: string; name: string; namespace?: string }>;
+	objects: AppliedObject[];
+	/**
+	 * Objects an earlier run of the task applied that it no longer makes (removed from a template),
+	 * kept until `nub run --prune` (or `nub destroy`) deletes them. Absent when there are none.
+	 */
+	orphans?: AppliedObject[];
+}
+
+/** The objects `previous` (an earlier output) listed, applied or orphaned, that `objects` lacks. */
+export function orphansOf(previous: unknown, objects: readonly AppliedObject[]): AppliedObject[] {
+	const earlier = previous as Partial<Applied> | null | undefined;
+	if (typeof earlier !== 'object' || earlier === null || !Array.isArray(earlier.objects)) return [];
+	const identity = (object: AppliedObject) => `${object.apiVersion.includes('/') ? object.apiVersion.split('/')[0] : ''}/${object.kind}/${object.namespace ?? ''}/${object.name}`;
+	const current = new Set(objects.map(identity));
+	const orphans = new Map<string, AppliedObject>();
+	for (const object of [...earlier.objects, ...(Array.isArray(earlier.orphans) ? earlier.orphans : [])]) {
+		if (typeof object?.kind !== 'string' || typeof object.name !== 'string' || typeof object.apiVersion !== 'string') continue;
+		const key = identity(object);
+		if (!current.has(key) && !orphans.has(key)) orphans.set(key, object);
+	}
+	return [...orphans.values()];
 }
 
 /** A Deployment, DaemonSet or StatefulSet to wait for after the apply. */
@@ -105,14 +133,16 @@ export function applyTask<N extends Needs = {}>(spec: ApplySpec<N>): Task<Applie
 			const cluster = await kube(context);
 			const results = await cluster.apply(objects);
 			for (const rollout of spec.rollouts ?? []) await cluster.waitForRollout(rollout.kind, rollout.namespace, rollout.name);
-			return {
-				objects: results.map(({ object }) => ({
-					apiVersion: object.apiVersion,
-					kind: object.kind,
-					name: object.metadata.name,
-					...(object.metadata.namespace ? { namespace: object.metadata.namespace } : {}),
-				})),
-			};
+			const applied = results.map(({ object }) => ({
+				apiVersion: object.apiVersion,
+				kind: object.kind,
+				name: object.metadata.name,
+				...(object.metadata.namespace ? { namespace: object.metadata.namespace } : {}),
+			}));
+			// What the last run applied and this one did not stays known until pruned.
+			const orphans = orphansOf(context.previous, applied);
+			if (orphans.length > 0) context.log.info(`no longer applied (nub run --prune deletes them): ${orphans.map(o => `${o.kind} ${o.namespace ? `${o.namespace}/` : ''}${o.name}`).join(', ')}`);
+			return { objects: applied, ...(orphans.length > 0 ? { orphans } : {}) };
 		},
 	});
 }

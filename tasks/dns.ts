@@ -1,6 +1,7 @@
 import { task, type Task } from 'nub';
 import { parseNameserver, type DnsProvider } from '../lib/dns/dns.ts';
 import { manualDns, rfc2136 } from '../lib/dns/rfc2136.ts';
+import { withUndo } from '../lib/engine/undo.ts';
 import { credentialTask } from './credentials.ts';
 import type { Deployment } from './platform.ts';
 
@@ -16,7 +17,12 @@ export interface DnsRecord {
 export function dnsTask({ config, credentials }: Deployment, ingressIp: Task<string>): Task<DnsRecord> {
 	const dns = config.dns;
 	const tsig = dns.provider === 'rfc2136' ? credentialTask('dns-tsig-secret', 'dns', credentials.tsigSecret!) : undefined;
-	return task({
+	const providerOf = (tsigSecret: string | undefined): DnsProvider | undefined => {
+		if (dns.provider === 'rfc2136') return rfc2136({ server: parseNameserver(dns.server), zone: dns.zone, key: { name: dns.keyName, algorithm: dns.keyAlgorithm, secret: tsigSecret! } });
+		if (dns.provider === 'manual') return manualDns(dns.server ? { check: parseNameserver(dns.server) } : {});
+		return undefined;
+	};
+	const dnsRecord = task({
 		name: 'dns',
 		description: `the DNS record ${config.hostname} -> the ingress address (provider ${dns.provider})`,
 		group: 'dns',
@@ -24,18 +30,37 @@ export function dnsTask({ config, credentials }: Deployment, ingressIp: Task<str
 		inputs: { config: { hostname: config.hostname, dns } },
 		run: async ({ ingressIp, tsig }, { log, signal }): Promise<DnsRecord> => {
 			const record = { name: config.hostname, address: ingressIp, ttl: dns.provider === 'none' ? 60 : dns.ttl };
-			let provider: DnsProvider | undefined;
-			if (dns.provider === 'rfc2136') {
-				provider = rfc2136({ server: parseNameserver(dns.server), zone: dns.zone, key: { name: dns.keyName, algorithm: dns.keyAlgorithm, secret: tsig! } });
-			} else if (dns.provider === 'manual') {
-				provider = manualDns(dns.server ? { check: parseNameserver(dns.server) } : {});
-			}
+			const provider = providerOf(tsig);
 			if (!provider) {
 				log.info(`no DNS provider configured: point ${record.name} at ${record.address} yourself`);
 				return { name: record.name, address: record.address, provider: 'none', outcome: 'skipped' };
 			}
 			const outcome = await provider.ensure(record, { ...(signal ? { signal } : {}), log: line => log.info(line) });
 			return { name: record.name, address: record.address, provider: provider.description, outcome };
+		},
+	});
+	// `nub destroy` deletes the record first, as the old deployment's teardown did: nobody is sent to
+	// a platform being taken down. With the provider configured now (a record set through another
+	// provider, or none, is left to the person who set it).
+	return withUndo(dnsRecord, {
+		first: true,
+		describe: previous => {
+			const record = previous as Partial<DnsRecord> | undefined;
+			return record?.provider === 'none' || !record?.name ? 'nothing (no DNS provider set the record)' : `delete the DNS record ${record.name} A (${dns.provider})`;
+		},
+		run: async (previous, { log, signal }) => {
+			const record = previous as Partial<DnsRecord> | undefined;
+			if (!record?.name || record.provider === 'none') {
+				log.info(`no DNS provider set the record: remove ${config.hostname} A yourself if you made it`);
+				return;
+			}
+			const provider = providerOf(credentials.tsigSecret);
+			if (!provider?.remove) {
+				log.info(`the DNS provider is now ${dns.provider}: remove ${record.name} A ${record.address ?? ''} where it was set (${record.provider})`.trimEnd());
+				return;
+			}
+			const removal = await provider.remove(record.name, { signal, log: line => log.info(line) });
+			if (removal === 'absent') log.info(`${record.name} has no A record`);
 		},
 	});
 }

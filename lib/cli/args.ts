@@ -3,7 +3,7 @@ import { NubError } from '../engine/errors.ts';
 import { didYouMean } from '../engine/suggest.ts';
 
 /** The commands `nub` knows. */
-export const commands = ['run', 'plan', 'list', 'graph', 'sandbox'] as const;
+export const commands = ['run', 'plan', 'list', 'graph', 'sandbox', 'destroy'] as const;
 export type Command = (typeof commands)[number];
 
 /** A parsed command line. */
@@ -25,6 +25,8 @@ export interface Args {
 	port?: number;
 	/** Trust the cache without checking the cluster (`--no-check`). */
 	noCheck: boolean;
+	/** `nub run --prune`: delete, after the run, the objects nothing produces any more. */
+	prune: boolean;
 	/** `nub graph --format F --output FILE`. */
 	format: GraphFormat;
 	output?: string;
@@ -44,6 +46,9 @@ Usage:
   nub sandbox serve [--port N]     run the embedded Kubernetes API server in the foreground and
                                    print its kubeconfig (for kubectl); Ctrl-C stops it
   nub sandbox reset                empty the sandbox cluster (its credentials stay)
+  nub destroy [targets...]         delete what the targets' tasks made and what depends on them
+                                   (default: everything), dependents first; keeps going past
+                                   errors; --dry-run lists what it would delete
   nub --help | --version
 
 Options:
@@ -51,8 +56,10 @@ Options:
   -j, --jobs N        tasks run at once (default: 4 per core, at least 8)
   -k, --keep-going    after a failure, keep running what does not depend on it
       --force         rerun the named targets even if cached (for a group: its tasks)
-      --dry-run       with run: print the plan instead of running
+      --dry-run       with run: print the plan instead of running; with destroy: list, delete nothing
       --no-check      trust the cache: do not check that cached tasks' objects are still as applied
+      --prune         with run: after it, delete the objects an earlier run applied that nothing
+                      produces any more (nub plan lists them)
       --json          one JSON object per line; the last line is the summary
       --verbose       show cached tasks, debug logs and error stacks
       --context NAME  deploy to this kubeconfig context (overrides the Nubfile's cluster())
@@ -92,6 +99,7 @@ export function parseCommandLine(argv: readonly string[]): Args {
 				port: { type: 'string' },
 				format: { type: 'string' },
 				'no-check': { type: 'boolean' },
+				prune: { type: 'boolean' },
 				output: { type: 'string', short: 'o' },
 				help: { type: 'boolean', short: 'h' },
 				version: { type: 'boolean', short: 'V' },
@@ -101,7 +109,7 @@ export function parseCommandLine(argv: readonly string[]): Args {
 		const message = (error as Error).message.split('\n')[0]!;
 		const unknown = /^Unknown option '([^']+)'/.exec(message)?.[1];
 		if (unknown !== undefined) {
-			const known = ['--file', '--jobs', '--keep-going', '--force', '--dry-run', '--json', '--verbose', '--all', '--context', '--kubeconfig', '--port', '--format', '--output', '--no-check', '--help', '--version'];
+			const known = ['--file', '--jobs', '--keep-going', '--force', '--dry-run', '--json', '--verbose', '--all', '--context', '--kubeconfig', '--port', '--format', '--output', '--no-check', '--prune', '--help', '--version'];
 			throw new NubError('usage', `unknown option ${unknown}${didYouMean(unknown, known)} (see nub --help)`);
 		}
 		throw new NubError('usage', `${message.replace(/\. To specify a positional argument.*$/, '')} (see nub --help)`);
@@ -121,6 +129,7 @@ export function parseCommandLine(argv: readonly string[]): Args {
 		kubeconfig: values.kubeconfig,
 		format: 'text' as GraphFormat,
 		noCheck: values['no-check'] ?? false,
+		prune: values.prune ?? false,
 		output: values.output,
 	};
 	if (values.help || first === 'help') return { ...base, command: 'help' };
@@ -141,6 +150,7 @@ export function parseCommandLine(argv: readonly string[]): Args {
 	if (command === 'sandbox' && (targets.length !== 1 || !['serve', 'reset'].includes(targets[0]!))) {
 		throw new NubError('usage', `nub sandbox takes serve or reset${targets[0] ? `, not "${targets[0]}"${didYouMean(targets[0], ['serve', 'reset'])}` : ''}`);
 	}
+	if (values.prune && command !== 'run') throw new NubError('usage', `--prune is an option of nub run, not of nub ${command}`);
 	if (values.kubeconfig !== undefined && values.context === undefined) {
 		throw new NubError('usage', '--kubeconfig needs --context: nub never deploys to the current context of a kubeconfig');
 	}

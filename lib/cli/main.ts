@@ -12,11 +12,13 @@ import { Redactor } from '../engine/redact.ts';
 import { runGraph } from '../engine/scheduler.ts';
 import { createSealer } from '../engine/sealer.ts';
 import { StateStore } from '../engine/state-store.ts';
+import type { NubEvent } from '../engine/events.ts';
 import { jsonReporter } from '../reporters/json.ts';
 import { plainReporter } from '../reporters/plain.ts';
 import type { Output, Reporter, Style } from '../reporters/reporter.ts';
 import { helpText, parseCommandLine, type Args } from './args.ts';
 import { clusterConnection, sandboxDir } from './cluster.ts';
+import { describeRecorded, destroySelection, destroySteps, executeSteps, pruneSteps, recordPruned, type ExecuteResult, type Step } from './destroy.ts';
 import { loadNubfile, type Nubfile } from './load-nubfile.ts';
 
 /** Everything the CLI takes from the outside world; `process.ts` passes the real one. */
@@ -62,6 +64,8 @@ export async function main(io: CliIo): Promise<number> {
 				return await sandbox(io, args);
 			case 'graph':
 				return await graph(io, args);
+			case 'destroy':
+				return await destroy(io, args);
 		}
 	} catch (error) {
 		if (isUserError(error)) {
@@ -129,8 +133,10 @@ async function plan(io: CliIo, args: Args): Promise<number> {
 	const style = styleOf(io, args);
 	const counts = { run: 0, maybe: 0, cached: 0 };
 	for (const entry of entries) counts[entry.action]++;
+	const prune = pruneSteps(nubfile.graph, state);
 	if (args.json) {
 		for (const entry of entries) io.stdout.write(`${JSON.stringify({ ...entry, why: entry.reasons.map(describeReason) })}\n`);
+		for (const step of prune) for (const object of step.objects) io.stdout.write(`${JSON.stringify({ prune: object, task: step.name, why: step.reason })}\n`);
 		io.stdout.write(`${JSON.stringify({ plan: counts })}\n`);
 		return exitCodes.ok;
 	}
@@ -140,6 +146,13 @@ async function plan(io: CliIo, args: Args): Promise<number> {
 		io.stdout.write(`${planLine(entry, width, style)}\n`);
 	}
 	io.stdout.write(`${counts.run} to run, ${counts.maybe} to run if what they need changes, ${counts.cached} cached\n`);
+	const objects = prune.flatMap(step => step.objects.map(object => ({ step, object })));
+	if (objects.length > 0) {
+		io.stdout.write(`prune (nub run --prune deletes them):\n`);
+		const described = objects.map(({ object }) => describeRecorded(object));
+		const objectWidth = Math.max(...described.map(text => text.length));
+		objects.forEach(({ step }, i) => io.stdout.write(`prune  ${described[i]!.padEnd(objectWidth)}  from ${step.name} (${step.reason})\n`));
+	}
 	return exitCodes.ok;
 }
 
@@ -171,6 +184,7 @@ async function run(io: CliIo, args: Args): Promise<number> {
 		if (drift === 'failed') return exitCodes.taskFailed;
 		const style = styleOf(io, args);
 		reporter = await chooseReporter(io, args, style, nodes.length);
+		let heldEnd: NubEvent | undefined;
 		const summary = await runGraph({
 			nodes,
 			state,
@@ -179,22 +193,139 @@ async function run(io: CliIo, args: Args): Promise<number> {
 			keepGoing: args.keepGoing,
 			force,
 			signal: io.signal,
-			emit: event => reporter!.onEvent(event),
+			// With --json the summary stays the last line: held while pruning may follow.
+			emit: event => (args.json && args.prune && event.type === 'run-end' ? (heldEnd = event) : reporter!.onEvent(event)),
 			sealer,
 			redactor,
 			extendContext,
 			drift,
 		});
+		const failed = summary.interrupted.length > 0 || io.signal.aborted || summary.failed.length > 0;
+		let pruneFailed = false;
+		const prune = pruneSteps(nubfile.graph, state);
+		const count = prune.reduce((sum, step) => sum + step.objects.length, 0);
+		if (count > 0 && args.prune && !failed) {
+			await reporter.close();
+			reporter = undefined;
+			const result = await executeSteps({
+				steps: prune,
+				kube: cluster.kube,
+				extendContext,
+				root: nubfile.root,
+				signal: io.signal,
+				...stepOutput(io, args, 'prune'),
+				done: step => recordPruned(state, step),
+			});
+			pruneFailed = reportFailures(io, result, 'prune');
+			if (heldEnd?.type === 'run-end') heldEnd = { ...heldEnd, summary: { ...heldEnd.summary, pruned: result.done, pruneFailed: [...new Set(result.failures.map(failure => failure.task))] } as typeof heldEnd.summary };
+			if (result.interrupted) {
+				await state.close();
+				return exitCodes.interrupted;
+			}
+		} else if (count > 0) {
+			const tasks = [...new Set(prune.map(step => step.name))].join(', ');
+			const why = args.prune ? 'not pruned, the run did not succeed' : 'nub run --prune deletes them, nub plan lists them';
+			io.stderr.write(`nub: ${count} object${count === 1 ? '' : 's'} an earlier run applied ${count === 1 ? 'is' : 'are'} no longer produced (from ${tasks}): ${why}\n`);
+		}
 		await state.close();
-		await reporter.close();
+		if (heldEnd) jsonReporter(io.stdout).onEvent(heldEnd);
+		await reporter?.close();
 		reporter = undefined;
 		if (summary.interrupted.length > 0 || io.signal.aborted) return exitCodes.interrupted;
-		return summary.failed.length > 0 ? exitCodes.taskFailed : exitCodes.ok;
+		return summary.failed.length > 0 || pruneFailed ? exitCodes.taskFailed : exitCodes.ok;
 	} finally {
 		await reporter?.close();
 		await cluster.close();
 		lock.release();
 	}
+}
+
+/**
+ * `nub destroy [targets]`: deletes what the selected tasks made (their recorded objects, and their
+ * undo), dependents first, waiting for each object to be gone before the next task; keeps going
+ * past errors and reports them all at the end (exit 1). Each task fully undone is recorded gone:
+ * run again, it continues with what is left; `nub run` afterwards makes everything anew.
+ */
+async function destroy(io: CliIo, args: Args): Promise<number> {
+	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
+	if (args.targets.length > 0) selectNodes(nubfile.graph, args.targets); // unknown names fail here
+	const stateDir = stateDirOf(nubfile);
+	let state = StateStore.load(stateDir);
+	const sealer = createSealer({ stateDir, fromEnvironment: io.env.NUB_STATE_KEY, readOnly: true });
+	const open = (name: string) => JSON.parse(sealer.open(state.lastSuccess(name)!.sealed!, `task "${name}"`)) as unknown;
+	if (args.dryRun) {
+		const steps = destroySteps(state, destroySelection(nubfile.graph, state, args.targets), open);
+		printDestroyPlan(io, args, steps);
+		return exitCodes.ok;
+	}
+	const lock = acquireLock(stateDir, io.lock);
+	const cluster = connectionFor(nubfile, io, args);
+	try {
+		if (state.changedOnDisk()) state = StateStore.load(stateDir);
+		const steps = destroySteps(state, destroySelection(nubfile.graph, state, args.targets), open);
+		const result = await executeSteps({
+			steps,
+			kube: cluster.kube,
+			extendContext: context => ({ ...context, kube: cluster.kube }),
+			root: nubfile.root,
+			signal: io.signal,
+			...stepOutput(io, args, 'destroy'),
+			done: step => state.recordGone(step.name),
+		});
+		await state.close();
+		const failed = reportFailures(io, result, 'destroy');
+		if (args.json) {
+			io.stdout.write(`${JSON.stringify({ summary: { destroyed: result.done, failed: [...new Set(result.failures.map(failure => failure.task))], blocked: result.blocked.map(entry => entry.task), errors: result.failures } })}\n`);
+		} else if (!result.interrupted) {
+			const objects = steps.filter(step => result.done.includes(step.name)).reduce((sum, step) => sum + step.objects.length, 0);
+			io.stdout.write(`destroyed ${result.done.length} task${result.done.length === 1 ? '' : 's'} (${objects} object${objects === 1 ? '' : 's'})${failed ? `; ${result.failures.length} failure${result.failures.length === 1 ? '' : 's'}, ${result.blocked.length} task${result.blocked.length === 1 ? '' : 's'} kept` : ''}\n`);
+		}
+		if (result.interrupted || io.signal.aborted) return exitCodes.interrupted;
+		return failed ? exitCodes.taskFailed : exitCodes.ok;
+	} finally {
+		await cluster.close();
+		lock.release();
+	}
+}
+
+/** `nub destroy --dry-run`: per task, in order, what would be undone and deleted. */
+function printDestroyPlan(io: CliIo, args: Args, steps: readonly Step[]) {
+	let objects = 0;
+	let tasks = 0;
+	for (const step of steps) {
+		const undo = step.undo ? (step.undo.describe?.(step.previous) ?? 'its undo') : undefined;
+		if (args.json) {
+			io.stdout.write(`${JSON.stringify({ task: step.name, ...(undo ? { undo } : {}), objects: step.objects })}\n`);
+		} else if (undo || step.objects.length > 0) {
+			io.stdout.write(`${step.name}:${step.node ? '' : ' (no longer in the graph)'}\n`);
+			if (undo) io.stdout.write(`  ${undo}\n`);
+			for (const object of step.objects) io.stdout.write(`  delete ${describeRecorded(object)}\n`);
+		}
+		if (undo || step.objects.length > 0) tasks++;
+		objects += step.objects.length;
+	}
+	if (args.json) io.stdout.write(`${JSON.stringify({ dryRun: { tasks: steps.map(step => step.name), objects } })}\n`);
+	else io.stdout.write(`would delete ${objects} object${objects === 1 ? '' : 's'} of ${tasks} task${tasks === 1 ? '' : 's'} (and forget ${steps.length} task${steps.length === 1 ? '' : 's'}); dry run: nothing changed\n`);
+}
+
+/** How destroy and prune show their progress: a plain line, or a JSON object, per event. */
+function stepOutput(io: CliIo, args: Args, verb: 'destroy' | 'prune') {
+	const write = (event: Record<string, unknown>, line: string) => io.stdout.write(args.json ? `${JSON.stringify({ [verb]: event.task, ...event, task: undefined })}\n` : `${line}\n`);
+	return {
+		log: (task: string, line: string) => write({ task, log: line }, `${verb} ${task}: ${line}`),
+		object: (task: string, object: Parameters<typeof describeRecorded>[0], action: string, error?: string) => {
+			const described = describeRecorded(object);
+			const said = action === 'absent' ? 'already gone' : action === 'failed' ? `failed: ${error}` : action;
+			write({ task, object: described, action, ...(error ? { error } : {}) }, `${verb} ${task}: ${described} ${said}`);
+		},
+	};
+}
+
+/** One line per failure and per task kept because of one, on stderr; true when there was any. */
+function reportFailures(io: CliIo, result: ExecuteResult, verb: 'destroy' | 'prune'): boolean {
+	for (const failure of result.failures) io.stderr.write(`nub: ${verb} failed: task "${failure.task}"${failure.object ? `, ${failure.object}` : ''}: ${failure.error}\n`);
+	for (const { task, by } of result.blocked) io.stderr.write(`nub: ${verb}: task "${task}" kept: "${by}", which needs it, failed\n`);
+	return result.failures.length > 0;
 }
 
 /**

@@ -17,7 +17,15 @@ export interface DnsProvider {
 	readonly description: string;
 	/** Makes the record hold the address, doing nothing when it already does. */
 	ensure(record: ARecord, options: { signal?: AbortSignal; log: (line: string) => void }): Promise<DnsOutcome>;
+	/**
+	 * Removes the A records of `name` (`nub destroy`), doing nothing when there are none. `printed`:
+	 * a person must do it (manual).
+	 */
+	remove?(name: string, options: { signal?: AbortSignal; log: (line: string) => void }): Promise<DnsRemoval>;
 }
+
+/** What removing a record did. */
+export type DnsRemoval = 'removed' | 'absent' | 'printed';
 
 /** Where to ask: a server and port (a DNS server under test listens on a high port). */
 export interface Nameserver {

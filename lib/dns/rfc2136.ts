@@ -1,4 +1,4 @@
-import { lookupA, type ARecord, type DnsOutcome, type DnsProvider, type Nameserver } from './dns.ts';
+import { lookupA, type ARecord, type DnsOutcome, type DnsProvider, type DnsRemoval, type Nameserver } from './dns.ts';
 
 /** A TSIG key as BIND writes it (`key "name" { algorithm hmac-sha256; secret "..."; }`). */
 export interface TsigKey {
@@ -29,22 +29,8 @@ export function rfc2136(options: Rfc2136Options): DnsProvider {
 				return 'unchanged';
 			}
 			const name = record.name.endsWith('.') ? record.name : `${record.name}.`;
-			const script = [
-				`server ${server.host} ${server.port}`,
-				`zone ${zone}`,
-				`key ${key.algorithm}:${key.name} ${key.secret}`,
-				`update delete ${name} A`,
-				`update add ${name} ${record.ttl} A ${record.address}`,
-				'send',
-				'',
-			].join('\n');
-			// zx is loaded when an update is due: a cached run never pays for it.
-			const { $ } = await import('zx');
-			const result = await $({ input: script, nothrow: true, quiet: true, ...(signal ? { signal } : {}) })`nsupdate -v`;
-			if (result.exitCode !== 0) {
-				const said = (result.stderr || result.stdout).replaceAll(key.secret, '[secret]').trim().split('\n').filter(Boolean).at(-1) ?? `exit ${result.exitCode}`;
-				throw new Error(`nsupdate could not set ${record.name} A ${record.address} at ${server.host}:${server.port} (zone ${zone}): ${said}`);
-			}
+			const failure = await nsupdate([`update delete ${name} A`, `update add ${name} ${record.ttl} A ${record.address}`], signal);
+			if (failure !== undefined) throw new Error(`nsupdate could not set ${record.name} A ${record.address} at ${server.host}:${server.port} (zone ${zone}): ${failure}`);
 			const after = await lookupA(record.name, server);
 			if (!(after.length === 1 && after[0] === record.address)) {
 				throw new Error(`${server.host}:${server.port} accepted the update but answers ${record.name} A ${after.join(', ') || 'nothing'}`);
@@ -52,7 +38,32 @@ export function rfc2136(options: Rfc2136Options): DnsProvider {
 			log(`${record.name} A ${record.address} (was ${current.join(', ') || 'absent'})`);
 			return 'updated';
 		},
+		/** `update delete <name> A`, as the old deployment's teardown did; nothing when there is no record. */
+		async remove(recordName: string, { signal, log }): Promise<DnsRemoval> {
+			const current = await lookupA(recordName, server);
+			if (current.length === 0) {
+				log(`${recordName} has no A record already`);
+				return 'absent';
+			}
+			const name = recordName.endsWith('.') ? recordName : `${recordName}.`;
+			const failure = await nsupdate([`update delete ${name} A`], signal);
+			if (failure !== undefined) throw new Error(`nsupdate could not delete ${recordName} A at ${server.host}:${server.port} (zone ${zone}): ${failure}`);
+			const after = await lookupA(recordName, server);
+			if (after.length > 0) throw new Error(`${server.host}:${server.port} accepted the deletion but still answers ${recordName} A ${after.join(', ')}`);
+			log(`${recordName} A deleted (was ${current.join(', ')})`);
+			return 'removed';
+		},
 	};
+
+	/** Sends `updates` signed with the key; the last line nsupdate said when it failed. */
+	async function nsupdate(updates: string[], signal: AbortSignal | undefined): Promise<string | undefined> {
+		const script = [`server ${server.host} ${server.port}`, `zone ${zone}`, `key ${key.algorithm}:${key.name} ${key.secret}`, ...updates, 'send', ''].join('\n');
+		// zx is loaded when an update is due: a cached run never pays for it.
+		const { $ } = await import('zx');
+		const result = await $({ input: script, nothrow: true, quiet: true, ...(signal ? { signal } : {}) })`nsupdate -v`;
+		if (result.exitCode === 0) return undefined;
+		return (result.stderr || result.stdout).replaceAll(key.secret, '[secret]').trim().split('\n').filter(Boolean).at(-1) ?? `exit ${result.exitCode}`;
+	}
 }
 
 /**
@@ -68,6 +79,11 @@ export function manualDns(options: { check?: Nameserver }): DnsProvider {
 				if (current.length === 1 && current[0] === record.address) return 'unchanged';
 			}
 			log(`create this record at your DNS provider: ${record.name}. ${record.ttl} IN A ${record.address}`);
+			return 'printed';
+		},
+		async remove(name, { log }) {
+			if (options.check && (await lookupA(name, options.check)).length === 0) return 'absent';
+			log(`delete this record at your DNS provider: ${name}. IN A`);
 			return 'printed';
 		},
 	};

@@ -51,13 +51,23 @@ export interface FailureRecord {
 	ms: number;
 }
 
+/**
+ * A task undone by `nub destroy` (its objects deleted) or whose objects `nub run --prune` deleted:
+ * what was recorded of it before no longer counts. The task is as if it never ran.
+ */
+export interface GoneRecord {
+	t: 'gone';
+	name: string;
+	at: number;
+}
+
 /** The last success of a task, and its last failure when that came later. */
 export interface TaskHistory {
 	ok?: SuccessRecord;
 	fail?: FailureRecord;
 }
 
-type StateRecord = SuccessRecord | FailureRecord;
+type StateRecord = SuccessRecord | FailureRecord | GoneRecord;
 const header = '{"nub":"state","version":1}\n';
 /** How much of the log `parse` reads at a time: well under the 128 KiB past which V8 allocates a string as a large object. */
 const blockBytes = 32 * 1024;
@@ -221,6 +231,21 @@ export class StateStore {
 	}
 
 	private apply(record: StateRecord) {
+		if (record.t === 'gone') {
+			this.successes.delete(record.name);
+			this.failures.delete(record.name);
+			// The key check must not rely on a secret that no longer counts (and that compaction drops).
+			if (this.sealedExample?.name === record.name) {
+				this.sealedExample = undefined;
+				for (const ok of this.successes.values()) {
+					if (ok.sealed !== undefined) {
+						this.sealedExample = { name: ok.name, sealed: ok.sealed };
+						break;
+					}
+				}
+			}
+			return;
+		}
 		if (record.t === 'ok' && record.sealed !== undefined) this.sealedExample = { name: record.name, sealed: record.sealed };
 		if (record.t === 'ok') {
 			this.successes.set(record.name, record);
@@ -266,6 +291,31 @@ export class StateStore {
 	/** Appends a failure; the task reruns next time. */
 	recordFailure(record: Omit<FailureRecord, 't'>): void {
 		this.append({ t: 'fail', ...record });
+	}
+
+	/**
+	 * Appends that the task is gone (`nub destroy` deleted what it made): from now on the state
+	 * knows nothing of it, and it runs again as never run. Compaction drops it with its records.
+	 */
+	recordGone(name: string, at: number = Date.now()): void {
+		if (!this.successes.has(name) && !this.failures.has(name)) return;
+		this.append({ t: 'gone', name, at });
+	}
+
+	/**
+	 * Appends the task's last success again with `output` in place of its output (what nub keeps
+	 * for itself in it changed: orphans pruned). The key, needs and output hash stay: nothing that
+	 * depends on the task reruns for it. Not for a secret task.
+	 */
+	replaceOutput(name: string, output: Json, at: number = Date.now()): void {
+		const ok = this.successes.get(name);
+		if (!ok) throw new Error(`task "${name}" has no success to replace the output of`);
+		if (ok.sealed !== undefined) throw new Error(`task "${name}" is secret: its output is sealed`);
+		const failure = this.failures.get(name);
+		const { t: _t, ...rest } = ok;
+		this.append({ t: 'ok', ...rest, output, at });
+		// A failure since the success still stands: it follows the success again.
+		if (failure) this.append(failure);
 	}
 
 	private append(record: StateRecord) {
@@ -359,9 +409,10 @@ export class StateStore {
 
 function checkRecord(record: unknown): string | undefined {
 	if (typeof record !== 'object' || record === null) return 'is not a record';
-	const r = record as Partial<StateRecord>;
-	if (r.t !== 'ok' && r.t !== 'fail') return 'has no record type';
-	if (typeof r.name !== 'string' || typeof r.key !== 'string') return 'has no task name or key';
+	const r = record as Partial<SuccessRecord | FailureRecord> | Partial<GoneRecord>;
+	if (r.t !== 'ok' && r.t !== 'fail' && r.t !== 'gone') return 'has no record type';
+	if (r.t === 'gone') return typeof r.name === 'string' ? undefined : 'has no task name';
+	if (typeof r.name !== 'string' || !('key' in r) || typeof r.key !== 'string') return 'has no task name or key';
 	if (r.t === 'ok' && typeof r.outHash !== 'string') return 'has no output hash';
 	if (r.t === 'ok' && !Array.isArray(r.deps)) return 'has no list of needs';
 	return undefined;
