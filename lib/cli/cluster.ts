@@ -1,5 +1,5 @@
 import { join, relative } from 'node:path';
-import { Kube, type ClusterTarget } from '../k8s/client.ts';
+import type { ClusterTarget, Kube } from '../k8s/client.ts';
 import type { Output } from '../reporters/reporter.ts';
 
 /** Which cluster a run talks to, and where the sandbox lives when it is the one. */
@@ -28,6 +28,8 @@ export function clusterConnection(choice: ClusterChoice): ClusterConnection {
 	let connecting: Promise<Kube> | undefined;
 	let stop: (() => Promise<void>) | undefined;
 	const connect = async (): Promise<Kube> => {
+		// Loaded when a task first connects: a cached run that checks nothing never loads it.
+		const { Kube } = await import('../k8s/client.ts');
 		const options = { ...(choice.onRetry ? { onRetry: choice.onRetry } : {}) };
 		if (choice.target) return Kube.connect(choice.target, options);
 		const dir = sandboxDir(choice.root);

@@ -119,6 +119,20 @@ export function destroySelection(graph: Graph, state: StateStore, targets: reado
 }
 
 /** The tasks the state knows of that the graph no longer has (a component switched off). */
+/**
+ * Whether anything could need pruning: a task of the state left the graph, or an output lists
+ * orphans. Decided without allocating, since every run asks (a 10,000-task no-op included).
+ */
+function mayPrune(graph: Graph, state: StateStore): boolean {
+	for (const name of state.names()) if (!graph.byName.has(name)) return true;
+	const nodes = graph.nodes;
+	for (let i = 0; i < nodes.length; i++) {
+		const output = outputOf(state, nodes[i]!.name) as { orphans?: unknown } | null | undefined;
+		if (typeof output === 'object' && output !== null && Array.isArray(output.orphans) && output.orphans.length > 0) return true;
+	}
+	return false;
+}
+
 export function staleTasks(graph: Graph, state: StateStore): string[] {
 	return [...state.names()].filter(name => !graph.byName.has(name));
 }
@@ -202,6 +216,7 @@ export function destroySteps(state: StateStore, selection: { nodes: readonly Gra
  * object a task of the graph still lists as its own (moved from one task to another).
  */
 export function pruneSteps(graph: Graph, state: StateStore): Step[] {
+	if (!mayPrune(graph, state)) return [];
 	const owned = new Set<string>();
 	for (const node of graph.nodes) for (const object of recordedObjects(outputOf(state, node.name)).objects) owned.add(objectIdentity(object));
 	const unowned = (objects: RecordedObject[]) => deletionOrder(objects.filter(object => !owned.has(objectIdentity(object))));

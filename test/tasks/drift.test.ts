@@ -47,6 +47,10 @@ test('a deleted Deployment: the plan names it, the run re-applies the hub and no
 	t.deepEqual(summaryOf((await nub(dir, ['run', 'all', '--json'])).stdout).succeeded, []);
 	t.is(writes(sandbox), before);
 	await kube.delete({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'hub', namespace: 'nublado' } });
+	// nub graph marks it too, and writes nothing either.
+	const graph = await nub(dir, ['graph', 'all']);
+	t.regex(graph.stdout, /hub +\[hub\] +≠ drifted: Deployment nublado\/hub deleted/);
+	t.regex(graph.stdout, /1 drifted/);
 	await repairs(t, dir, sandbox, /run +hub +drifted: Deployment nublado\/hub deleted/, ['hub']);
 	t.truthy(await kube.read({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'hub', namespace: 'nublado' } }));
 });
