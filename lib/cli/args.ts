@@ -3,7 +3,7 @@ import { NubError } from '../engine/errors.ts';
 import { didYouMean } from '../engine/suggest.ts';
 
 /** The commands `nub` knows. */
-export const commands = ['run', 'plan', 'list', 'graph', 'sandbox', 'destroy'] as const;
+export const commands = ['run', 'plan', 'list', 'graph', 'sandbox', 'destroy', 'unlock'] as const;
 export type Command = (typeof commands)[number];
 
 /** A parsed command line. */
@@ -49,6 +49,8 @@ Usage:
   nub destroy [targets...]         delete what the targets' tasks made and what depends on them
                                    (default: everything), dependents first; keeps going past
                                    errors; --dry-run lists what it would delete
+  nub unlock                       remove the team state lock (state: 'kubernetes') of a run that
+                                   is gone; refuses while its holder still renews it
   nub --help | --version
 
 Options:
@@ -68,9 +70,13 @@ Options:
 Clusters: nub deploys only to a context named by --context or by the Nubfile
 (export const target = cluster({ context })), never to the current one; with neither,
 it uses its embedded sandbox, kept in .nub/sandbox/ (kubeconfig: .nub/sandbox/kubeconfig).
+cluster({ context, state: 'kubernetes' }) keeps the state in that cluster (Secret
+nub-state/nub-state) and locks runs with a Lease (nub-state/nub-lock), for a team.
 
 Environment:
-  NUB_STATE_KEY       key for the secrets in the state (default: .nub/key, made on first use)
+  NUB_STATE_KEY       key for the secrets in the state (default: .nub/key, made on first use;
+                      required with cluster({ state: 'kubernetes' }): the team shares it)
+  NUB_LEASE_SECONDS   team state: how long the lock's Lease lasts unrenewed (default 20)
   CI, NO_COLOR        plain lines instead of live progress; no colours
 
 Exit codes: 0 success, 1 a task failed, 2 usage, configuration, graph or state error,

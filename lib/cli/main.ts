@@ -1,4 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { isUserError, NubError } from '../engine/errors.ts';
 import { forcedTasks, messageOf, selectNodes, type GraphNode } from '../engine/graph.ts';
@@ -20,6 +21,7 @@ import { helpText, parseCommandLine, type Args } from './args.ts';
 import { clusterConnection, sandboxDir } from './cluster.ts';
 import { describeRecorded, destroySelection, destroySteps, executeSteps, pruneSteps, recordPruned, type ExecuteResult, type Step } from './destroy.ts';
 import { loadNubfile, type Nubfile } from './load-nubfile.ts';
+import type { TeamState } from './team-state.ts';
 
 /** Everything the CLI takes from the outside world; `process.ts` passes the real one. */
 export interface CliIo {
@@ -66,6 +68,8 @@ export async function main(io: CliIo): Promise<number> {
 				return await graph(io, args);
 			case 'destroy':
 				return await destroy(io, args);
+			case 'unlock':
+				return await unlock(io, args);
 		}
 	} catch (error) {
 		if (isUserError(error)) {
@@ -125,7 +129,7 @@ async function plan(io: CliIo, args: Args): Promise<number> {
 	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
 	const nodes = selectNodes(nubfile.graph, args.targets);
 	const forced = forcedTasks(nubfile.graph, args.targets, { force: args.force });
-	const state = StateStore.load(stateDirOf(nubfile));
+	const state = await readState(nubfile, io, args);
 	await preflight(nubfile, nodes, io, state);
 	const drift = await readOnlyChecks(nubfile, io, args, nodes, state, forced);
 	if (drift === 'failed') return exitCodes.taskFailed;
@@ -174,13 +178,18 @@ async function run(io: CliIo, args: Args): Promise<number> {
 	const lock = acquireLock(stateDir, io.lock);
 	let reporter: Reporter | undefined;
 	const cluster = connectionFor(nubfile, io, args);
+	let team: TeamState | undefined;
 	try {
-		if (state.changedOnDisk()) state = StateStore.load(stateDir);
+		team = await takeTeamState(nubfile, io, cluster, stateDir);
+		if (team || state.changedOnDisk()) state = StateStore.load(stateDir);
+		if (team) state.onAppend = team.upload;
+		// A run that lost the team lock stops as if interrupted, and says why.
+		const signal = team ? AbortSignal.any([io.signal, team.lost]) : io.signal;
 		const sealer = createSealer({ stateDir, fromEnvironment: io.env.NUB_STATE_KEY });
 		const redactor = new Redactor();
 		const jobs = args.jobs ?? Math.max(8, 4 * io.cores);
 		const extendContext = (context: TaskContext) => ({ ...context, kube: cluster.kube });
-		const drift = await checkCache({ nodes, state, root: nubfile.root, sealer, redactor, jobs, force, signal: io.signal, extendContext }, io, args);
+		const drift = await checkCache({ nodes, state, root: nubfile.root, sealer, redactor, jobs, force, signal, extendContext }, io, args);
 		if (drift === 'failed') return exitCodes.taskFailed;
 		const style = styleOf(io, args);
 		reporter = await chooseReporter(io, args, style, nodes.length);
@@ -192,7 +201,7 @@ async function run(io: CliIo, args: Args): Promise<number> {
 			jobs,
 			keepGoing: args.keepGoing,
 			force,
-			signal: io.signal,
+			signal,
 			// With --json the summary stays the last line: held while pruning may follow.
 			emit: event => (args.json && args.prune && event.type === 'run-end' ? (heldEnd = event) : reporter!.onEvent(event)),
 			sealer,
@@ -200,7 +209,7 @@ async function run(io: CliIo, args: Args): Promise<number> {
 			extendContext,
 			drift,
 		});
-		const failed = summary.interrupted.length > 0 || io.signal.aborted || summary.failed.length > 0;
+		const failed = summary.interrupted.length > 0 || signal.aborted || summary.failed.length > 0;
 		let pruneFailed = false;
 		const prune = pruneSteps(nubfile.graph, state);
 		const count = prune.reduce((sum, step) => sum + step.objects.length, 0);
@@ -212,7 +221,7 @@ async function run(io: CliIo, args: Args): Promise<number> {
 				kube: cluster.kube,
 				extendContext,
 				root: nubfile.root,
-				signal: io.signal,
+				signal,
 				...stepOutput(io, args, 'prune'),
 				done: step => recordPruned(state, step),
 			});
@@ -220,6 +229,8 @@ async function run(io: CliIo, args: Args): Promise<number> {
 			if (heldEnd?.type === 'run-end') heldEnd = { ...heldEnd, summary: { ...heldEnd.summary, pruned: result.done, pruneFailed: [...new Set(result.failures.map(failure => failure.task))] } as typeof heldEnd.summary };
 			if (result.interrupted) {
 				await state.close();
+				await closeTeamState(team);
+				team = undefined;
 				return exitCodes.interrupted;
 			}
 		} else if (count > 0) {
@@ -231,10 +242,13 @@ async function run(io: CliIo, args: Args): Promise<number> {
 		if (heldEnd) jsonReporter(io.stdout).onEvent(heldEnd);
 		await reporter?.close();
 		reporter = undefined;
+		await closeTeamState(team);
+		team = undefined;
 		if (summary.interrupted.length > 0 || io.signal.aborted) return exitCodes.interrupted;
 		return summary.failed.length > 0 || pruneFailed ? exitCodes.taskFailed : exitCodes.ok;
 	} finally {
 		await reporter?.close();
+		await team?.release();
 		await cluster.close();
 		lock.release();
 	}
@@ -260,19 +274,25 @@ async function destroy(io: CliIo, args: Args): Promise<number> {
 	}
 	const lock = acquireLock(stateDir, io.lock);
 	const cluster = connectionFor(nubfile, io, args);
+	let team: TeamState | undefined;
 	try {
-		if (state.changedOnDisk()) state = StateStore.load(stateDir);
+		team = await takeTeamState(nubfile, io, cluster, stateDir);
+		if (team || state.changedOnDisk()) state = StateStore.load(stateDir);
+		if (team) state.onAppend = team.upload;
+		const signal = team ? AbortSignal.any([io.signal, team.lost]) : io.signal;
 		const steps = destroySteps(state, destroySelection(nubfile.graph, state, args.targets), open);
 		const result = await executeSteps({
 			steps,
 			kube: cluster.kube,
 			extendContext: context => ({ ...context, kube: cluster.kube }),
 			root: nubfile.root,
-			signal: io.signal,
+			signal,
 			...stepOutput(io, args, 'destroy'),
 			done: step => state.recordGone(step.name),
 		});
 		await state.close();
+		await closeTeamState(team);
+		team = undefined;
 		const failed = reportFailures(io, result, 'destroy');
 		if (args.json) {
 			io.stdout.write(`${JSON.stringify({ summary: { destroyed: result.done, failed: [...new Set(result.failures.map(failure => failure.task))], blocked: result.blocked.map(entry => entry.task), errors: result.failures } })}\n`);
@@ -283,8 +303,86 @@ async function destroy(io: CliIo, args: Args): Promise<number> {
 		if (result.interrupted || io.signal.aborted) return exitCodes.interrupted;
 		return failed ? exitCodes.taskFailed : exitCodes.ok;
 	} finally {
+		await team?.release();
 		await cluster.close();
 		lock.release();
+	}
+}
+
+/**
+ * Team state (the Nubfile's `cluster({ context, state: 'kubernetes' })`): the state namespace, or
+ * undefined for state in files. The team shares the state key: the one a machine makes in
+ * `.nub/key` would seal secrets no one else can open, so NUB_STATE_KEY is required.
+ */
+function teamNamespace(nubfile: Nubfile, io: CliIo, needsKey: boolean): string | undefined {
+	if (nubfile.cluster?.state !== 'kubernetes') return undefined;
+	if (needsKey && !io.env.NUB_STATE_KEY) {
+		throw new NubError('usage', `state: 'kubernetes' keeps the state for a team: set NUB_STATE_KEY to the team's state key (a machine's own .nub/key would seal secrets the others cannot open)`);
+	}
+	return nubfile.cluster.stateNamespace ?? 'nub-state';
+}
+
+/**
+ * With team state, takes the Lease (or refuses naming its holder) and downloads the cluster's
+ * state into .nub/ for the run; undefined with state in files.
+ */
+async function takeTeamState(nubfile: Nubfile, io: CliIo, cluster: ReturnType<typeof connectionFor>, stateDir: string): Promise<TeamState | undefined> {
+	const namespace = teamNamespace(nubfile, io, true);
+	if (!namespace) return undefined;
+	const { acquireTeamState, leaseSeconds } = await import('./team-state.ts');
+	const seconds = leaseSeconds(io.env);
+	return acquireTeamState({ kube: await cluster.kube(), namespace, holder: io.lock.holder, seconds, stateDir, warn: line => io.stderr.write(`${line}\n`) });
+}
+
+/** Uploads the last state and releases the lease; a lost lease is the run's error (exit 2). */
+async function closeTeamState(team: TeamState | undefined) {
+	if (!team) return;
+	await team.close();
+	if (team.lost.aborted) throw team.lost.reason;
+}
+
+/**
+ * The state plan and graph read: with team state the cluster's, which is the one the next run
+ * uses (.nub/ may hold an older copy, or none on a new machine); read without the lock, and
+ * nothing is written to .nub/. Otherwise .nub/'s.
+ */
+async function readState(nubfile: Nubfile, io: CliIo, args: Args): Promise<StateStore> {
+	const namespace = teamNamespace(nubfile, io, false);
+	if (!namespace) return StateStore.load(stateDirOf(nubfile));
+	const cluster = connectionFor(nubfile, io, args);
+	try {
+		const { readTeamState } = await import('./team-state.ts');
+		const text = await readTeamState(await cluster.kube(), namespace);
+		if (text === undefined) return StateStore.load(stateDirOf(nubfile));
+		const dir = mkdtempSync(join(tmpdir(), 'nub-state-'));
+		try {
+			writeFileSync(join(dir, 'state.jsonl'), text, { mode: 0o600 });
+			return StateStore.load(dir);
+		} finally {
+			rmSync(dir, { recursive: true, force: true });
+		}
+	} finally {
+		await cluster.close();
+	}
+}
+
+/**
+ * `nub unlock`: removes the team state lock of a run that is gone, only when its lease is no
+ * longer being renewed (a live run renews it every quarter of its duration).
+ */
+async function unlock(io: CliIo, args: Args): Promise<number> {
+	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
+	const namespace = teamNamespace(nubfile, io, false);
+	if (!namespace) {
+		throw new NubError('usage', `nub unlock is for team state (cluster({ context, state: 'kubernetes' })); a run's file lock is ${relative(io.cwd, join(stateDirOf(nubfile), 'lock')) || 'lock'}, and nub takes it over by itself when its holder is gone`);
+	}
+	const cluster = connectionFor(nubfile, io, args);
+	try {
+		const { unlockTeamState } = await import('./team-state.ts');
+		io.stdout.write(`${await unlockTeamState(await cluster.kube(), namespace)}\n`);
+		return exitCodes.ok;
+	} finally {
+		await cluster.close();
 	}
 }
 
@@ -337,7 +435,7 @@ async function graph(io: CliIo, args: Args): Promise<number> {
 	const targets = args.targets.length > 0 ? args.targets : nubfile.graph.targets.map(target => target.name);
 	const nodes = selectNodes(nubfile.graph, targets);
 	const forced = forcedTasks(nubfile.graph, targets, { force: args.force });
-	const state = StateStore.load(stateDirOf(nubfile));
+	const state = await readState(nubfile, io, args);
 	const drift = await readOnlyChecks(nubfile, io, args, nodes, state, forced);
 	if (drift === 'failed') return exitCodes.taskFailed;
 	const plan = await planRun(nodes, state, nubfile.root, forced, readOnlyDigest(nubfile, io), drift);

@@ -27,6 +27,7 @@ export const schema: Field = {
 			fields: {
 				context: { type: 'string', doc: 'kubeconfig context (required to deploy to a real cluster)' },
 				kubeconfig: { type: 'string', doc: 'kubeconfig file; default KUBECONFIG or ~/.kube/config' },
+				state: { type: 'enum', values: ['file', 'kubernetes'], default: 'file', doc: 'file (.nub/ here) or kubernetes (shared by the team, in the cluster, under a Lease; needs NUB_STATE_KEY)' },
 			},
 		},
 		oauth: {
@@ -140,7 +141,7 @@ export interface NubladoConfig {
 	namespace: string;
 	/** The hostname with dashes: the default shipper name and the sandbox cluster name. */
 	clusterName: string;
-	kubernetes?: { context: string; kubeconfig?: string };
+	kubernetes?: { context: string; kubeconfig?: string; state: 'file' | 'kubernetes' };
 	oauth: { provider: 'github' | 'cilogon' | 'jwt'; clientId?: string; clientSecret?: SecretRef; allowedGroups: string[]; deniedGroups: string[]; callbackUrl: string };
 	tls: { source: 'self-signed'; altNames: string[] } | { source: 'files'; cert: string; key: string; chain?: string };
 	dhparam: { bits: number } | { group: 'ffdhe2048' };
@@ -238,7 +239,7 @@ function derive(config: Record<string, any>, problems: Problem[]) {
 	config.namespace ??= config.hostname.split('.')[0];
 	if (!dnsLabel.test(config.namespace)) problem('namespace', `the default, the hostname's first label "${config.namespace}", is not a DNS label: give one`);
 	config.clusterName = config.hostname.replaceAll('.', '-');
-	if (config.kubernetes && Object.keys(config.kubernetes).length === 0) delete config.kubernetes;
+	if (config.kubernetes && Object.keys(config.kubernetes).every(key => key === 'state') && config.kubernetes.state === 'file') delete config.kubernetes;
 	if (config.kubernetes && !config.kubernetes.context) problem('kubernetes.context', 'is required to deploy to a cluster (omit kubernetes to use the sandbox)');
 
 	config.routes.hub = normalizeRoute(config.routes.hub);

@@ -326,7 +326,14 @@ export class StateStore {
 		this.lines++;
 		this.apply(record);
 		this.scheduleSync();
+		this.onAppend?.();
 	}
+
+	/**
+	 * Told after every record appended (the file holds it by then): team state uploads the file
+	 * to the cluster from here.
+	 */
+	onAppend: (() => void) | undefined;
 
 	/**
 	 * Opens the log for appending, once: creates `.nub/` (0700) and the file (0600), cuts off a

@@ -153,6 +153,22 @@ export class Kube {
 
 	private readonly snapshots = new Map<string, Promise<KubeObject[]>>();
 
+	/**
+	 * Creates the object (POST): a 409 AlreadyExists KubeError when it exists. For what must not be
+	 * merged into an existing object, like taking a lock.
+	 */
+	async create(object: KubeObject, call: CallOptions = {}): Promise<KubeObject> {
+		return plain(await this.call({ verb: 'create', object }, call, () => this.api.create(object as KubernetesObject)));
+	}
+
+	/**
+	 * Replaces the object (PUT). With `metadata.resourceVersion` set, the server refuses with 409
+	 * Conflict when the object changed since that version was read: a compare-and-swap.
+	 */
+	async replace(object: KubeObject, call: CallOptions = {}): Promise<KubeObject> {
+		return plain(await this.call({ verb: 'replace', object }, call, () => this.api.replace(object as KubernetesObject)));
+	}
+
 	/** Deletes the object; false when it was not there. */
 	async delete(ref: ObjectRef, call: CallOptions = {}): Promise<boolean> {
 		try {

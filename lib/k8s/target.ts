@@ -11,6 +11,14 @@ export interface ClusterSpec {
 	context: string;
 	/** The kubeconfig file; default `KUBECONFIG` or ~/.kube/config. */
 	kubeconfig?: string;
+	/**
+	 * Where nub keeps its state: `file` (default) in `.nub/` beside the Nubfile, one per working
+	 * copy; `kubernetes` in the cluster itself, for a team: the state in a Secret and the run lock
+	 * in a Lease, both in `stateNamespace`. The team then shares NUB_STATE_KEY (required).
+	 */
+	state?: 'file' | 'kubernetes';
+	/** The namespace of the team state; default `nub-state`. */
+	stateNamespace?: string;
 }
 
 /** A declared cluster: what `cluster()` returns. */
@@ -26,7 +34,18 @@ export function cluster(spec: ClusterSpec): Cluster {
 	if (typeof spec?.context !== 'string' || spec.context.trim() === '') {
 		throw new Error('cluster(): context must name a kubeconfig context');
 	}
-	const made = Object.freeze({ context: spec.context, ...(spec.kubeconfig ? { kubeconfig: spec.kubeconfig } : {}) }) as Cluster;
+	if (spec.state !== undefined && spec.state !== 'file' && spec.state !== 'kubernetes') {
+		throw new Error(`cluster(): state must be 'file' or 'kubernetes', got ${JSON.stringify(spec.state)}`);
+	}
+	if (spec.stateNamespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(spec.stateNamespace)) {
+		throw new Error(`cluster(): stateNamespace must be a namespace name, got ${JSON.stringify(spec.stateNamespace)}`);
+	}
+	const made = Object.freeze({
+		context: spec.context,
+		...(spec.kubeconfig ? { kubeconfig: spec.kubeconfig } : {}),
+		...(spec.state ? { state: spec.state } : {}),
+		...(spec.stateNamespace ? { stateNamespace: spec.stateNamespace } : {}),
+	}) as Cluster;
 	declared.add(made);
 	return made;
 }

@@ -88,11 +88,11 @@ test('without nublado.yaml, the sandbox example is used; with one, it is read', 
 	writeFileSync(join(dir, 'nublado.yaml'), `${github}kubernetes: { context: gke_prod }\n`);
 	const given = loadConfig(dir, {});
 	t.is(given.file, 'nublado.yaml');
-	t.deepEqual(given.config.kubernetes, { context: 'gke_prod' });
+	t.deepEqual(given.config.kubernetes, { context: 'gke_prod', state: 'file' });
 });
 
 test('the committed example configuration is valid', t => {
 	const config = parseConfig(readFileSync(new URL('../../nublado.example.yaml', import.meta.url), 'utf8'), 'nublado.example.yaml');
 	t.is(config.hostname, 'nublado.example.org');
-	t.deepEqual(config.kubernetes, { context: 'gke_my-project_us-central1-a_nublado' });
+	t.deepEqual(config.kubernetes, { context: 'gke_my-project_us-central1-a_nublado', state: 'file' });
 });
