@@ -1,17 +1,6 @@
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-
-/** A seeded PRNG (mulberry32): the same seed gives the same DAG on every machine. */
-export function mulberry32(seed: number): () => number {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
-}
+import { mulberry32 } from '../../lib/sandbox/faults.ts';
 
 /**
  * A random DAG of `size` tasks: task `i` needs 2 to 4 (3 on average) distinct earlier tasks,

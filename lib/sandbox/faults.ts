@@ -71,8 +71,11 @@ export class FaultInjector {
 	}
 }
 
-/** A small, fast 32-bit seeded generator (mulberry32), uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
+/**
+ * A small, fast 32-bit seeded generator (mulberry32), uniform in [0, 1): the same seed gives the
+ * same numbers on every machine. The faults here, the bench's DAG and the tests' kill times use it.
+ */
+export function mulberry32(seed: number): () => number {
 	let state = seed >>> 0;
 	return () => {
 		state = (state + 0x6d2b79f5) >>> 0;

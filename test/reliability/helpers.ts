@@ -7,20 +7,12 @@ import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { createSealer } from '../../lib/engine/sealer.ts';
 import { StateStore } from '../../lib/engine/state-store.ts';
+import { mulberry32 } from '../../lib/sandbox/faults.ts';
 import { startSandbox, type FaultOptions, type Sandbox } from '../../lib/sandbox/index.ts';
 import { makeNubladoProject, removeProject } from '../helpers/project.ts';
 
-/** mulberry32: a small seeded generator, uniform in [0, 1). The same seed gives the same numbers. */
-export function seededRandom(seed: number): () => number {
-	let state = seed >>> 0;
-	return () => {
-		state = (state + 0x6d2b79f5) >>> 0;
-		let t = state;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-	};
-}
+/** A seeded generator, uniform in [0, 1): the same seed gives the same numbers (mulberry32). */
+export const seededRandom = mulberry32;
 
 /** A seed from the environment variable `name` (to replay a failure), else a fresh one. */
 export function seedFrom(name: string): number {
