@@ -22,6 +22,10 @@
  *                task's success
  *   create       files that cannot be committed, made at run time: [{ "path-hex", "content-base64" }]
  *                (a file name that is not UTF-8, say), the path relative to the project
+ *   certificate  a certificate (and its key) made at run time, never committed: { "cert", "key"?,
+ *                "name", "notBefore"?, "days"?, "keyOf"? }: a self-signed certificate for
+ *                `name` written to `cert`, and to `key` the private key of `keyOf` (another
+ *                name: a key that does not match) or, by default, its own
  *   description  one sentence
  *
  * The folder's `nub-state/` goes into the project's `.nub/` (folder 0700, files 0600): the state
@@ -35,7 +39,8 @@ import test, { type ExecutionContext } from 'ava';
 import { isUtf8 } from 'node:buffer';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { makeCa } from '../../lib/crypto/index.ts';
 import { StateStore } from '../../lib/engine/state-store.ts';
 import { startSandbox, type Sandbox } from '../../lib/sandbox/index.ts';
 import { finished, makeNubladoProject, makeProject, removeProject, repoRoot, startNub, type NubResult } from '../helpers/project.ts';
@@ -52,6 +57,7 @@ interface Case {
 	task?: string;
 	state: 'absent' | 'unchanged' | 'recovered' | 'failed' | 'written';
 	create?: Array<{ 'path-hex': string; 'content-base64': string }>;
+	certificate?: { cert: string; key?: string; name: string; notBefore?: string; days?: number; keyOf?: string };
 	description: string;
 }
 
@@ -167,6 +173,13 @@ function populate(project: string, name: string, spec: Case) {
 			copyFileSync(join(seed, file), join(state, file));
 			chmodSync(join(state, file), 0o600);
 		}
+	}
+	if (spec.certificate) {
+		const { cert, key, name, notBefore, days, keyOf } = spec.certificate;
+		const made = makeCa({ commonName: name, ...(notBefore ? { notBefore: new Date(notBefore) } : {}), ...(days ? { days } : {}) });
+		mkdirSync(dirname(join(project, cert)), { recursive: true });
+		writeFileSync(join(project, cert), made.certPem);
+		if (key) writeFileSync(join(project, key), keyOf ? makeCa({ commonName: keyOf }).keyPem : made.keyPem, { mode: 0o600 });
 	}
 	for (const file of spec.create ?? []) {
 		// A path as bytes: a name that is not UTF-8 cannot be a JavaScript string.
