@@ -171,87 +171,76 @@ async function run(io: CliIo, args: Args): Promise<number> {
 	const nodes = selectNodes(nubfile.graph, args.targets);
 	const force = forcedTasks(nubfile.graph, args.targets, { force: args.force });
 	const stateDir = stateDirOf(nubfile);
-	// Read before the lock (reading never writes), for the preflights; read again after it when
-	// another run wrote it meanwhile.
-	let state = StateStore.load(stateDir);
-	await preflight(nubfile, nodes, io, state);
-	const lock = acquireLock(stateDir, io.lock);
-	let reporter: Reporter | undefined;
-	const cluster = connectionFor(nubfile, io, args);
-	let team: TeamState | undefined;
-	try {
-		team = await takeTeamState(nubfile, io, cluster, stateDir);
-		if (team || state.changedOnDisk()) state = StateStore.load(stateDir);
-		if (team) state.onAppend = team.upload;
-		// A run that lost the team lock stops as if interrupted, and says why.
-		const signal = team ? AbortSignal.any([io.signal, team.lost]) : io.signal;
-		const sealer = createSealer({ stateDir, fromEnvironment: io.env.NUB_STATE_KEY });
-		const redactor = new Redactor();
-		const jobs = args.jobs ?? Math.max(8, 4 * io.cores);
-		const extendContext = (context: TaskContext) => ({ ...context, kube: cluster.kube });
-		const drift = await checkCache({ nodes, state, root: nubfile.root, sealer, redactor, jobs, force, signal, extendContext }, io, args);
-		if (drift === 'failed') return exitCodes.taskFailed;
-		const style = styleOf(io, args);
-		reporter = await chooseReporter(io, args, style, nodes.length);
-		let heldEnd: NubEvent | undefined;
-		const summary = await runGraph({
-			nodes,
-			state,
-			root: nubfile.root,
-			jobs,
-			keepGoing: args.keepGoing,
-			force,
-			signal,
-			// With --json the summary stays the last line: held while pruning may follow.
-			emit: event => (args.json && args.prune && event.type === 'run-end' ? (heldEnd = event) : reporter!.onEvent(event)),
-			sealer,
-			redactor,
-			extendContext,
-			drift,
-		});
-		const failed = summary.interrupted.length > 0 || signal.aborted || summary.failed.length > 0;
-		let pruneFailed = false;
-		const prune = pruneSteps(nubfile.graph, state);
-		const count = prune.reduce((sum, step) => sum + step.objects.length, 0);
-		if (count > 0 && args.prune && !failed) {
-			await reporter.close();
-			reporter = undefined;
-			const result = await executeSteps({
-				steps: prune,
-				kube: cluster.kube,
-				extendContext,
+	// Read before the lock (reading never writes), for the preflights; holdState reads it again
+	// when another run wrote it meanwhile.
+	const before = StateStore.load(stateDir);
+	await preflight(nubfile, nodes, io, before);
+	return holdState(nubfile, io, args, before, async ({ state, signal, cluster, finish }) => {
+		let reporter: Reporter | undefined;
+		try {
+			const sealer = createSealer({ stateDir, fromEnvironment: io.env.NUB_STATE_KEY });
+			const redactor = new Redactor();
+			const jobs = args.jobs ?? Math.max(8, 4 * io.cores);
+			const extendContext = (context: TaskContext) => ({ ...context, kube: cluster.kube });
+			const drift = await checkCache({ nodes, state, root: nubfile.root, sealer, redactor, jobs, force, signal, extendContext }, io, args);
+			if (drift === 'failed') return exitCodes.taskFailed;
+			const style = styleOf(io, args);
+			reporter = await chooseReporter(io, args, style, nodes.length);
+			let heldEnd: NubEvent | undefined;
+			const summary = await runGraph({
+				nodes,
+				state,
 				root: nubfile.root,
+				jobs,
+				keepGoing: args.keepGoing,
+				force,
 				signal,
-				...stepOutput(io, args, 'prune'),
-				done: step => recordPruned(state, step),
+				// With --json the summary stays the last line: held while pruning may follow.
+				emit: event => (args.json && args.prune && event.type === 'run-end' ? (heldEnd = event) : reporter!.onEvent(event)),
+				sealer,
+				redactor,
+				extendContext,
+				drift,
 			});
-			pruneFailed = reportFailures(io, result, 'prune');
-			if (heldEnd?.type === 'run-end') heldEnd = { ...heldEnd, summary: { ...heldEnd.summary, pruned: result.done, pruneFailed: [...new Set(result.failures.map(failure => failure.task))] } as typeof heldEnd.summary };
-			if (result.interrupted) {
-				await state.close();
-				await closeTeamState(team);
-				team = undefined;
-				return exitCodes.interrupted;
+			const failed = summary.interrupted.length > 0 || signal.aborted || summary.failed.length > 0;
+			let pruneFailed = false;
+			const prune = pruneSteps(nubfile.graph, state);
+			const count = prune.reduce((sum, step) => sum + step.objects.length, 0);
+			if (count > 0 && args.prune && !failed) {
+				await reporter.close();
+				reporter = undefined;
+				const result = await executeSteps({
+					steps: prune,
+					kube: cluster.kube,
+					extendContext,
+					root: nubfile.root,
+					signal,
+					...stepOutput(io, args, 'prune'),
+					done: step => recordPruned(state, step),
+				});
+				pruneFailed = reportFailures(io, result, 'prune');
+				if (heldEnd?.type === 'run-end') heldEnd = { ...heldEnd, summary: { ...heldEnd.summary, pruned: result.done, pruneFailed: [...new Set(result.failures.map(failure => failure.task))] } as typeof heldEnd.summary };
+				if (result.interrupted) {
+					await state.close();
+					await finish();
+					return exitCodes.interrupted;
+				}
+			} else if (count > 0) {
+				const tasks = [...new Set(prune.map(step => step.name))].join(', ');
+				const why = args.prune ? 'not pruned, the run did not succeed' : 'nub run --prune deletes them, nub plan lists them';
+				io.stderr.write(`nub: ${count} object${count === 1 ? '' : 's'} an earlier run applied ${count === 1 ? 'is' : 'are'} no longer produced (from ${tasks}): ${why}\n`);
 			}
-		} else if (count > 0) {
-			const tasks = [...new Set(prune.map(step => step.name))].join(', ');
-			const why = args.prune ? 'not pruned, the run did not succeed' : 'nub run --prune deletes them, nub plan lists them';
-			io.stderr.write(`nub: ${count} object${count === 1 ? '' : 's'} an earlier run applied ${count === 1 ? 'is' : 'are'} no longer produced (from ${tasks}): ${why}\n`);
+			await state.close();
+			if (heldEnd) jsonReporter(io.stdout).onEvent(heldEnd);
+			await reporter?.close();
+			reporter = undefined;
+			await finish();
+			if (summary.interrupted.length > 0 || io.signal.aborted) return exitCodes.interrupted;
+			return summary.failed.length > 0 || pruneFailed ? exitCodes.taskFailed : exitCodes.ok;
+		} finally {
+			await reporter?.close();
 		}
-		await state.close();
-		if (heldEnd) jsonReporter(io.stdout).onEvent(heldEnd);
-		await reporter?.close();
-		reporter = undefined;
-		await closeTeamState(team);
-		team = undefined;
-		if (summary.interrupted.length > 0 || io.signal.aborted) return exitCodes.interrupted;
-		return summary.failed.length > 0 || pruneFailed ? exitCodes.taskFailed : exitCodes.ok;
-	} finally {
-		await reporter?.close();
-		await team?.release();
-		await cluster.close();
-		lock.release();
-	}
+	});
 }
 
 /**
@@ -272,14 +261,8 @@ async function destroy(io: CliIo, args: Args): Promise<number> {
 		printDestroyPlan(io, args, steps);
 		return exitCodes.ok;
 	}
-	const lock = acquireLock(stateDir, io.lock);
-	const cluster = connectionFor(nubfile, io, args);
-	let team: TeamState | undefined;
-	try {
-		team = await takeTeamState(nubfile, io, cluster, stateDir);
-		if (team || state.changedOnDisk()) state = StateStore.load(stateDir);
-		if (team) state.onAppend = team.upload;
-		const signal = team ? AbortSignal.any([io.signal, team.lost]) : io.signal;
+	return holdState(nubfile, io, args, state, async ({ state: held, signal, cluster, finish }) => {
+		state = held;
 		const steps = destroySteps(state, destroySelection(nubfile.graph, state, args.targets), open);
 		const result = await executeSteps({
 			steps,
@@ -291,8 +274,7 @@ async function destroy(io: CliIo, args: Args): Promise<number> {
 			done: step => state.recordGone(step.name),
 		});
 		await state.close();
-		await closeTeamState(team);
-		team = undefined;
+		await finish();
 		const failed = reportFailures(io, result, 'destroy');
 		if (args.json) {
 			io.stdout.write(`${JSON.stringify({ summary: { destroyed: result.done, failed: [...new Set(result.failures.map(failure => failure.task))], blocked: result.blocked.map(entry => entry.task), errors: result.failures } })}\n`);
@@ -302,11 +284,7 @@ async function destroy(io: CliIo, args: Args): Promise<number> {
 		}
 		if (result.interrupted || io.signal.aborted) return exitCodes.interrupted;
 		return failed ? exitCodes.taskFailed : exitCodes.ok;
-	} finally {
-		await team?.release();
-		await cluster.close();
-		lock.release();
-	}
+	});
 }
 
 /**
@@ -320,6 +298,43 @@ function teamNamespace(nubfile: Nubfile, io: CliIo, needsKey: boolean): string |
 		throw new NubError('usage', `state: 'kubernetes' keeps the state for a team: set NUB_STATE_KEY to the team's state key (a machine's own .nub/key would seal secrets the others cannot open)`);
 	}
 	return nubfile.cluster.stateNamespace ?? 'nub-state';
+}
+
+/** What a command that writes the state works with, once it holds the lock. */
+interface HeldState {
+	/** The state as it is under the lock: read again if another run wrote it meanwhile, or the cluster's. */
+	state: StateStore;
+	/** Aborted on Ctrl-C, and when the team lease is lost: the command stops as if interrupted. */
+	signal: AbortSignal;
+	cluster: ReturnType<typeof connectionFor>;
+	/** Uploads the last team state and gives up the lease (a lost lease throws): call when done. */
+	finish(): Promise<void>;
+}
+
+/**
+ * Runs `work` holding the state: the run lock, and with team state the Lease and the cluster's
+ * state. Whatever happens, the lease, the cluster connection and the lock are given back.
+ */
+async function holdState<T>(nubfile: Nubfile, io: CliIo, args: Args, state: StateStore, work: (held: HeldState) => Promise<T>): Promise<T> {
+	const stateDir = stateDirOf(nubfile);
+	const lock = acquireLock(stateDir, io.lock);
+	const cluster = connectionFor(nubfile, io, args);
+	let team: TeamState | undefined;
+	try {
+		team = await takeTeamState(nubfile, io, cluster, stateDir);
+		if (team || state.changedOnDisk()) state = StateStore.load(stateDir);
+		if (team) state.onAppend = team.upload;
+		const signal = team ? AbortSignal.any([io.signal, team.lost]) : io.signal;
+		const finish = async () => {
+			await closeTeamState(team);
+			team = undefined;
+		};
+		return await work({ state, signal, cluster, finish });
+	} finally {
+		await team?.release();
+		await cluster.close();
+		lock.release();
+	}
 }
 
 /**
