@@ -2,28 +2,16 @@ import test, { type ExecutionContext } from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kube } from '../../lib/k8s/client.ts';
-import { startSandbox, type Sandbox } from '../../lib/sandbox/index.ts';
-import { makeNubladoProject, nub, removeProject, summaryOf } from '../helpers/project.ts';
+import type { Sandbox } from '../../lib/sandbox/index.ts';
+import { nub, summaryOf } from '../helpers/project.ts';
 import { kubectl } from '../sandbox/helpers.ts';
+import { deployedNublado } from '../helpers/deployed.ts';
 
 /**
  * Cached is not the same as true: the nublado deployment on a sandbox this test serves, then
  * objects changed behind nub's back. Each time `nub plan` names the drift, `nub run all` repairs
  * exactly the affected tasks, and the run after does nothing and writes nothing.
  */
-async function deployed(t: ExecutionContext) {
-	const dir = makeNubladoProject({ 'nublado.yaml': 'hostname: nublado.example.test\noauth: { provider: jwt }\ndhparam: { group: ffdhe2048 }\nprepuller: { minute: 5 }\n' });
-	const sandbox = await startSandbox({ dir: join(dir, '.nub/sandbox'), loadBalancerDelayMs: 50, rolloutDelayMs: 50 });
-	t.teardown(async () => {
-		await sandbox.close();
-		removeProject(dir);
-	});
-	const first = await nub(dir, ['run', 'all', '--json']);
-	t.is(first.code, 0, first.stderr + first.stdout.slice(-1500));
-	const kube = await Kube.connect({ kubeconfig: sandbox.kubeconfigPath, context: 'nub-sandbox' });
-	return { dir, sandbox, kube };
-}
 
 const writes = (sandbox: Sandbox) => sandbox.requests.filter(request => request.method !== 'GET').length;
 
@@ -41,7 +29,7 @@ async function repairs(t: ExecutionContext, dir: string, sandbox: Sandbox, drift
 }
 
 test('a deleted Deployment: the plan names it, the run re-applies the hub and nothing else', async t => {
-	const { dir, sandbox, kube } = await deployed(t);
+	const { dir, sandbox, kube } = await deployedNublado(t);
 	const before = writes(sandbox);
 	// Nothing drifted: checks read, they never write.
 	t.deepEqual(summaryOf((await nub(dir, ['run', 'all', '--json'])).stdout).succeeded, []);
@@ -56,7 +44,7 @@ test('a deleted Deployment: the plan names it, the run re-applies the hub and no
 });
 
 test('a ConfigMap edited by hand is put back', async t => {
-	const { dir, sandbox, kube } = await deployed(t);
+	const { dir, sandbox, kube } = await deployedNublado(t);
 	const ref = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'fs-mounts', namespace: 'nublado' } };
 	const live = (await kube.read(ref))!;
 	// Someone edits the data by hand.
@@ -69,7 +57,7 @@ test('a ConfigMap edited by hand is put back', async t => {
 });
 
 test('the ingress controller\'s namespace deleted: the controller is re-applied; a changed address reaches the DNS task', async t => {
-	const { dir, sandbox, kube } = await deployed(t);
+	const { dir, sandbox, kube } = await deployedNublado(t);
 	await kube.delete({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ingress-nginx' } });
 	const plan = await nub(dir, ['plan', 'all']);
 	t.regex(plan.stdout, /run +ingress-controller +drifted: Namespace ingress-nginx deleted \(and \d+ more\)/);
@@ -86,7 +74,7 @@ test('the ingress controller\'s namespace deleted: the controller is re-applied;
 });
 
 test('a check that cannot reach the API is reported as such, not as drift; --no-check trusts the cache', async t => {
-	const { dir, sandbox } = await deployed(t);
+	const { dir, sandbox } = await deployedNublado(t);
 	sandbox.setFaults({ errorRate: 1 });
 	const failed = await nub(dir, ['run', 'all']);
 	t.is(failed.code, 1);

@@ -1,27 +1,16 @@
 import test, { type ExecutionContext } from 'ava';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Kube } from '../../lib/k8s/client.ts';
-import { startSandbox, type Sandbox } from '../../lib/sandbox/index.ts';
-import { makeNubladoProject, nub, removeProject, summaryOf } from '../helpers/project.ts';
+import type { Kube } from '../../lib/k8s/client.ts';
+import type { Sandbox } from '../../lib/sandbox/index.ts';
+import { nub, summaryOf } from '../helpers/project.ts';
+import { deployedNublado } from '../helpers/deployed.ts';
 
 /**
  * Pruning: objects an earlier run applied that nothing produces any more (a component switched off,
  * an object removed from a template) are listed by `nub plan`, left by `nub run` with one line
  * saying so, and deleted by `nub run --prune`, and only them.
  */
-async function deployed(t: ExecutionContext) {
-	const dir = makeNubladoProject({ 'nublado.yaml': 'hostname: nublado.example.test\noauth: { provider: jwt }\ndhparam: { group: ffdhe2048 }\nprepuller: { minute: 5 }\n' });
-	const sandbox = await startSandbox({ dir: join(dir, '.nub/sandbox'), loadBalancerDelayMs: 50, rolloutDelayMs: 50 });
-	t.teardown(async () => {
-		await sandbox.close();
-		removeProject(dir);
-	});
-	const first = await nub(dir, ['run', 'all', '--json']);
-	t.is(first.code, 0, first.stderr + first.stdout.slice(-1500));
-	const kube = await Kube.connect({ kubeconfig: sandbox.kubeconfigPath, context: 'nub-sandbox' });
-	return { dir, sandbox, kube };
-}
 
 type Recorded = { apiVersion: string; kind: string; name: string; namespace?: string };
 
@@ -53,7 +42,7 @@ const pruneLines = (stdout: string) => stdout.split('\n').filter(line => line.st
 const writes = (sandbox: Sandbox) => sandbox.requests.filter(request => request.method !== 'GET').length;
 
 test('firefly switched off: plan lists exactly its objects, run says so, run --prune deletes exactly them, then nothing is left to prune', async t => {
-	const { dir, sandbox, kube } = await deployed(t);
+	const { dir, sandbox, kube } = await deployedNublado(t);
 	const recorded = recordedByTask(dir);
 	const firefly = recorded.get('firefly')!.map(describe);
 	t.true(firefly.includes('Deployment nublado/firefly') && firefly.includes('Secret nublado/firefly'), firefly.join(', '));
@@ -108,7 +97,7 @@ test('firefly switched off: plan lists exactly its objects, run says so, run --p
 });
 
 test('an object removed from a template stays known as an orphan until pruned, then is forgotten; nothing else reruns', async t => {
-	const { dir, sandbox, kube } = await deployed(t);
+	const { dir, sandbox, kube } = await deployedNublado(t);
 	// The prepuller's template without its Role and RoleBinding.
 	const file = join(dir, 'templates/prepuller/prepuller.yaml');
 	const documents = readFileSync(file, 'utf8').split(/^---\n/m);
