@@ -180,7 +180,7 @@ function staleOrder(state: StateStore, names: readonly string[]): string[] {
 	const visit = (name: string) => {
 		if (visited.has(name)) return;
 		visited.add(name);
-		for (const need of Object.keys(depsMap(state.lastSuccess(name)?.deps ?? []))) if (set.has(need)) visit(need);
+		for (const need of Object.keys(depsMap(state.lastSuccess(name)?.deps ?? ''))) if (set.has(need)) visit(need);
 		order.push(name);
 	};
 	for (const name of [...names].sort()) visit(name);
@@ -188,7 +188,7 @@ function staleOrder(state: StateStore, names: readonly string[]): string[] {
 }
 
 function needsOf(state: StateStore, name: string, node: GraphNode | undefined): string[] {
-	return node ? node.needs.map(need => need.name) : Object.keys(depsMap(state.lastSuccess(name)?.deps ?? []));
+	return node ? node.needs.map(need => need.name) : Object.keys(depsMap(state.lastSuccess(name)?.deps ?? ''));
 }
 
 /** The steps of `nub destroy` for a selection, in order: tasks no longer in the graph first. */

@@ -40,14 +40,6 @@ export function fingerprintValues(inputs: TaskInputs, secretDigest?: SecretDiges
 	return fingerprint;
 }
 
-/**
- * The cache key: the task's name, its input fingerprint and the output hashes of what it needs
- * (by task name, so renaming a need's key in `needs` alone does not rerun anything).
- */
-export function cacheKey(name: string, inputs: InputFingerprint, deps: Record<string, string>): string {
-	return contentHash(canonicalJson({ name, inputs, deps }));
-}
-
 /** A file's content hash, or a folder's hash over its entries' relative paths and contents. */
 async function hashPath(path: string, shown: string): Promise<string> {
 	let info;

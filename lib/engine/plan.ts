@@ -1,4 +1,4 @@
-import { cacheKey, fingerprintInputs, fingerprintValues, type SecretDigest } from './cache-key.ts';
+import { fingerprintInputs, fingerprintValues, type SecretDigest } from './cache-key.ts';
 import type { GraphNode } from './graph.ts';
 import { depsMap, type InputFingerprint, type StateStore, type TaskHistory } from './state-store.ts';
 
@@ -47,9 +47,8 @@ export function describeReason(reason: Reason): string {
 	}
 }
 
-/** A task's key and, when it cannot be reused from the cache, why. */
+/** What went into a task and, when its last success cannot be reused, why. */
 export interface Decision {
-	key: string;
 	inputs: InputFingerprint;
 	/** Empty when the last success can be reused. */
 	reasons: Reason[];
@@ -58,6 +57,11 @@ export interface Decision {
 /**
  * Decides whether a task runs, given the output hashes of what it needs (by task name). The same
  * function serves `nub run` and `nub plan`, so the plan's reasons are the run's reasons.
+ *
+ * A task's cache key is its name, its input fingerprint and the output hashes of what it needs
+ * (by task name, so renaming a need's key in `needs` alone does not rerun anything). The state
+ * records the parts rather than a hash of them: they are compared part by part, which is what
+ * names the reason, and a cached no-op hashes nothing.
  */
 export function decide(
 	name: string,
@@ -68,11 +72,7 @@ export function decide(
 	/** What its check found changed, when it did. */
 	drifted?: string,
 ): Decision {
-	// The key is a hash of (name, inputs, deps): when those equal the last success's, so does the
-	// key, and a cached no-op skips serializing and hashing every task.
 	const ok = history?.ok;
-	const before = ok ? depsMap(ok.deps) : {};
-	const key = ok && ok.name === name && sameFingerprint(ok.inputs, inputs) && sameHashes(before, deps) ? ok.key : cacheKey(name, inputs, deps);
 	const reasons: Reason[] = [];
 	if (forced) reasons.push({ kind: 'forced' });
 	if (drifted !== undefined) reasons.push({ kind: 'drifted', detail: drifted });
@@ -81,18 +81,15 @@ export function decide(
 	}
 	if (!ok) {
 		if (!history?.fail) reasons.push({ kind: 'never-ran' });
-		return { key, inputs, reasons };
+		return { inputs, reasons };
 	}
-	if (ok.key !== key || reasons.length > 0) {
-		reasons.push(...compareInputs(ok.inputs ?? {}, inputs));
-		const namesBefore = Object.keys(before).sort().join('\0');
-		const namesNow = Object.keys(deps).sort().join('\0');
-		if (namesBefore !== namesNow) reasons.push({ kind: 'needs-changed' });
-		else for (const dep of Object.keys(deps)) if (before[dep] !== deps[dep]) reasons.push({ kind: 'upstream-changed', task: dep });
-		// Keys differ for a reason none of the above names (a renamed task): still rerun.
-		if (reasons.length === 0) reasons.push({ kind: 'input-changed', input: 'cache key' });
-	}
-	return { key, inputs, reasons };
+	reasons.push(...compareInputs(ok.inputs ?? {}, inputs));
+	const before = depsMap(ok.deps);
+	const namesBefore = Object.keys(before).sort().join('\0');
+	const namesNow = Object.keys(deps).sort().join('\0');
+	if (namesBefore !== namesNow) reasons.push({ kind: 'needs-changed' });
+	else for (const dep of Object.keys(deps)) if (before[dep] !== deps[dep]) reasons.push({ kind: 'upstream-changed', task: dep });
+	return { inputs, reasons };
 }
 
 /** Equal maps of hashes (needs' outputs, or declared files' contents). */

@@ -7,7 +7,7 @@ import { canonicalJson, contentHash, findNonJson, type Json } from './json.ts';
 import { decide, sameFingerprint, type Decision } from './plan.ts';
 import type { Redactor } from './redact.ts';
 import type { Sealer } from './sealer.ts';
-import { depsList, type InputFingerprint, type StateStore, type SuccessRecord } from './state-store.ts';
+import { depsText, type InputFingerprint, type StateStore, type SuccessRecord } from './state-store.ts';
 import type { Logger, TaskContext } from './task.ts';
 
 /** What `runGraph` needs: the tasks, where to record them, and how to report. */
@@ -37,7 +37,8 @@ export interface RunOptions {
 
 /**
  * Runs the tasks in dependency order, up to `jobs` at a time, skipping those whose cache key
- * matches their last success, and records each result as it comes.
+ * (their inputs and the outputs of their needs) matches their last success, and records each
+ * result as it comes.
  *
  *   ready ──start──> running ──ok──> succeeded ─┐
  *     │                 └──error──> failed      ├─> dependents' needs count down; at 0 they're ready
@@ -133,14 +134,21 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 	 */
 	const unchanged = (node: GraphNode, ok: SuccessRecord | undefined, inputs: InputFingerprint, forced: boolean): ok is SuccessRecord => {
 		if (!ok || forced || state.failedSince(node.name) || !sameFingerprint(ok.inputs, inputs)) return false;
-		// Recorded in the order of the needs; another order (or a need under two keys) is left to decide().
+		// Recorded in the order of the needs; another order (or a need under two keys) is left to
+		// decide(). Compared in place, without splitting the record's string.
 		const deps = ok.deps;
-		if (deps.length !== 2 * node.needs.length) return false;
-		for (let i = 0; i < node.needs.length; i++) {
-			const need = node.needs[i]!;
-			if (deps[2 * i] !== need.name || deps[2 * i + 1] !== outHashes[need.index]) return false;
+		const needs = node.needs;
+		let at = 0;
+		for (let i = 0; i < needs.length; i++) {
+			const need = needs[i]!;
+			const hash = outHashes[need.index]!;
+			if (i > 0 && deps.charCodeAt(at++) !== 32) return false;
+			if (!deps.startsWith(need.name, at)) return false;
+			at += need.name.length;
+			if (deps.charCodeAt(at++) !== 32 || !deps.startsWith(hash, at)) return false;
+			at += hash.length;
 		}
-		return true;
+		return at === deps.length;
 	};
 
 	/** Reuses the recorded output; false when the task must run. */
@@ -185,17 +193,15 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 	const begin = (node: GraphNode, decided: Promise<Decision>) => {
 		running++;
 		const startTime = now();
-		let key = '';
 		const work = async () => {
 			const decision = await decided;
-			key = decision.key;
 			if (stopping || tryCache(node, decision)) return;
 			emit({ type: 'task-start', name: node.name, reasons: decision.reasons });
 			const output = await execute(node);
 			complete(node, decision, output, now() - startTime);
 		};
 		work()
-			.catch(error => fail(node, key, error, now() - startTime))
+			.catch(error => fail(node, error, now() - startTime))
 			.finally(() => {
 				running--;
 				pump();
@@ -213,9 +219,8 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 		const previous = state.lastSuccess(node.name)?.outHash;
 		state.recordSuccess({
 			name: node.name,
-			key: decision.key,
 			...(isEmpty(decision.inputs) ? {} : { inputs: decision.inputs }),
-			deps: depsList(depsOf(node)),
+			deps: depsText(depsOf(node)),
 			outHash,
 			...(secret ? { sealed: sealer.seal(text) } : { output }),
 			at: Date.now(),
@@ -236,13 +241,13 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 		settle(node, 'succeeded');
 	};
 
-	const fail = (node: GraphNode, key: string, error: unknown, ms: number) => {
+	const fail = (node: GraphNode, error: unknown, ms: number) => {
 		const interrupted = options.signal?.aborted === true;
 		const message = redactor.redact(messageOf(error));
 		const firstLine = message.split('\n')[0]!;
 		errors[node.name] = firstLine;
 		try {
-			state.recordFailure({ name: node.name, key, error: firstLine, ...(interrupted ? { interrupted } : {}), at: Date.now(), ms: Math.round(ms) });
+			state.recordFailure({ name: node.name, error: firstLine, ...(interrupted ? { interrupted } : {}), at: Date.now(), ms: Math.round(ms) });
 		} finally {
 			const stack = error instanceof Error && error.stack ? redactor.redact(error.stack) : undefined;
 			emit({

@@ -16,19 +16,22 @@ export interface InputFingerprint {
 	secret?: string;
 }
 
-/** A task that finished: the key it ran under and what it produced. */
+/**
+ * A task that finished: what went into it (its inputs' fingerprint and the outputs of its needs)
+ * and what it produced. Together with the task's name, what went into it is its cache key.
+ */
 export interface SuccessRecord {
 	t: 'ok';
 	name: string;
-	key: string;
 	/** Absent when the task declares no inputs. */
 	inputs?: InputFingerprint;
 	/**
-	 * The output hash of each task needed, as a flat list of pairs in the order of its needs:
-	 * `[name, hash, name, hash, ...]`. A list rather than an object keyed by task name, because
-	 * 10,000 objects with 10,000 different key sets cost JSON.parse a hidden class each.
+	 * The output hash of each task needed, in the order of its needs, as one string of pairs
+	 * `"name hash name hash"` (task names and hashes hold no spaces). One string rather than an
+	 * object keyed by name (10,000 different key sets cost JSON.parse a hidden class each) or a
+	 * list (a cached no-op would read and keep 60,000 strings instead of 10,000): see `depsMatch`.
 	 */
-	deps: readonly string[];
+	deps: string;
 	outHash: string;
 	/** The output, for a task that is not secret. */
 	output?: Json;
@@ -43,7 +46,6 @@ export interface SuccessRecord {
 export interface FailureRecord {
 	t: 'fail';
 	name: string;
-	key: string;
 	/** The error's first line, secrets redacted. */
 	error: string;
 	interrupted?: boolean;
@@ -68,7 +70,12 @@ export interface TaskHistory {
 }
 
 type StateRecord = SuccessRecord | FailureRecord | GoneRecord;
-const header = '{"nub":"state","version":1}\n';
+/**
+ * Version 2 records a success's needs as one string and no longer records keys. A version 1 log
+ * is read (its records converted as they load) and rewritten as version 2 before the first append.
+ */
+const version = 2;
+const header = `{"nub":"state","version":${version}}\n`;
 /** How much of the log `parse` reads at a time: well under the 128 KiB past which V8 allocates a string as a large object. */
 const blockBytes = 32 * 1024;
 
@@ -90,6 +97,8 @@ export class StateStore {
 	/** A task's failure since its last success. */
 	private readonly failures = new Map<string, FailureRecord>();
 	private lines = 0;
+	/** The log is in an older format: it is rewritten before anything is appended to it. */
+	private outdated = false;
 	private validBytes = 0;
 	private fileBytes = 0;
 	private fd: number | undefined;
@@ -155,10 +164,12 @@ export class StateStore {
 			throw this.corrupt(1, 'is not JSON');
 		}
 		if (header?.nub !== 'state') throw this.corrupt(1, 'is not a nub state header');
-		if (header.version !== 1) {
+		if (header.version !== version && header.version !== 1) {
 			// A newer nub's state is not corrupt: say so, and do not advise throwing it away.
-			throw new NubError('state', `${this.file} was written by a nub that keeps its state in version ${JSON.stringify(header.version)}; this nub reads version 1: run that nub (or a newer one)`);
+			throw new NubError('state', `${this.file} was written by a nub that keeps its state in version ${JSON.stringify(header.version)}; this nub reads versions 1 and ${version}: run that nub (or a newer one)`);
 		}
+		const check = header.version === 1 ? checkRecordV1 : checkRecord;
+		this.outdated = header.version !== version;
 		if (headerEnd === -1) {
 			this.lines = 1;
 			this.validBytes = bytes.length;
@@ -182,9 +193,10 @@ export class StateStore {
 			} catch {
 				records = undefined;
 			}
-			if (records === undefined || records.some(record => checkRecord(record) !== undefined)) {
-				this.findCorruptLine(text.slice(1, -1), this.lines);
+			if (records === undefined || records.some(record => check(record) !== undefined)) {
+				this.findCorruptLine(text.slice(1, -1), this.lines, check);
 			}
+			if (this.outdated) records = records.map(upgrade);
 			for (let i = 0; i < records.length; i++) this.apply(records[i] as StateRecord);
 			this.lines += records.length;
 			start = end;
@@ -198,8 +210,8 @@ export class StateStore {
 			} catch {
 				return; // Torn by a crash mid-write: dropped, and cut off at the next write.
 			}
-			if (checkRecord(record) !== undefined) return;
-			this.apply(record as StateRecord);
+			if (check(record) !== undefined) return;
+			this.apply((this.outdated ? upgrade(record) : record) as StateRecord);
 			this.lines++;
 			this.validBytes = bytes.length;
 			this.missingNewline = true;
@@ -207,7 +219,7 @@ export class StateStore {
 	}
 
 	/** Throws the error naming the first of `lines`, which follow line `before`, that is not a record. */
-	private findCorruptLine(lines: string, before: number): never {
+	private findCorruptLine(lines: string, before: number, check: (record: unknown) => string | undefined): never {
 		let lineNumber = before;
 		for (const line of lines.split('\n')) {
 			lineNumber++;
@@ -217,7 +229,7 @@ export class StateStore {
 			} catch {
 				throw this.corrupt(lineNumber, 'is not JSON');
 			}
-			const problem = checkRecord(record);
+			const problem = check(record);
 			if (problem) throw this.corrupt(lineNumber, problem);
 		}
 		throw this.corrupt(lineNumber, 'is not JSON');
@@ -283,7 +295,7 @@ export class StateStore {
 		for (const name of this.failures.keys()) if (!this.successes.has(name)) yield name;
 	}
 
-	/** Appends a success; the task is cached from now on under `record.key`. */
+	/** Appends a success; the task is cached from now on while what went into it stays the same. */
 	recordSuccess(record: Omit<SuccessRecord, 't'>): void {
 		this.append({ t: 'ok', ...record });
 	}
@@ -304,7 +316,7 @@ export class StateStore {
 
 	/**
 	 * Appends the task's last success again with `output` in place of its output (what nub keeps
-	 * for itself in it changed: orphans pruned). The key, needs and output hash stay: nothing that
+	 * for itself in it changed: orphans pruned). Its inputs, needs and output hash stay: nothing that
 	 * depends on the task reruns for it. Not for a secret task.
 	 */
 	replaceOutput(name: string, output: Json, at: number = Date.now()): void {
@@ -344,7 +356,7 @@ export class StateStore {
 		mkdirSync(this.dir, { recursive: true, mode: 0o700 });
 		chmodSync(this.dir, 0o700);
 		const live = this.successes.size + this.failures.size;
-		if (this.lines === 0 || this.lines > 2 * live + 1000) {
+		if (this.lines === 0 || this.outdated || this.lines > 2 * live + 1000) {
 			this.rewrite();
 		} else if (this.validBytes < this.fileBytes) {
 			const fd = openSync(this.file, 'r+');
@@ -379,6 +391,7 @@ export class StateStore {
 		this.lines = lines;
 		this.fileBytes = this.validBytes = Buffer.byteLength(text);
 		this.missingNewline = false;
+		this.outdated = false;
 	}
 
 	private scheduleSync() {
@@ -418,25 +431,44 @@ function checkRecord(record: unknown): string | undefined {
 	if (typeof record !== 'object' || record === null) return 'is not a record';
 	const r = record as Partial<SuccessRecord | FailureRecord> | Partial<GoneRecord>;
 	if (r.t !== 'ok' && r.t !== 'fail' && r.t !== 'gone') return 'has no record type';
+	if (typeof r.name !== 'string') return 'has no task name';
+	if (r.t === 'ok' && typeof r.outHash !== 'string') return 'has no output hash';
+	if (r.t === 'ok' && typeof r.deps !== 'string') return 'has no needs';
+	return undefined;
+}
+
+/** Version 1: records have a key, and a success's needs are a list `[name, hash, ...]`. */
+function checkRecordV1(record: unknown): string | undefined {
+	if (typeof record !== 'object' || record === null) return 'is not a record';
+	const r = record as { t?: unknown; name?: unknown; key?: unknown; outHash?: unknown; deps?: unknown };
+	if (r.t !== 'ok' && r.t !== 'fail' && r.t !== 'gone') return 'has no record type';
 	if (r.t === 'gone') return typeof r.name === 'string' ? undefined : 'has no task name';
-	if (typeof r.name !== 'string' || !('key' in r) || typeof r.key !== 'string') return 'has no task name or key';
+	if (typeof r.name !== 'string' || typeof r.key !== 'string') return 'has no task name or key';
 	if (r.t === 'ok' && typeof r.outHash !== 'string') return 'has no output hash';
 	if (r.t === 'ok' && !Array.isArray(r.deps)) return 'has no list of needs';
 	return undefined;
 }
 
+/** A version 1 record (checked) as version 2. */
+function upgrade(record: unknown): StateRecord {
+	const { key: _key, deps, ...rest } = record as StateRecord & { key?: string; deps?: string[] };
+	return (deps === undefined ? rest : { ...rest, deps: deps.join(' ') }) as StateRecord;
+}
+
 /** A record's deps as an object: task name to output hash. */
-export function depsMap(deps: readonly string[]): Record<string, string> {
+export function depsMap(deps: string): Record<string, string> {
 	const map: Record<string, string> = {};
-	for (let i = 0; i + 1 < deps.length; i += 2) map[deps[i]!] = deps[i + 1]!;
+	if (deps === '') return map;
+	const parts = deps.split(' ');
+	for (let i = 0; i + 1 < parts.length; i += 2) map[parts[i]!] = parts[i + 1]!;
 	return map;
 }
 
 /** Deps for a record, from an object of task name to output hash. */
-export function depsList(deps: Record<string, string>): string[] {
-	const list: string[] = [];
-	for (const name of Object.keys(deps)) list.push(name, deps[name]!);
-	return list;
+export function depsText(deps: Record<string, string>): string {
+	let text = '';
+	for (const name in deps) text += `${text === '' ? '' : ' '}${name} ${deps[name]}`;
+	return text;
 }
 
 function stampOf(file: string): string {

@@ -200,17 +200,17 @@ test('destroy takes the run lock, and refuses an unknown target', async t => {
 	t.regex(locked.stderr, new RegExp(`another nub run holds the lock: pid ${process.pid}`));
 });
 
-const ok = (name: string, output: number, sealed?: string) => ({ name, key: `k-${name}-${output}`, deps: [], outHash: `h${output}`, ...(sealed ? { sealed } : { output }), at: 0, ms: 1 });
+const ok = (name: string, output: number, sealed?: string) => ({ name, deps: '', outHash: `h${output}`, ...(sealed ? { sealed } : { output }), at: 0, ms: 1 });
 
 test('state: a gone task is unknown after a reload and after compaction; replacing an output keeps its hash and a later failure', async t => {
 	const dir = tempDir();
 	const stateDir = join(dir, '.nub');
 	const store = StateStore.load(stateDir);
 	store.recordSuccess(ok('a', 1));
-	store.recordFailure({ name: 'a', key: 'k', error: 'broke', at: 0, ms: 1 });
+	store.recordFailure({ name: 'a', error: 'broke', at: 0, ms: 1 });
 	store.recordSuccess(ok('secret', 2, 'sealed-text'));
 	store.recordSuccess(ok('kept', 3));
-	store.recordFailure({ name: 'kept', key: 'k', error: 'broke', at: 0, ms: 1 });
+	store.recordFailure({ name: 'kept', error: 'broke', at: 0, ms: 1 });
 	store.recordGone('a');
 	store.recordGone('secret');
 	store.recordGone('never-ran'); // nothing to forget: nothing written
