@@ -33,7 +33,7 @@ interface Project {
 export const engineBench: BenchGroup = async context => {
 	const { repoRoot, repetitions, log } = context;
 	const node = process.execPath;
-	const nubBin = join(repoRoot, 'bin', 'nub.js');
+	const nubBin = join(repoRoot, 'bin', 'nub.cjs');
 	const make = findMake();
 	if (!make.ok) log(`WARNING: ${make.problem}; the comparisons against make are skipped, nub is still measured.`);
 	const onSample = (label: string, ms: number, round: number) => log(`    ${label} [${round + 1}/${repetitions}] ${formatMs(ms)}`);

@@ -75,7 +75,7 @@ interface RequestCounts {
 
 export const nubladoBench: BenchGroup = async context => {
 	const { repoRoot, repetitions, log } = context;
-	const nubBin = join(repoRoot, 'bin', 'nub.js');
+	const nubBin = join(repoRoot, 'bin', 'nub.cjs');
 
 	// --- Project, graph, sandbox --------------------------------------------------------------------
 	const project = makeNubladoProject(context);

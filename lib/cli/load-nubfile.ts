@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { bundle, BundleError, cacheDir, shortHash } from '../boot/bundle.js';
+import { bundle, BundleError, cacheDir, loadBundled, shortHash } from '../boot/bundle.cjs';
 import { NubError } from '../engine/errors.ts';
 import { buildGraph, messageOf, type Graph } from '../engine/graph.ts';
 import { isTask, type Task } from '../engine/task.ts';
@@ -18,12 +17,12 @@ export interface Nubfile {
 }
 
 /**
- * Imports the Nubfile: esbuild bundles it with its local imports (`tasks/*.ts`) into a cached ES
- * module, rebuilt only when one of them changed, in which `import ... from 'nub'` loads `api`, the
- * engine this CLI runs. Its exported tasks are the targets; the whole graph is built from them.
+ * Loads the Nubfile: esbuild bundles it with its local imports (`tasks/*.ts`) into a cached module
+ * (CommonJS, or ES modules for a Nubfile with a top-level await), rebuilt only when one of them
+ * changed, in which `import ... from 'nub'` loads `api`, the engine this CLI runs. Its exported tasks are the targets; the whole graph is built from them.
  * Any failure is a `nubfile` or `graph` NubError naming the file; nothing is run or written.
  */
-export async function loadNubfile(cwd: string, file: string | undefined, api: string): Promise<Nubfile> {
+export async function loadNubfile(cwd: string, file: string | undefined, api: string, command?: string): Promise<Nubfile> {
 	const path = resolve(cwd, file ?? 'Nubfile.ts');
 	const shown = relative(cwd, path) || path;
 	if (!existsSync(path)) {
@@ -33,9 +32,9 @@ export async function loadNubfile(cwd: string, file: string | undefined, api: st
 	let exports: Record<string, unknown>;
 	try {
 		const id = shortHash(path);
-		// Splitting keeps what tasks import dynamically (heavy libraries) out of the start.
+		// Splitting (of an ES module bundle) keeps what tasks import dynamically out of the start.
 		const { nubfile } = await bundle({ entryPoints: { nubfile: path }, outdir: cacheDir(root, `nubfile-${id}`), workingDir: cwd, splitting: true, aliases: { nub: api } });
-		exports = (await import(pathToFileURL(nubfile!).href)) as Record<string, unknown>;
+		exports = await loadBundled(nubfile!, { codeCache: command });
 	} catch (error) {
 		// Configuration the Nubfile checks as it loads reports every problem, a line each.
 		const problems = (error as { problems?: unknown }).problems;

@@ -93,7 +93,7 @@ function styleOf(io: CliIo, args: Args): Style {
 }
 
 async function list(io: CliIo, args: Args): Promise<number> {
-	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
+	const nubfile = await loadNubfile(io.cwd, args.file, io.api, args.command);
 	const nodes = args.all ? nubfile.graph.nodes : nubfile.graph.targets;
 	if (args.json) {
 		for (const node of nodes) io.stdout.write(`${JSON.stringify({ name: node.name, description: node.task.description ?? null, target: nubfile.graph.targets.includes(node) })}\n`);
@@ -126,7 +126,7 @@ function stateDirOf(nubfile: Nubfile) {
 }
 
 async function plan(io: CliIo, args: Args): Promise<number> {
-	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
+	const nubfile = await loadNubfile(io.cwd, args.file, io.api, args.command);
 	const nodes = selectNodes(nubfile.graph, args.targets);
 	const forced = forcedTasks(nubfile.graph, args.targets, { force: args.force });
 	const state = await readState(nubfile, io, args);
@@ -167,7 +167,7 @@ function planLine(entry: PlanEntry, width: number, style: Style) {
 }
 
 async function run(io: CliIo, args: Args): Promise<number> {
-	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
+	const nubfile = await loadNubfile(io.cwd, args.file, io.api, args.command);
 	const nodes = selectNodes(nubfile.graph, args.targets);
 	const force = forcedTasks(nubfile.graph, args.targets, { force: args.force });
 	const stateDir = stateDirOf(nubfile);
@@ -250,7 +250,7 @@ async function run(io: CliIo, args: Args): Promise<number> {
  * run again, it continues with what is left; `nub run` afterwards makes everything anew.
  */
 async function destroy(io: CliIo, args: Args): Promise<number> {
-	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
+	const nubfile = await loadNubfile(io.cwd, args.file, io.api, args.command);
 	if (args.targets.length > 0) selectNodes(nubfile.graph, args.targets); // unknown names fail here
 	const stateDir = stateDirOf(nubfile);
 	let state = StateStore.load(stateDir);
@@ -386,7 +386,7 @@ async function readState(nubfile: Nubfile, io: CliIo, args: Args): Promise<State
  * longer being renewed (a live run renews it every quarter of its duration).
  */
 async function unlock(io: CliIo, args: Args): Promise<number> {
-	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
+	const nubfile = await loadNubfile(io.cwd, args.file, io.api, args.command);
 	const namespace = teamNamespace(nubfile, io, false);
 	if (!namespace) {
 		throw new NubError('usage', `nub unlock is for team state (cluster({ context, state: 'kubernetes' })); a run's file lock is ${relative(io.cwd, join(stateDirOf(nubfile), 'lock')) || 'lock'}, and nub takes it over by itself when its holder is gone`);
@@ -446,7 +446,7 @@ function reportFailures(io: CliIo, result: ExecuteResult, verb: 'destroy' | 'pru
  * state from the last run and the plan. Reads, never writes (but the output file).
  */
 async function graph(io: CliIo, args: Args): Promise<number> {
-	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
+	const nubfile = await loadNubfile(io.cwd, args.file, io.api, args.command);
 	const targets = args.targets.length > 0 ? args.targets : nubfile.graph.targets.map(target => target.name);
 	const nodes = selectNodes(nubfile.graph, targets);
 	const forced = forcedTasks(nubfile.graph, targets, { force: args.force });

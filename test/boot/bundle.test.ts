@@ -1,7 +1,7 @@
 import test from 'ava';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeProject, nub, removeProject } from '../helpers/project.ts';
+import { makeProject, nub, removeProject, repoRoot } from '../helpers/project.ts';
 
 const nubfile = `import { task } from 'nub';
 import { greeting, here } from './tasks/greeting.ts';
@@ -26,13 +26,16 @@ test('a Nubfile and the modules it imports are bundled once and rebuilt when one
 	// import.meta keeps the values of the source file, not of the bundle in the cache.
 	t.regex(first.stdout, /hi from tasks\/greeting\.ts/);
 	const manifest = JSON.parse(readFileSync(join(cacheFolder(dir), 'manifest.json'), 'utf8')) as { inputs: Record<string, string> };
-	t.deepEqual(Object.keys(manifest.inputs).map(path => path.slice(dir.length + 1)).sort(), ['Nubfile.ts', 'tasks/greeting.ts']);
+	const inputs = Object.keys(manifest.inputs).sort();
+	t.deepEqual(inputs.filter(path => path.startsWith(dir)).map(path => path.slice(dir.length + 1)), ['Nubfile.ts', 'tasks/greeting.ts']);
+	t.deepEqual(inputs.filter(path => !path.startsWith(dir)).map(path => path.slice(repoRoot.length + 1)), ['lib/boot/bundle.cjs'], 'how bundles are made is an input too');
 
 	// Unchanged inputs: the same bundle is imported, nothing is rebuilt.
-	const before = readdirSync(cacheFolder(dir)).sort();
+	const outputs = () => readdirSync(cacheFolder(dir)).filter(name => !name.endsWith('.v8cache')).sort();
+	const before = outputs();
 	const manifestText = readFileSync(join(cacheFolder(dir), 'manifest.json'), 'utf8');
 	t.is((await nub(dir, ['list'])).code, 0);
-	t.deepEqual(readdirSync(cacheFolder(dir)).sort(), before);
+	t.deepEqual(outputs(), before);
 	t.is(readFileSync(join(cacheFolder(dir), 'manifest.json'), 'utf8'), manifestText);
 
 	// An edit to an imported module (not the Nubfile) is picked up.
@@ -65,5 +68,74 @@ test('processes starting at once over a changed Nubfile all load it', async t =>
 	}
 	// No temporary file is left behind by the racing builds.
 	t.deepEqual(readdirSync(cacheFolder(dir)).filter(name => name.endsWith('.tmp')), []);
+	removeProject(dir);
+});
+
+test('nub and the Nubfile load as CommonJS: a run that imports no ES module never runs the ES module loader', async t => {
+	// Node loads esm/module_job to load the first ES module, and never otherwise.
+	const dir = makeProject({
+		'Nubfile.ts': `import { task } from 'nub';
+const esm = (process as unknown as { moduleLoadList: string[] }).moduleLoadList.some(name => name.endsWith('esm/module_job'));
+export const all = task({ name: 'all', description: esm ? 'an ES module was loaded' : 'CommonJS only', run: () => 1 });
+`,
+	});
+	const listed = await nub(dir, ['list']);
+	t.is(listed.code, 0, listed.stderr);
+	t.is(listed.stdout.trim(), 'all  CommonJS only');
+	t.true(readdirSync(cacheFolder(dir)).some(name => /^nubfile-.*\.cjs$/.test(name)));
+	removeProject(dir);
+});
+
+test('a Nubfile with a top-level await is bundled as ES modules, and its tasks are those of the engine that runs them', async t => {
+	const dir = makeProject({
+		'Nubfile.ts': `import { task } from 'nub';
+const word = await Promise.resolve('awaited');
+export const all = task({ name: 'all', run: () => word });
+`,
+	});
+	const first = await nub(dir, ['run', 'all', '--json']);
+	t.is(first.code, 0, first.stderr);
+	t.true(first.stdout.includes('"output":"awaited"'), first.stdout);
+	t.true(readdirSync(cacheFolder(dir)).some(name => /^nubfile-.*\.mjs$/.test(name)));
+	const again = await nub(dir, ['run', 'all', '--json']);
+	t.regex(again.stdout, /"cached":\["all"\]/);
+	removeProject(dir);
+});
+
+test('a package that is only an ES module loads from a CommonJS Nubfile: bundled when imported statically, imported when dynamically', async t => {
+	const dir = makeProject({
+		'Nubfile.ts': `import { task } from 'nub';
+import { word } from 'esm-only';
+export const all = task({ name: 'all', run: async () => word + ' and ' + (await import('esm-only')).word });
+`,
+		'node_modules/esm-only/package.json': '{"name":"esm-only","type":"module","exports":{"import":"./index.js"}}\n',
+		'node_modules/esm-only/index.js': "export const word = 'esm';\n",
+	});
+	const result = await nub(dir, ['run', 'all', '--json']);
+	t.is(result.code, 0, result.stderr);
+	t.true(result.stdout.includes('"output":"esm and esm"'), result.stdout);
+	const [bundled] = readdirSync(cacheFolder(dir)).filter(name => /^nubfile-.*\.cjs$/.test(name));
+	const text = readFileSync(join(cacheFolder(dir), bundled!), 'utf8');
+	t.regex(text, /var word = "esm"/, 'the static import is bundled in');
+	t.regex(text, /__nubI\("file:\/\/[^"]*esm-only\/index\.js"\)/, 'the dynamic import stays an import of the package, through nub\'s boot module');
+	t.false(text.includes('import('));
+	removeProject(dir);
+});
+
+test("a CommonJS bundle keeps V8's code cache beside it, one per command; a damaged cache is written anew", async t => {
+	const dir = makeProject({ 'Nubfile.ts': nubfile, 'tasks/greeting.ts': greeting('hi') });
+	const caches = () => readdirSync(cacheFolder(dir)).filter(name => name.endsWith('.v8cache')).sort();
+	t.is((await nub(dir, ['run', 'hello'])).code, 0);
+	t.deepEqual(caches().map(name => name.replace(/^nubfile-\w+/, 'nubfile')), ['nubfile.cjs.run.v8cache']);
+	t.is((await nub(dir, ['list'])).code, 0);
+	t.deepEqual(caches().map(name => name.replace(/^nubfile-\w+/, 'nubfile')), ['nubfile.cjs.list.v8cache', 'nubfile.cjs.run.v8cache']);
+	const run = join(cacheFolder(dir), caches().find(name => name.endsWith('.run.v8cache'))!);
+	const written = readFileSync(run);
+	t.true(written.length > 100);
+	writeFileSync(run, 'not a code cache');
+	const again = await nub(dir, ['run', 'hello', '--json']);
+	t.is(again.code, 0, again.stderr);
+	t.regex(again.stdout, /"cached":\["hello"\]/);
+	t.true(readFileSync(run).length > 100, 'the damaged cache was replaced');
 	removeProject(dir);
 });
