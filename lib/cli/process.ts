@@ -1,4 +1,7 @@
+import { fstatSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism, hostname } from 'node:os';
+import type { Output } from '../reporters/reporter.ts';
 import { exitCodes, main } from './main.ts';
 
 /**
@@ -18,13 +21,17 @@ export async function runFromProcess(api: string): Promise<void> {
 	};
 	process.on('SIGINT', onSignal);
 	process.on('SIGTERM', onSignal);
+	// A terminal gets the stream (listr2 draws on it); anything else the file descriptor.
+	const isTTY = isTerminal(1);
+	const stdout = isTTY ? { output: process.stdout, flush: flushStream(() => process.stdout) } : descriptorOutput(1, () => process.stdout);
+	const stderr = descriptorOutput(2, () => process.stderr);
 	const code = await main({
 		argv: process.argv.slice(2),
 		cwd: process.cwd(),
 		env: process.env,
-		stdout: process.stdout,
-		stderr: process.stderr,
-		isTTY: process.stdout.isTTY === true,
+		stdout: stdout.output,
+		stderr: stderr.output,
+		isTTY,
 		cores: availableParallelism(),
 		signal: controller.signal,
 		api,
@@ -39,7 +46,65 @@ export async function runFromProcess(api: string): Promise<void> {
 	// Nothing is left to do once the output is written. Exit then rather than when the event loop
 	// empties: by then V8 has often begun a full garbage collection of everything the run read
 	// (10-20 ms for 10,000 tasks), which Node lets finish first.
-	process.stderr.write('', () => process.stdout.write('', () => process.exit()));
+	await stderr.flush();
+	await stdout.flush();
+	process.exit();
+}
+
+/**
+ * Output written straight to a file descriptor, as it comes. Node's `process.stdout` for a pipe
+ * is a socket stream whose modules take a start about 7 ms to load, which a cached no-op that
+ * prints one line need not pay. Should the descriptor refuse to block (EAGAIN, a non-blocking
+ * pipe that is full), the rest goes through the stream. A reader gone (EPIPE) gets nothing more.
+ */
+function descriptorOutput(fd: number, stream: () => NodeJS.WriteStream): { output: Output; flush: () => Promise<void> } {
+	let fallback: NodeJS.WriteStream | undefined;
+	let closed = false;
+	const output: Output = {
+		write(text: string) {
+			if (closed) return;
+			if (fallback) {
+				fallback.write(text);
+				return;
+			}
+			let bytes = Buffer.from(text);
+			while (bytes.length > 0) {
+				try {
+					bytes = bytes.subarray(writeSync(fd, bytes));
+				} catch (error) {
+					const code = (error as NodeJS.ErrnoException).code;
+					if (code === 'EPIPE') {
+						closed = true;
+						return;
+					}
+					if (code !== 'EAGAIN') throw error;
+					fallback = stream();
+					fallback.write(bytes);
+					return;
+				}
+			}
+		},
+	};
+	return { output, flush: async () => (fallback ? flushStream(() => fallback!)() : undefined) };
+}
+
+/**
+ * Whether the descriptor is a terminal. Only a character device can be: a pipe or a file (CI, a
+ * log) is told so without loading node:tty, which loads the socket and stream modules with it.
+ */
+function isTerminal(fd: number): boolean {
+	try {
+		if (!fstatSync(fd).isCharacterDevice()) return false;
+	} catch {
+		return false;
+	}
+	const { isatty } = createRequire(import.meta.url)('node:tty') as typeof import('node:tty');
+	return isatty(fd);
+}
+
+/** Resolves once what was written to the stream so far has been handed to the system. */
+function flushStream(stream: () => NodeJS.WriteStream): () => Promise<void> {
+	return () => new Promise(resolve => stream().write('', () => resolve()));
 }
 
 function isAlive(pid: number): boolean {
