@@ -7,12 +7,13 @@ import { runChecks, type CheckOptions } from '../engine/checks.ts';
 import { preflightError, runPreflights } from '../engine/preflight.ts';
 import type { TaskContext } from '../engine/task.ts';
 import { acquireLock, type LockEnvironment } from '../engine/lock.ts';
-import { fingerprintInputs } from '../engine/cache-key.ts';
+import { fingerprintInputs, fingerprintValues } from '../engine/cache-key.ts';
 import { describeReason, planRun, sameFingerprint, type PlanEntry } from '../engine/plan.ts';
 import { Redactor } from '../engine/redact.ts';
-import { runGraph } from '../engine/scheduler.ts';
+import { runGraph, settledRun } from '../engine/scheduler.ts';
 import { createSealer } from '../engine/sealer.ts';
-import { StateStore } from '../engine/state-store.ts';
+import { readSettled, settledKey, stateStamp, writeSettled } from '../engine/settled.ts';
+import { StateStore, type InputFingerprint } from '../engine/state-store.ts';
 import type { NubEvent } from '../engine/events.ts';
 import { jsonReporter } from '../reporters/json.ts';
 import { plainReporter } from '../reporters/plain.ts';
@@ -171,6 +172,8 @@ async function run(io: CliIo, args: Args): Promise<number> {
 	const nodes = selectNodes(nubfile.graph, args.targets);
 	const force = forcedTasks(nubfile.graph, args.targets, { force: args.force });
 	const stateDir = stateDirOf(nubfile);
+	const settled = await runSettled(nubfile, io, args, nodes, force);
+	if (settled !== undefined) return settled;
 	// Read before the lock (reading never writes), for the preflights; holdState reads it again
 	// when another run wrote it meanwhile.
 	const before = StateStore.load(stateDir);
@@ -231,6 +234,14 @@ async function run(io: CliIo, args: Args): Promise<number> {
 				io.stderr.write(`nub: ${count} object${count === 1 ? '' : 's'} an earlier run applied ${count === 1 ? 'is' : 'are'} no longer produced (from ${tasks}): ${why}\n`);
 			}
 			await state.close();
+			// Every task cached for the next run, and nothing to prune: say so (settled.ts).
+			if (count === 0 && !signal.aborted && summary.succeeded.length + summary.cached.length === nodes.length && !teamNamespace(nubfile, io, false)) {
+				const key = settledKey(nodes, node => state.lastSuccess(node.name)?.inputs);
+				const stamp = stateStamp(stateDir);
+				const sealed = state.anySealed();
+				const mark = readSettled(stateDir);
+				if (mark?.stamp !== stamp || mark.key !== key) writeSettled(stateDir, { stamp, key, ...(sealed ? { sealed } : {}) });
+			}
 			if (heldEnd) jsonReporter(io.stdout).onEvent(heldEnd);
 			await reporter?.close();
 			reporter = undefined;
@@ -531,10 +542,53 @@ async function readOnlyChecks(nubfile: Nubfile, io: CliIo, args: Args, nodes: re
 	}
 }
 
+/**
+ * A run that the settled mark shows has nothing to do (see engine/settled.ts): the preflights, the
+ * lock, the state key's check, and every task reported cached, without reading the state or
+ * deciding task by task. Undefined when the mark does not apply: the run takes the usual path.
+ */
+async function runSettled(nubfile: Nubfile, io: CliIo, args: Args, nodes: readonly GraphNode[], force: ReadonlySet<string>): Promise<number | undefined> {
+	if (force.size > 0 || teamNamespace(nubfile, io, false) !== undefined) return undefined;
+	if (!args.noCheck && nodes.some(node => node.task.check !== undefined)) return undefined;
+	const stateDir = stateDirOf(nubfile);
+	const mark = readSettled(stateDir);
+	if (!mark || mark.stamp !== stateStamp(stateDir)) return undefined;
+	const digest = readOnlyDigest(nubfile, io);
+	const fingerprints: InputFingerprint[] = new Array(nubfile.graph.nodes.length);
+	try {
+		for (const node of nodes) {
+			const inputs = node.task.inputs;
+			fingerprints[node.index] = inputs.files?.length ? await fingerprintInputs(inputs, nubfile.root, digest) : fingerprintValues(inputs, digest);
+		}
+	} catch {
+		return undefined; // An input that cannot be read: the usual path says which.
+	}
+	if (settledKey(nodes, node => fingerprints[node.index]) !== mark.key) return undefined;
+	await preflight(nubfile, nodes, io, 'settled');
+	const lock = acquireLock(stateDir, io.lock);
+	try {
+		// Another run may have written the state since it was looked at.
+		if (stateStamp(stateDir) !== mark.stamp) return undefined;
+		// A wrong state key stops this run as it stops any other.
+		if (mark.sealed) createSealer({ stateDir, fromEnvironment: io.env.NUB_STATE_KEY, readOnly: true }).open(mark.sealed.sealed, `task "${mark.sealed.name}"`);
+		const reporter = await chooseReporter(io, args, styleOf(io, args), nodes.length);
+		try {
+			settledRun(nodes, event => reporter.onEvent(event), args.jobs ?? Math.max(8, 4 * io.cores));
+		} finally {
+			await reporter.close();
+		}
+		return exitCodes.ok;
+	} finally {
+		lock.release();
+	}
+}
+
 /** The tasks' read-only checks, before the lock and before anything runs. */
-async function preflight(nubfile: Nubfile, nodes: readonly GraphNode[], io: CliIo, state: StateStore) {
+async function preflight(nubfile: Nubfile, nodes: readonly GraphNode[], io: CliIo, state: StateStore | 'settled') {
 	const digest = readOnlyDigest(nubfile, io);
 	const unchanged = async (node: GraphNode) => {
+		// Settled: every task's inputs are those of its last success, which no failure followed.
+		if (state === 'settled') return true;
 		const ok = state.lastSuccess(node.name);
 		if (!ok || state.get(node.name)?.fail) return false;
 		try {
