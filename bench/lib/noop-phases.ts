@@ -53,7 +53,7 @@ const stateDir = join(root, '.nub');
 let written = 0;
 const reporter = plainReporter({ write: text => void (written += text.length) }, { color: false, verbose: false });
 const settledMark = settled.readSettled(stateDir);
-const isSettled = settledMark?.stamp === settled.stateStamp(stateDir) && settledMark.key === settled.settledKey(nodes, node => fingerprintValues(node.task.inputs));
+const isSettled = settledMark?.stamp === settled.stateStamp(stateDir) && settled.settledMatches(settledMark, nodes, node => fingerprintValues(node.task.inputs));
 if (!isSettled) {
 	console.error('noop-phases: the settled mark does not apply (run the Nubfile once more first)');
 	process.exit(1);

@@ -12,7 +12,7 @@ import { describeReason, planRun, sameFingerprint, type PlanEntry } from '../eng
 import { Redactor } from '../engine/redact.ts';
 import { runGraph, settledRun } from '../engine/scheduler.ts';
 import { createSealer } from '../engine/sealer.ts';
-import { readSettled, settledKey, stateStamp, writeSettled } from '../engine/settled.ts';
+import { readSettled, settledKey, settledMatches, stateStamp, writeSettled } from '../engine/settled.ts';
 import { StateStore, type InputFingerprint } from '../engine/state-store.ts';
 import type { NubEvent } from '../engine/events.ts';
 import { jsonReporter } from '../reporters/json.ts';
@@ -236,11 +236,11 @@ async function run(io: CliIo, args: Args): Promise<number> {
 			await state.close();
 			// Every task cached for the next run, and nothing to prune: say so (settled.ts).
 			if (count === 0 && !signal.aborted && summary.succeeded.length + summary.cached.length === nodes.length && !teamNamespace(nubfile, io, false)) {
-				const key = settledKey(nodes, node => state.lastSuccess(node.name)?.inputs);
+				const recorded = (node: GraphNode) => state.lastSuccess(node.name)?.inputs;
 				const stamp = stateStamp(stateDir);
 				const sealed = state.anySealed();
 				const mark = readSettled(stateDir);
-				if (mark?.stamp !== stamp || mark.key !== key) writeSettled(stateDir, { stamp, key, ...(sealed ? { sealed } : {}) });
+				if (mark?.stamp !== stamp || !settledMatches(mark, nodes, recorded)) writeSettled(stateDir, { stamp, ...settledKey(nodes, recorded), ...(sealed ? { sealed } : {}) });
 			}
 			if (heldEnd) jsonReporter(io.stdout).onEvent(heldEnd);
 			await reporter?.close();
@@ -554,16 +554,17 @@ async function runSettled(nubfile: Nubfile, io: CliIo, args: Args, nodes: readon
 	const mark = readSettled(stateDir);
 	if (!mark || mark.stamp !== stateStamp(stateDir)) return undefined;
 	const digest = readOnlyDigest(nubfile, io);
-	const fingerprints: InputFingerprint[] = new Array(nubfile.graph.nodes.length);
+	// Files are hashed first (asynchronously); other inputs as the key is checked.
+	const hashed = new Map<GraphNode, InputFingerprint>();
 	try {
-		for (const node of nodes) {
-			const inputs = node.task.inputs;
-			fingerprints[node.index] = inputs.files?.length ? await fingerprintInputs(inputs, nubfile.root, digest) : fingerprintValues(inputs, digest);
+		for (let i = 0; i < nodes.length; i++) {
+			const node = nodes[i]!;
+			if (node.task.inputs.files?.length) hashed.set(node, await fingerprintInputs(node.task.inputs, nubfile.root, digest));
 		}
+		if (!settledMatches(mark, nodes, node => hashed.get(node) ?? fingerprintValues(node.task.inputs, digest))) return undefined;
 	} catch {
 		return undefined; // An input that cannot be read: the usual path says which.
 	}
-	if (settledKey(nodes, node => fingerprints[node.index]) !== mark.key) return undefined;
 	await preflight(nubfile, nodes, io, 'settled');
 	const lock = acquireLock(stateDir, io.lock);
 	try {

@@ -2,7 +2,7 @@ import test from 'ava';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildGraph } from '../../lib/engine/graph.ts';
-import { readSettled, settledKey, stateStamp, writeSettled } from '../../lib/engine/settled.ts';
+import { readSettled, settledKey, settledMatches, stateStamp, writeSettled } from '../../lib/engine/settled.ts';
 import { StateStore } from '../../lib/engine/state-store.ts';
 import { task } from '../../lib/engine/task.ts';
 import { cleanup, tempDir } from '../helpers/engine.ts';
@@ -17,25 +17,37 @@ const none = () => undefined;
 
 test('the key holds every task, its needs in order and its input fingerprint', t => {
 	const base = settledKey(graphOf(), none);
-	t.is(settledKey(graphOf(), none), base, 'the same graph, the same key');
-	t.not(settledKey(graphOf({ a: 'a2' }), none), base, 'a renamed task');
-	t.not(settledKey(graphOf({ needsOrder: 'ba' }), none), base, 'needs in another order');
 	const nodes = graphOf();
-	t.not(settledKey(nodes, node => (node.name === 'b' ? { version: 2 } : undefined)), base, 'an input');
-	t.not(settledKey(nodes, node => (node.name === 'b' ? { version: 2 } : undefined)), settledKey(nodes, node => (node.name === 'b' ? { version: '2' } : undefined)), 'a version 2 is not "2"');
-	t.is(settledKey(nodes, () => ({})), base, 'no inputs is no fingerprint');
-	t.is(settledKey(nodes, () => ({ files: { y: '1', x: '2' } })), settledKey(nodes, () => ({ files: { x: '2', y: '1' } })), 'canonical: key order does not matter');
+	t.true(settledMatches(base, graphOf(), none), 'the same graph, the same key');
+	t.false(settledMatches(base, graphOf({ a: 'a2' }), none), 'a renamed task');
+	t.false(settledMatches(base, graphOf({ needsOrder: 'ba' }), none), 'needs in another order');
+	t.false(settledMatches(base, nodes.slice(1), none), 'another selection');
+	const version2 = settledKey(nodes, node => (node.name === 'b' ? { version: 2 } : undefined));
+	t.false(settledMatches(base, nodes, node => (node.name === 'b' ? { version: 2 } : undefined)), 'an input');
+	t.true(settledMatches(version2, nodes, node => (node.name === 'b' ? { version: 2 } : undefined)));
+	t.false(settledMatches(version2, nodes, node => (node.name === 'b' ? { version: '2' } : undefined)), 'a version 2 is not "2"');
+	t.true(settledMatches(base, nodes, () => ({})), 'no inputs is no fingerprint');
+	const files = settledKey(nodes, () => ({ files: { y: '1', x: '2' } }));
+	t.true(settledMatches(files, nodes, () => ({ files: { x: '2', y: '1' } })), 'canonical: key order does not matter');
+	// A task that needs another through a second path: the same names, other needs.
+	const a = task({ name: 'a', run: () => 1 });
+	const b = task({ name: 'b', needs: { a }, run: () => 2 });
+	const c1 = buildGraph([task({ name: 'c', needs: { b }, run: () => 3 })]).nodes;
+	const c2 = buildGraph([task({ name: 'c', needs: { a, b }, run: () => 3 })]).nodes;
+	t.is(settledKey(c1, none).names, settledKey(c2, none).names);
+	t.false(settledMatches(settledKey(c1, none), c2, none), 'an added need');
 });
 
 test('the mark is written whole (0600) and read back; a damaged or foreign one is no mark', t => {
 	const dir = tempDir();
 	t.is(readSettled(dir), undefined);
-	writeSettled(dir, { stamp: 's', key: 'k', sealed: { name: 'x', sealed: 'v1.a.b.c' } });
-	t.deepEqual(readSettled(dir), { stamp: 's', key: 'k', sealed: { name: 'x', sealed: 'v1.a.b.c' } });
+	const key = settledKey(graphOf(), none);
+	writeSettled(dir, { stamp: 's', ...key, sealed: { name: 'x', sealed: 'v1.a.b.c' } });
+	t.deepEqual(readSettled(dir), { stamp: 's', ...key, sealed: { name: 'x', sealed: 'v1.a.b.c' } });
 	t.is(statSync(join(dir, 'settled.json')).mode & 0o777, 0o600);
 	writeFileSync(join(dir, 'settled.json'), '{"version":1,"stamp":"s"');
 	t.is(readSettled(dir), undefined);
-	writeFileSync(join(dir, 'settled.json'), '{"version":99,"stamp":"s","key":"k"}');
+	writeFileSync(join(dir, 'settled.json'), JSON.stringify({ version: 99, stamp: 's', ...key }));
 	t.is(readSettled(dir), undefined);
 	cleanup(dir);
 });
