@@ -139,3 +139,11 @@ test("a CommonJS bundle keeps V8's code cache beside it, one per command; a dama
 	t.true(readFileSync(run).length > 100, 'the damaged cache was replaced');
 	removeProject(dir);
 });
+
+test('a Nubfile in a CommonJS package (no "type": "module") loads as well', async t => {
+	const dir = makeProject({ 'package.json': '{"name":"plain","private":true}\n', 'Nubfile.ts': nubfile, 'tasks/greeting.ts': greeting('hi') });
+	const result = await nub(dir, ['run', 'hello', '--verbose']);
+	t.is(result.code, 0, result.stderr);
+	t.regex(result.stdout, /hi from tasks\/greeting\.ts/);
+	removeProject(dir);
+});
