@@ -101,7 +101,7 @@ function settingsHash(options) {
 
 /**
  * `import()`, for CommonJS outputs: in them, `import("file://...")` of a package becomes a call of
- * this (named `__nubI`, as long as `import`, so that columns stay). Node 20 cannot `import()` from
+ * this (named `__nubI`, as long as `import`, so that columns stay; see `routeImports`). Node 20 cannot `import()` from
  * code it compiled with a code cache (the callback is lost: "A dynamic import callback was not
  * specified"); it can from here, a module Node's own loader compiled.
  * @param {string} specifier
@@ -227,6 +227,9 @@ function inputsUnchanged(inputs) {
  */
 async function build(options, settings) {
 	const esbuild = require('esbuild');
+	/** What CommonJS outputs import dynamically: each `import("file://...")` becomes `__nubI(...)`. */
+	/** @type {Set<string>} */
+	const dynamic = new Set();
 	/** @param {'cjs' | 'esm'} format */
 	const run = format =>
 		esbuild.build({
@@ -247,7 +250,7 @@ async function build(options, settings) {
 			write: false,
 			metafile: true,
 			logLevel: 'silent',
-			plugins: [externals(options.aliases ?? {}, format), sourceMeta()],
+			plugins: [externals(options.aliases ?? {}, format, dynamic), sourceMeta()],
 		});
 	/** @type {import('esbuild').BuildResult<{ write: false, metafile: true }>} */
 	let result;
@@ -266,7 +269,7 @@ async function build(options, settings) {
 		written.add(name);
 		// Content-named: an existing file already holds these bytes (the name is esbuild's hash,
 		// taken before the banner and the import() calls: those are compared).
-		const contents = file.path.endsWith('.cjs') ? Buffer.from(file.text.replaceAll('import("file://', `${importName}("file://`)) : file.contents;
+		const contents = file.path.endsWith('.cjs') ? Buffer.from(routeImports(file.text, dynamic)) : file.contents;
 		if (!sameContents(file.path, contents)) writeAtomically(file.path, contents);
 	}
 	/** @type {Record<string, string>} */
@@ -289,6 +292,18 @@ async function build(options, settings) {
 	return manifest;
 }
 
+/**
+ * Each `import("<url>")` of the URLs the externals plugin gave dynamic imports, as a call of
+ * `importModule` (see there). Only those exact calls: the same text in a string stays as it is,
+ * short of naming the very file by its URL.
+ * @param {string} text
+ * @param {Set<string>} urls
+ */
+function routeImports(text, urls) {
+	for (const url of urls) text = text.replaceAll(`import(${JSON.stringify(url)})`, `${importName}(${JSON.stringify(url)})`);
+	return text;
+}
+
 /** @param {unknown} error */
 function topLevelAwait(error) {
 	const errors = /** @type {{ errors?: import('esbuild').Message[] }} */ (error).errors ?? [];
@@ -301,11 +316,17 @@ function topLevelAwait(error) {
  * `nub`) to a given file. In a CommonJS output, a package that is only an ES module is bundled.
  * @param {Record<string, string>} aliases
  * @param {'cjs' | 'esm'} format
+ * @param {Set<string>} dynamic Collects the URLs of dynamic imports in a CommonJS output.
  * @returns {import('esbuild').Plugin}
  */
-function externals(aliases, format) {
+function externals(aliases, format, dynamic) {
 	/** @param {string} path @param {boolean} url */
-	const reference = (path, url) => (url ? pathToFileURL(path).href : path);
+	const reference = (path, url) => {
+		if (!url) return path;
+		const href = pathToFileURL(path).href;
+		if (format === 'cjs') dynamic.add(href);
+		return href;
+	};
 	return {
 		name: 'nub-externals',
 		setup(build) {
