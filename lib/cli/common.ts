@@ -1,0 +1,221 @@
+/**
+ * What nub's commands share: where the state is and how it is held (the lock, team state, the
+ * cluster connection), the tasks' preflights and drift checks, and how output is styled.
+ */
+import { NubError } from '../engine/errors.ts';
+import type { GraphNode } from '../engine/graph.ts';
+import { runChecks, type CheckOptions } from '../engine/checks.ts';
+import { preflightError, runPreflights } from '../engine/preflight.ts';
+import { acquireLock } from '../engine/lock.ts';
+import { fingerprintInputs } from '../engine/cache-key.ts';
+import { sameFingerprint } from '../engine/plan.ts';
+import { Redactor } from '../engine/redact.ts';
+import { createSealer } from '../engine/sealer.ts';
+import { StateStore } from '../engine/state-store.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jsonReporter } from '../reporters/json.ts';
+import { plainReporter } from '../reporters/plain.ts';
+import type { Reporter, Style } from '../reporters/reporter.ts';
+import type { Args } from './args.ts';
+import { clusterConnection } from './cluster.ts';
+import { describeRecorded, type ExecuteResult } from './destroy.ts';
+import type { CliIo } from './io.ts';
+import type { Nubfile } from './load-nubfile.ts';
+import type { TeamState } from './team-state.ts';
+
+export function styleOf(io: CliIo, args: Args): Style {
+	return { color: io.isTTY && io.env.NO_COLOR === undefined && !args.json, verbose: args.verbose };
+}
+
+/**
+ * How plan and graph compare secret inputs: by their keyed digest, without making a key (they write
+ * nothing); with no key yet, nothing of them was recorded, so any digest differs.
+ */
+export function readOnlyDigest(nubfile: Nubfile, io: CliIo): (text: string) => string {
+	const sealer = createSealer({ stateDir: stateDirOf(nubfile), fromEnvironment: io.env.NUB_STATE_KEY, readOnly: true });
+	return text => {
+		try {
+			return sealer.digest(text);
+		} catch {
+			return 'no state key';
+		}
+	};
+}
+
+export function stateDirOf(nubfile: Nubfile) {
+	return join(nubfile.root, '.nub');
+}
+
+/**
+ * Team state (the Nubfile's `cluster({ context, state: 'kubernetes' })`): the state namespace, or
+ * undefined for state in files. The team shares the state key: the one a machine makes in
+ * `.nub/key` would seal secrets no one else can open, so NUB_STATE_KEY is required.
+ */
+export function teamNamespace(nubfile: Nubfile, io: CliIo, needsKey: boolean): string | undefined {
+	if (nubfile.cluster?.state !== 'kubernetes') return undefined;
+	if (needsKey && !io.env.NUB_STATE_KEY) {
+		throw new NubError('usage', `state: 'kubernetes' keeps the state for a team: set NUB_STATE_KEY to the team's state key (a machine's own .nub/key would seal secrets the others cannot open)`);
+	}
+	return nubfile.cluster.stateNamespace ?? 'nub-state';
+}
+
+/** What a command that writes the state works with, once it holds the lock. */
+export interface HeldState {
+	/** The state as it is under the lock: read again if another run wrote it meanwhile, or the cluster's. */
+	state: StateStore;
+	/** Aborted on Ctrl-C, and when the team lease is lost: the command stops as if interrupted. */
+	signal: AbortSignal;
+	cluster: ReturnType<typeof connectionFor>;
+	/** Uploads the last team state and gives up the lease (a lost lease throws): call when done. */
+	finish(): Promise<void>;
+}
+
+/**
+ * Runs `work` holding the state: the run lock, and with team state the Lease and the cluster's
+ * state. Whatever happens, the lease, the cluster connection and the lock are given back.
+ */
+export async function holdState<T>(nubfile: Nubfile, io: CliIo, args: Args, state: StateStore, work: (held: HeldState) => Promise<T>): Promise<T> {
+	const stateDir = stateDirOf(nubfile);
+	const lock = acquireLock(stateDir, io.lock);
+	const cluster = connectionFor(nubfile, io, args);
+	let team: TeamState | undefined;
+	try {
+		team = await takeTeamState(nubfile, io, cluster, stateDir);
+		if (team || state.changedOnDisk()) state = StateStore.load(stateDir);
+		if (team) state.onAppend = team.upload;
+		const signal = team ? AbortSignal.any([io.signal, team.lost]) : io.signal;
+		const finish = async () => {
+			await closeTeamState(team);
+			team = undefined;
+		};
+		return await work({ state, signal, cluster, finish });
+	} finally {
+		await team?.release();
+		await cluster.close();
+		lock.release();
+	}
+}
+
+/**
+ * With team state, takes the Lease (or refuses naming its holder) and downloads the cluster's
+ * state into .nub/ for the run; undefined with state in files.
+ */
+async function takeTeamState(nubfile: Nubfile, io: CliIo, cluster: ReturnType<typeof connectionFor>, stateDir: string): Promise<TeamState | undefined> {
+	const namespace = teamNamespace(nubfile, io, true);
+	if (!namespace) return undefined;
+	const { acquireTeamState, leaseSeconds } = await import('./team-state.ts');
+	const seconds = leaseSeconds(io.env);
+	return acquireTeamState({ kube: await cluster.kube(), namespace, holder: io.lock.holder, seconds, stateDir, warn: line => io.stderr.write(`${line}\n`) });
+}
+
+/** Uploads the last state and releases the lease; a lost lease is the run's error (exit 2). */
+async function closeTeamState(team: TeamState | undefined) {
+	if (!team) return;
+	await team.close();
+	if (team.lost.aborted) throw team.lost.reason;
+}
+
+/**
+ * The state plan and graph read: with team state the cluster's, which is the one the next run
+ * uses (.nub/ may hold an older copy, or none on a new machine); read without the lock, and
+ * nothing is written to .nub/. Otherwise .nub/'s.
+ */
+export async function readState(nubfile: Nubfile, io: CliIo, args: Args): Promise<StateStore> {
+	const namespace = teamNamespace(nubfile, io, false);
+	if (!namespace) return StateStore.load(stateDirOf(nubfile));
+	const cluster = connectionFor(nubfile, io, args);
+	try {
+		const { readTeamState } = await import('./team-state.ts');
+		const text = await readTeamState(await cluster.kube(), namespace);
+		if (text === undefined) return StateStore.load(stateDirOf(nubfile));
+		const dir = mkdtempSync(join(tmpdir(), 'nub-state-'));
+		try {
+			writeFileSync(join(dir, 'state.jsonl'), text, { mode: 0o600 });
+			return StateStore.load(dir);
+		} finally {
+			rmSync(dir, { recursive: true, force: true });
+		}
+	} finally {
+		await cluster.close();
+	}
+}
+
+/** How destroy and prune show their progress: a plain line, or a JSON object, per event. */
+export function stepOutput(io: CliIo, args: Args, verb: 'destroy' | 'prune') {
+	const write = (event: Record<string, unknown>, line: string) => io.stdout.write(args.json ? `${JSON.stringify({ [verb]: event.task, ...event, task: undefined })}\n` : `${line}\n`);
+	return {
+		log: (task: string, line: string) => write({ task, log: line }, `${verb} ${task}: ${line}`),
+		object: (task: string, object: Parameters<typeof describeRecorded>[0], action: string, error?: string) => {
+			const described = describeRecorded(object);
+			const said = action === 'absent' ? 'already gone' : action === 'failed' ? `failed: ${error}` : action;
+			write({ task, object: described, action, ...(error ? { error } : {}) }, `${verb} ${task}: ${described} ${said}`);
+		},
+	};
+}
+
+/** One line per failure and per task kept because of one, on stderr; true when there was any. */
+export function reportFailures(io: CliIo, result: ExecuteResult, verb: 'destroy' | 'prune'): boolean {
+	for (const failure of result.failures) io.stderr.write(`nub: ${verb} failed: task "${failure.task}"${failure.object ? `, ${failure.object}` : ''}: ${failure.error}\n`);
+	for (const { task, by } of result.blocked) io.stderr.write(`nub: ${verb}: task "${task}" kept: "${by}", which needs it, failed\n`);
+	return result.failures.length > 0;
+}
+
+/** The run's cluster: --context wins over the Nubfile's cluster(); with neither, the sandbox. */
+export function connectionFor(nubfile: Nubfile, io: CliIo, args: Args) {
+	const target = args.context ? { context: args.context, ...(args.kubeconfig ? { kubeconfig: args.kubeconfig } : {}) } : nubfile.cluster;
+	return clusterConnection({ ...(target ? { target } : {}), root: nubfile.root, cwd: io.cwd, stderr: io.stderr });
+}
+
+/**
+ * Whether what the cache says is still true: the checks of the tasks that would be reused (reads
+ * only). Returns what drifted, or 'failed' after saying which checks could not tell (the run then
+ * stops: it cannot trust the cache, and --no-check says to).
+ */
+export async function checkCache(options: CheckOptions, io: CliIo, args: Args): Promise<Map<string, string> | 'failed'> {
+	if (args.noCheck) return new Map();
+	const { drifted, failed } = await runChecks(options);
+	if (failed.size === 0) return drifted;
+	for (const [name, message] of failed) io.stderr.write(`nub: checking task "${name}" failed: ${message}\n`);
+	io.stderr.write('nub: nothing ran: the cache cannot be checked (--no-check trusts it as it is)\n');
+	return 'failed';
+}
+
+/** The checks of plan and graph, which write nothing: no state key is made for them. */
+export async function readOnlyChecks(nubfile: Nubfile, io: CliIo, args: Args, nodes: readonly GraphNode[], state: StateStore, forced: ReadonlySet<string>) {
+	const cluster = connectionFor(nubfile, io, args);
+	try {
+		const sealer = createSealer({ stateDir: stateDirOf(nubfile), fromEnvironment: io.env.NUB_STATE_KEY, readOnly: true });
+		const options = { nodes, state, root: nubfile.root, sealer, redactor: new Redactor(), jobs: 8, force: forced, signal: io.signal };
+		return await checkCache({ ...options, extendContext: context => ({ ...context, kube: cluster.kube }) }, io, args);
+	} finally {
+		await cluster.close();
+	}
+}
+
+/** The tasks' read-only checks, before the lock and before anything runs. */
+export async function preflight(nubfile: Nubfile, nodes: readonly GraphNode[], io: CliIo, state: StateStore | 'settled') {
+	const digest = readOnlyDigest(nubfile, io);
+	const unchanged = async (node: GraphNode) => {
+		// Settled: every task's inputs are those of its last success, which no failure followed.
+		if (state === 'settled') return true;
+		const ok = state.lastSuccess(node.name);
+		if (!ok || state.get(node.name)?.fail) return false;
+		try {
+			return sameFingerprint(ok.inputs, await fingerprintInputs(node.task.inputs, nubfile.root, digest));
+		} catch {
+			return false;
+		}
+	};
+	const problems = await runPreflights(nodes, nubfile.root, io.signal, unchanged);
+	if (problems.length > 0) throw preflightError(problems);
+}
+
+export async function chooseReporter(io: CliIo, args: Args, style: Style, tasks: number): Promise<Reporter> {
+	if (args.json) return jsonReporter(io.stdout);
+	const live = io.isTTY && !io.env.CI && tasks <= 200;
+	if (!live) return plainReporter(io.stdout, style);
+	const { listrReporter } = await import('../reporters/listr.ts');
+	return listrReporter(io.stdout, style);
+}

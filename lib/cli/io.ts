@@ -1,0 +1,23 @@
+import type { LockEnvironment } from '../engine/lock.ts';
+import type { Output } from '../reporters/reporter.ts';
+
+/** Everything the CLI takes from the outside world; `process.ts` passes the real one. */
+export interface CliIo {
+	argv: readonly string[];
+	cwd: string;
+	env: Readonly<Record<string, string | undefined>>;
+	stdout: Output;
+	stderr: Output;
+	/** True when stdout is a terminal (live progress). */
+	isTTY: boolean;
+	/** Cores, for the default `--jobs`. */
+	cores: number;
+	lock: LockEnvironment;
+	/** Aborted on the first Ctrl-C. */
+	signal: AbortSignal;
+	/** The module a Nubfile's `import ... from 'nub'` loads: the one this CLI runs. */
+	api: string;
+}
+
+/** Exit codes, as documented in `--help`. */
+export const exitCodes = { ok: 0, taskFailed: 1, usage: 2, interrupted: 130 } as const;
