@@ -101,9 +101,9 @@ function settingsHash(options) {
 
 /**
  * `import()`, for CommonJS outputs: in them, `import("file://...")` of a package becomes a call of
- * this (named `__nubI`, as long as `import`, so that columns stay; see `routeImports`). Node 20 cannot `import()` from
- * code it compiled with a code cache (the callback is lost: "A dynamic import callback was not
- * specified"); it can from here, a module Node's own loader compiled.
+ * this (named `__nubI`, as long as `import`, so that columns stay; see `routeImports`). Node 20
+ * cannot `import()` from code it compiled with a code cache (the callback is lost: "A dynamic
+ * import callback was not specified"); it can from here, a module Node's own loader compiled.
  * @param {string} specifier
  * @returns {Promise<Record<string, unknown>>}
  */
