@@ -121,8 +121,8 @@ const importName = '__nubI';
  * it runs. V8 can save both (the code cache) and take them back, which Node 20 does not do for
  * `require`. So the module is compiled here, like `require` would, with the cache kept beside the
  * bundle: one per `codeCache` name (the command: what `nub run` compiles is not what `nub list`
- * does), written at the exit of the first process that ran without it, then with everything that
- * process compiled. A cache V8 rejects (another Node, damaged) is written anew. Source maps (set on
+ * does), written at the exit of the first process that ran without it and succeeded, then with
+ * everything that process compiled. A cache V8 rejects (another Node, damaged) is written anew. Source maps (set on
  * by `--verbose`) need Node's own loader: no cache then.
  * @param {string} file
  * @param {{ codeCache?: string }} [options]
@@ -154,7 +154,9 @@ function requireWithCodeCache(filename, name) {
 	}
 	const script = new vm.Script(Module.wrap(source), { filename, cachedData });
 	if (cachedData === undefined || script.cachedDataRejected) {
-		process.once('exit', () => {
+		// After a success only: a process stopped early by an error compiled little of what runs.
+		process.once('exit', code => {
+			if (code !== 0) return;
 			try {
 				writeAtomically(cacheFile, script.createCachedData());
 			} catch {

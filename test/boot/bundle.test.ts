@@ -147,3 +147,13 @@ test('a Nubfile in a CommonJS package (no "type": "module") loads as well', asyn
 	t.regex(result.stdout, /hi from tasks\/greeting\.ts/);
 	removeProject(dir);
 });
+
+test('a code cache is written by a run that succeeds, not by one that stopped at an error', async t => {
+	const dir = makeProject({ 'Nubfile.ts': nubfile, 'tasks/greeting.ts': greeting('hi') });
+	const caches = () => readdirSync(cacheFolder(dir)).filter(name => name.endsWith('.v8cache'));
+	t.is((await nub(dir, ['run', 'no-such-task'])).code, 2);
+	t.deepEqual(caches(), []);
+	t.is((await nub(dir, ['run', 'hello'])).code, 0);
+	t.is(caches().length, 1);
+	removeProject(dir);
+});
