@@ -17,11 +17,17 @@ import type { RsaKeyBits } from '../lib/crypto/index.ts';
 import { secretManifest, type SecretManifest } from '../lib/k8s/secret.ts';
 
 const crypto = () => import('../lib/crypto/index.ts');
+/** Node's own certificate reading, without node-forge: what a check of a certificate needs. */
+const certFiles = () => import('../lib/crypto/cert-files.ts');
 
 /** Where the server certificate comes from. */
 export type TlsConfig =
-	/** A CA made here signs a certificate for the hostname, `*.hostname` and `altNames`. */
-	| { source: 'self-signed'; altNames?: string[]; days?: number; keyBits?: RsaKeyBits }
+	/**
+	 * A CA made here signs a certificate for the hostname, `*.hostname` and `altNames`, valid
+	 * `days` (397), renewed by the first checked run within `renewDays` (30, at most a third of
+	 * `days`) of its end.
+	 */
+	| { source: 'self-signed'; altNames?: string[]; days?: number; keyBits?: RsaKeyBits; renewDays?: number }
 	/** The operator's files, relative to the Nubfile's folder (production: OAuth refuses self-signed). */
 	| { source: 'files'; cert: string; key: string; chain?: string };
 
@@ -87,6 +93,12 @@ export function secretTasks(config: SecretsConfig): SecretTasks {
 			run: async ({ ca }) => {
 				const { certPem, keyPem, chainPem } = (await crypto()).makeServerCert(ca, certConfig);
 				return { certPem, keyPem, chainPem };
+			},
+			// A certificate near its end is renewed (the same CA signs the new one) as if it had
+			// drifted, by any run that checks: the ingress never serves an expired one.
+			check: async (_, { previous }) => {
+				const certPem = (previous as Partial<TlsCertificate> | undefined)?.certPem;
+				return (await certFiles()).renewalReason(certPem, Math.min(tls.renewDays ?? 30, certConfig.days / 3));
 			},
 		});
 	} else {

@@ -262,6 +262,30 @@ function isSelfSigned(cert: X509Certificate): boolean {
   return isIssuedBy(cert, cert);
 }
 
+/**
+ * Why a certificate must be renewed now (`expires in 12 days`, `expired 2 days ago`), or nothing
+ * while more than `renewDays` of it are left (or there is none to look at).
+ */
+export function renewalReason(certPem: string | undefined, renewDays: number, now: number = Date.now()): string | undefined {
+  if (typeof certPem !== 'string') return undefined;
+  let end: number;
+  try {
+    end = parseDate(new X509Certificate(certPem).validTo).getTime();
+  } catch {
+    return 'the recorded certificate cannot be read: renewing it';
+  }
+  const days = (end - now) / 86_400_000;
+  if (days > renewDays) return undefined;
+  const whole = Math.floor(Math.abs(days));
+  const count = `${whole} day${whole === 1 ? '' : 's'}`;
+  return days >= 0 ? `the certificate expires in ${count} (renewed ${formatDays(renewDays)} before its end)` : `the certificate expired ${count} ago`;
+}
+
+function formatDays(days: number): string {
+  const rounded = Math.round(days * 10) / 10;
+  return `${rounded} day${rounded === 1 ? '' : 's'}`;
+}
+
 function parseDate(text: string): Date {
   const date = new Date(text); // Node 20 format: "Nov 25 21:43:00 2025 GMT"
   if (Number.isNaN(date.getTime())) throw new CryptoError('parse', `cannot parse certificate date ${JSON.stringify(text)}`);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { makeCa, makeServerCert } from '../../lib/crypto/ca.ts';
 import type { CertificateAuthority, ServerCertificate } from '../../lib/crypto/ca.ts';
-import { readCertificateFiles, validateCertificateFiles } from '../../lib/crypto/cert-files.ts';
+import { readCertificateFiles, renewalReason, validateCertificateFiles } from '../../lib/crypto/cert-files.ts';
 import { openssl, pemBodyLines, throwsCheck, throwsCheckAsync, withTempDir } from './helpers.ts';
 
 const HOST = 'hub.example.org';
@@ -199,4 +199,18 @@ test('readCertificateFiles reads the files and names the file in its errors', as
     t.true(swapped.message.includes(cert), swapped.message);
     t.regex(swapped.message, /private key file .* contains no PEM PRIVATE KEY block/);
   });
+});
+
+test('renewalReason: nothing while more than the window is left; the days left within it; expired; unreadable', t => {
+  const ca = makeCa({ commonName: 'renewal test CA' });
+  const day = 86_400_000;
+  const fresh = makeServerCert(ca, { hostname: 'nub.test', days: 397 });
+  t.is(renewalReason(fresh.certPem, 30), undefined);
+  const old = makeServerCert(ca, { hostname: 'nub.test', notBefore: new Date(Date.now() - 390 * day), days: 397 });
+  t.regex(renewalReason(old.certPem, 30)!, /^the certificate expires in [67] days \(renewed 30 days before its end\)$/);
+  t.is(renewalReason(old.certPem, 5), undefined, 'outside a shorter window');
+  const ends = new X509Certificate(old.certPem).validTo;
+  t.regex(renewalReason(old.certPem, 30, Date.parse(ends) + 2.5 * day)!, /^the certificate expired 2 days ago$/);
+  t.is(renewalReason('-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n', 30), 'the recorded certificate cannot be read: renewing it');
+  t.is(renewalReason(undefined, 30), undefined, 'nothing recorded yet: nothing to renew');
 });

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkDhParams, makeCa, makeServerCert } from '../../lib/crypto/index.ts';
@@ -255,5 +255,40 @@ test('TLS from files: each failed check stops the run before anything runs, nami
 	t.is(secretValue(secrets(dir)['tls-secret'] as SecretManifest, 'tls.key').toString(), good.keyPem);
 	writeFileSync(join(dir, 'tls/key.pem'), makeServerCert(ca, { hostname: 'nub.test' }).keyPem);
 	t.is((await nub(dir, ['run', 'all'])).code, 2, 'a cached certificate is checked again');
+	removeProject(dir);
+});
+
+test('a self-signed certificate near its end is renewed by the next checked run, signed by the same CA', async t => {
+	const dir = makeProject({ 'Nubfile.ts': nubfile() });
+	t.is((await nub(dir, ['run', 'all'])).code, 0);
+	const before = secrets(dir);
+	const ca = before.ca as { certPem: string; keyPem: string; fingerprint: string };
+	// Time passes: the recorded certificate is replaced by one the CA made 390 days ago (397-day
+	// validity), under the same record otherwise, so that only its age differs.
+	const old = makeServerCert(ca, { hostname: 'nub.test', altNames: ['*.nub.test'], notBefore: new Date(Date.now() - 390 * 86_400_000), days: 397 });
+	const stateDir = join(dir, '.nub');
+	const state = StateStore.load(stateDir);
+	const recorded = state.lastSuccess('tls-certificate')!;
+	const sealer = createSealer({ stateDir });
+	state.recordSuccess({ ...recorded, sealed: sealer.seal(JSON.stringify({ certPem: old.certPem, keyPem: old.keyPem, chainPem: ca.certPem })) });
+	await state.close();
+
+	const renewed = await nub(dir, ['run', 'all', '--json']);
+	t.is(renewed.code, 0, renewed.stderr);
+	const start = renewed.stdout.split('\n').filter(line => line.includes('"task-start"')).map(line => JSON.parse(line) as { name: string; reasons: Array<{ kind: string; detail?: string }> });
+	const reasons = start.find(event => event.name === 'tls-certificate')?.reasons ?? [];
+	t.regex(reasons.find(reason => reason.kind === 'drifted')?.detail ?? '', /^the certificate expires in [67] days/);
+	const summary = summaryOf(renewed.stdout);
+	t.true(summary.succeeded.includes('tls-certificate') && summary.succeeded.includes('tls-secret'));
+	t.true(summary.cached.includes('ca') && summary.cached.includes('dh-params'));
+	const after = secrets(dir);
+	const cert = after['tls-certificate'] as { certPem: string; chainPem: string };
+	t.true(Date.parse(new X509Certificate(cert.certPem).validTo) > Date.now() + 390 * 86_400_000, 'a new 397-day certificate');
+	t.is(cert.chainPem, ca.certPem, 'signed by the same CA');
+	t.is((after.ca as { fingerprint: string }).fingerprint, ca.fingerprint);
+
+	// Renewed, it is left alone.
+	const again = await nub(dir, ['run', 'all', '--json']);
+	t.deepEqual(summaryOf(again.stdout).succeeded, []);
 	removeProject(dir);
 });
