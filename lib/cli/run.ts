@@ -94,8 +94,9 @@ export async function run(io: CliIo, args: Args): Promise<number> {
 				const recorded = (node: GraphNode) => state.lastSuccess(node.name)?.inputs;
 				const stamp = stateStamp(stateDir);
 				const sealed = state.anySealed();
+				const key = settledKey(nodes, recorded);
 				const mark = readSettled(stateDir);
-				if (mark?.stamp !== stamp || !settledMatches(mark, nodes, recorded)) writeSettled(stateDir, { stamp, ...settledKey(nodes, recorded), ...(sealed ? { sealed } : {}) });
+				if (mark?.stamp !== stamp || mark.names !== key.names || mark.needs !== key.needs || mark.inputs !== key.inputs) writeSettled(stateDir, { stamp, ...key, ...(sealed ? { sealed } : {}) });
 			}
 			if (heldEnd) jsonReporter(io.stdout).onEvent(heldEnd);
 			await reporter?.close();

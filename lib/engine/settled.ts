@@ -1,8 +1,10 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GraphNode } from './graph.ts';
 import { canonicalJson } from './json.ts';
 import type { InputFingerprint } from './state-store.ts';
+
+export { stateStamp } from './state-store.ts';
 
 /**
  * The settled mark: a note beside the state log that the last run over a selection of tasks left
@@ -102,16 +104,6 @@ function inputsOf(nodes: readonly GraphNode[], fingerprintOf: (node: GraphNode) 
 		if (fingerprint !== undefined && hasFields(fingerprint)) inputs += `${i} ${canonicalJson(fingerprint)}\n`;
 	}
 	return inputs;
-}
-
-/** The state log's stamp now: `none` when there is no log. */
-export function stateStamp(stateDir: string): string {
-	try {
-		const info = statSync(join(stateDir, 'state.jsonl'), { bigint: true });
-		return `${info.size}:${info.mtimeNs}:${info.ctimeNs}:${info.ino}`;
-	} catch {
-		return 'none';
-	}
 }
 
 /** The mark, when there is one that is whole and this nub's. */

@@ -116,7 +116,7 @@ export class StateStore {
 	/** Reads the state in `dir` (none yet is an empty state). Never writes. */
 	static load(dir: string): StateStore {
 		const store = new StateStore(dir);
-		store.loadedStamp = stampOf(store.file);
+		store.loadedStamp = stateStamp(dir);
 		let bytes: Buffer;
 		try {
 			bytes = readFileSync(store.file);
@@ -135,7 +135,7 @@ export class StateStore {
 	 * before taking the lock is read again after.
 	 */
 	changedOnDisk(): boolean {
-		return stampOf(this.file) !== this.loadedStamp;
+		return stateStamp(this.dir) !== this.loadedStamp;
 	}
 
 	/**
@@ -471,10 +471,14 @@ export function depsText(deps: Record<string, string>): string {
 	return text;
 }
 
-function stampOf(file: string): string {
+/**
+ * The state log's stamp now (size, modification and change times, inode), `none` when there is no
+ * log: any record appended or file put in its place changes it.
+ */
+export function stateStamp(dir: string): string {
 	try {
-		const info = statSync(file, { bigint: true });
-		return `${info.size}:${info.mtimeNs}:${info.ino}`;
+		const info = statSync(join(dir, 'state.jsonl'), { bigint: true });
+		return `${info.size}:${info.mtimeNs}:${info.ctimeNs}:${info.ino}`;
 	} catch {
 		return 'none';
 	}
