@@ -13,6 +13,9 @@ export function driftOf(desired: KubeObject, live: KubeObject | undefined): stri
 }
 
 function firstDifference(desired: unknown, live: unknown, path: string): string | undefined {
+	// The API server drops a field whose value is its type's zero (`value: ""`, `readOnly: false`,
+	// an empty list) where the field is not a pointer (Go's omitempty): absent is what nub set.
+	if (live === undefined && isZero(desired)) return undefined;
 	if (Array.isArray(desired)) {
 		if (!Array.isArray(live) || live.length !== desired.length) return path || '(the object)';
 		for (let i = 0; i < desired.length; i++) {
@@ -30,6 +33,12 @@ function firstDifference(desired: unknown, live: unknown, path: string): string 
 		return undefined;
 	}
 	return same(desired, live) ? undefined : path;
+}
+
+function isZero(value: unknown): boolean {
+	if (value === '' || value === false || value === 0 || value === null) return true;
+	if (Array.isArray(value)) return value.length === 0;
+	return typeof value === 'object' && Object.keys(value as object).length === 0;
 }
 
 const quantity = /^([+-]?\d+(?:\.\d+)?)(m|Ki|Mi|Gi|Ti|Pi|k|K|M|G|T|P)?$/;
