@@ -18,7 +18,8 @@ import { parseArgs } from 'node:util';
 import { buildNubkube, builtNubkube, isAlive, startControlPlane, stopDetached, type ReadyInfo } from './control-plane.ts';
 
 const repoRoot = dirname(dirname(new URL(import.meta.url).pathname));
-const dir = join(repoRoot, '.nub', 'cluster');
+// NUB_CLUSTER_DIR: another folder (tests use their own, beside a developer's cluster).
+const dir = process.env.NUB_CLUSTER_DIR ?? join(repoRoot, '.nub', 'cluster');
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
 function running(): ReadyInfo | undefined {
