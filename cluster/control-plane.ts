@@ -174,6 +174,10 @@ export async function startControlPlane(options: StartOptions): Promise<ControlP
 		writeFileSync(join(options.dir, 'up.pid'), `${child.pid}\n`, { mode: 0o600 });
 	} else {
 		child = spawn(options.build.binary, [...args, '--watch-stdin'], { stdio: ['pipe', 'pipe', 'pipe'] });
+		// It must not keep this process alive: when this process ends, however it ends, its end of
+		// the pipe closes and the control plane stops.
+		child.unref();
+		for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
 	}
 	const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)));
 	let output = '';

@@ -64,7 +64,7 @@ test('the control plane: real components of one release, kwok nodes, the failure
 	const web = await podsOf(cluster, 'web');
 	t.is(web.length, 2);
 	t.true(web.every(pod => pod.spec.nodeName?.startsWith('kwok-node-') && pod.status.phase === 'Running' && /^10\.244\./.test(pod.status.podIP)));
-	t.true(web.every(pod => pod.metadata.ownerReferences[0].kind === 'ReplicaSet'));
+	t.true(web.every(pod => (pod.metadata.ownerReferences as Array<{ kind: string }>)[0]!.kind === 'ReplicaSet'));
 
 	// The failure convention, by image tag.
 	const waiting = async (app: string, reason: string) =>

@@ -9,9 +9,8 @@ import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { CryptoError } from '../../lib/crypto/errors.ts';
 import type { CryptoCheck } from '../../lib/crypto/errors.ts';
+import { requireProgram } from '../helpers/tools.ts';
 
-/** The system OpenSSL, an independent implementation to check our output against. */
-export const OPENSSL = '/usr/bin/openssl';
 
 /** Runs `fn` with a fresh temp directory and a `write(name, text)` helper; the directory is removed afterwards. */
 export async function withTempDir<T>(fn: (dir: string, write: (name: string, text: string) => string) => T | Promise<T>): Promise<T> {
@@ -30,7 +29,7 @@ export async function withTempDir<T>(fn: (dir: string, write: (name: string, tex
 
 /** Runs openssl and returns its exit status and stdout+stderr, without throwing. */
 export function opensslStatus(args: string[], cwd?: string): { status: number; output: string } {
-  const run = spawnSync(OPENSSL, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = spawnSync(requireProgram('openssl', 'openssl') /* the system OpenSSL: an independent implementation to check ours against */, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (run.error) throw run.error;
   return { status: run.status ?? -1, output: `${run.stdout}${run.stderr}` };
 }

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { requireProgram } from './tools.ts';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -65,7 +66,7 @@ zone "${zone}" { type primary; file "${dir}/zone.db"; allow-update { key "${key.
 `,
 	);
 	let output = '';
-	const named: ChildProcess = spawn('named', ['-g', '-c', join(dir, 'named.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
+	const named: ChildProcess = spawn(requireProgram('named', 'bind9'), ['-g', '-c', join(dir, 'named.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
 	named.stdout!.on('data', chunk => (output += chunk));
 	named.stderr!.on('data', chunk => (output += chunk));
 	const exited = new Promise<void>(resolve => named.once('exit', () => resolve()));

@@ -20,14 +20,30 @@ export interface RealCluster extends ControlPlane {
 	mutationsSince(since: number): AuditEvent[];
 	/** The arguments that point nub at this cluster. */
 	nubArgs: string[];
+	/** Stops it and removes its folder. */
+	close(): Promise<void>;
+}
+
+export interface RealClusterOptions {
+	podReadyDelayMs?: number;
+	loadBalancerDelayMs?: number;
+	nodes?: number;
+}
+
+/** A real cluster stopped when the test ends (in a hook: startRealCluster, and close it after). */
+export async function realCluster(t: ExecutionContext, options: RealClusterOptions = {}): Promise<RealCluster> {
+	const cluster = await startRealCluster(options);
+	t.teardown(() => cluster.close());
+	return cluster;
 }
 
 /**
  * Starts nub's test control plane (cluster/nubkube: etcd, kube-apiserver, kube-controller-manager,
- * kube-scheduler, kwok) in a temporary folder, stopped and removed when the test file's tests end.
- * It must have been built: the README's test command builds it before the suite.
+ * kube-scheduler, kwok) in a temporary folder, with quick pods (100 ms to Ready) and LoadBalancer
+ * addresses (200 ms). It must have been built: the README's test command builds it first. It
+ * ends with this process however it ends.
  */
-export async function realCluster(t: ExecutionContext, options: { podReadyDelayMs?: number; loadBalancerDelayMs?: number; nodes?: number } = {}): Promise<RealCluster> {
+export async function startRealCluster(options: RealClusterOptions = {}): Promise<RealCluster> {
 	const build = builtNubkube();
 	if (!build) throw new Error('the test control plane is not built: npm run cluster -- build (the README\'s test command does it)');
 	const dir = mkdtempSync(join(tmpdir(), 'nub-kube-'));
@@ -38,10 +54,6 @@ export async function realCluster(t: ExecutionContext, options: { podReadyDelayM
 		rmSync(dir, { recursive: true, force: true });
 		throw error;
 	}
-	t.teardown(async () => {
-		await plane.stop();
-		rmSync(dir, { recursive: true, force: true });
-	});
 	const kube = await Kube.connect({ kubeconfig: plane.kubeconfig, context: plane.context });
 	const admin = await Kube.connect({ kubeconfig: plane.kubeconfig, context: plane.adminContext });
 	const kubectl = (...args: string[]) =>
@@ -59,5 +71,9 @@ export async function realCluster(t: ExecutionContext, options: { podReadyDelayM
 		audit,
 		mutationsSince: since => mutatingRequests(audit().slice(since), plane.operatorUser),
 		nubArgs: ['--kubeconfig', plane.kubeconfig, '--context', plane.context],
+		close: async () => {
+			await plane.stop();
+			rmSync(dir, { recursive: true, force: true });
+		},
 	};
 }

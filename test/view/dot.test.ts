@@ -2,6 +2,7 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { renderDot, type GraphView } from '../../lib/view/index.ts';
 import { cleanup, tempDir } from '../helpers/engine.ts';
+import { requireProgram } from '../helpers/tools.ts';
 import { decodeSvg, svgNodeNames } from './helpers.ts';
 import { scenario } from './scenario.ts';
 
@@ -12,7 +13,7 @@ test.after.always(() => cleanup(dir));
 
 /** The real Graphviz, as installed (`dot`). */
 function graphviz(dot: string) {
-	return spawnSync('dot', ['-Tsvg'], { input: dot, encoding: 'utf8' });
+	return spawnSync(requireProgram('dot', 'graphviz'), ['-Tsvg'], { input: dot, encoding: 'utf8' });
 }
 
 test('Graphviz draws it: one node per task with its id, one edge per need', t => {

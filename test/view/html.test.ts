@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { requireProgram } from '../helpers/tools.ts';
 import { nodeStates, renderHtml, type GraphView } from '../../lib/view/index.ts';
 import { cleanup, tempDir } from '../helpers/engine.ts';
 import { scenario, secretValue } from './scenario.ts';
@@ -14,7 +15,7 @@ let browser: Browser;
 test.before(async () => {
 	({ view } = await scenario(dir));
 	html = await renderHtml(view);
-	browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+	browser = await chromium.launch({ executablePath: requireProgram('/usr/bin/chromium', 'chromium'), args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
 });
 test.after.always(async () => {
 	await browser?.close();
