@@ -65,12 +65,19 @@ function isConflict(error: unknown): boolean {
 }
 
 function leaseObject(namespace: string, holder: string, seconds: number, acquired: Date, resourceVersion?: string): KubeObject {
-	// Dates, not strings: the client serializes the Lease's MicroTime fields from Date objects.
 	return {
 		...leaseRef(namespace),
 		metadata: { ...leaseRef(namespace).metadata, ...(resourceVersion ? { resourceVersion } : {}) },
-		spec: { holderIdentity: holder, leaseDurationSeconds: seconds, acquireTime: acquired, renewTime: new Date() },
-	} as unknown as KubeObject;
+		spec: { holderIdentity: holder, leaseDurationSeconds: seconds, acquireTime: microTime(acquired), renewTime: microTime(new Date()) },
+	};
+}
+
+/**
+ * A Lease's times are MicroTime: RFC 3339 with exactly six digits of fractions. The API server
+ * refuses JavaScript's three (`.764Z`) with a 400; the sandbox took them, a real one does not.
+ */
+export function microTime(date: Date): string {
+	return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
 export interface TeamStateOptions {

@@ -153,7 +153,7 @@ export function normalizeCluster(objects: readonly ClusterObject[], replace: Rec
 			for (const key of Object.keys(value).sort()) {
 				const item = (value as Record<string, unknown>)[key];
 				// References to other objects carry their uid and resourceVersion: server-set too.
-				out[text(key)] = key === 'nodePort' || key === 'uid' || key === 'resourceVersion' ? `<${key}>` : walk(item);
+				out[text(key)] = key === 'nodePort' || key === 'healthCheckNodePort' || key === 'uid' || key === 'resourceVersion' ? `<${key}>` : walk(item);
 			}
 			return out;
 		}
