@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { ExecutionContext } from 'ava';
+import { builtNubkube } from '../../cluster/control-plane.ts';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../lib/sandbox/index.ts';
 
 /** A fresh state folder, removed when the test ends. */
@@ -50,10 +51,15 @@ export interface KubectlResult {
 	stderr: string;
 }
 
-/** Runs the real kubectl against a kubeconfig; HOME is private so no discovery cache is shared between tests. */
+/**
+ * Runs the real kubectl, of the release the test control plane is built from (cluster/), against
+ * a kubeconfig; HOME is private so no discovery cache is shared between tests.
+ */
 export async function kubectl(kubeconfigPath: string, home: string, args: string[]): Promise<KubectlResult> {
+	const build = builtNubkube();
+	if (!build) throw new Error('the kubectl of the test control plane is not built: npm run cluster -- build (the README\'s test command does it)');
 	try {
-		const { stdout, stderr } = await promisify(execFile)('kubectl', ['--kubeconfig', kubeconfigPath, ...args], { env: { PATH: process.env.PATH, HOME: home }, timeout: 30_000 });
+		const { stdout, stderr } = await promisify(execFile)(build.kubectl, ['--kubeconfig', kubeconfigPath, ...args], { env: { PATH: process.env.PATH, HOME: home }, timeout: 30_000 });
 		return { code: 0, stdout, stderr };
 	} catch (error) {
 		const failed = error as { code?: number; stdout: string; stderr: string };

@@ -101,7 +101,8 @@ test('kubectl apply --server-side twice, then delete returns promptly', async t 
 	t.true(second.metadata.managedFields.some((entry: { manager: string; operation: string }) => entry.manager === 'kubectl' && entry.operation === 'Apply'));
 
 	const started = Date.now();
-	t.is(ok(t, await run('delete', '-f', file)), 'deployment.apps "web" deleted\nservice "web" deleted\n');
+	// kubectl of 1.36 names the namespace it deleted from.
+	t.is(ok(t, await run('delete', '-f', file)), 'deployment.apps "web" deleted from x namespace\nservice "web" deleted from x namespace\n');
 	t.true(Date.now() - started < 5000, 'kubectl delete waits for the objects to disappear: they must go at once');
 	const after = await run('get', 'deploy', 'web', '-n', 'x');
 	t.is(after.stderr.trim(), 'Error from server (NotFound): deployments.apps "web" not found');
