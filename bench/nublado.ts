@@ -208,16 +208,16 @@ export const nubladoBench: BenchGroup = async context => {
 /**
  * A copy of the repository's nublado deployment in a fresh temporary folder, as
  * test/helpers/project.ts makeNubladoProject makes one: its parts copied, lib/ linked to this
- * checkout, `nub` resolved to it through node_modules/nub; plus the bench's nublado.yaml.
+ * checkout, `nub` resolved to it through node_modules/nub; plus the bench's nublado.yaml (or `yaml`).
  */
-function makeNubladoProject(context: BenchContext): string {
+export function makeNubladoProject(context: BenchContext, yaml: string = nubladoYaml): string {
 	const dir = context.tempDir();
 	mkdirSync(join(dir, 'node_modules'));
 	symlinkSync(context.repoRoot, join(dir, 'node_modules', 'nub'));
 	writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
 	for (const part of ['Nubfile.ts', 'tasks', 'templates', 'hub', 'landing']) cpSync(join(context.repoRoot, part), join(dir, part), { recursive: true });
 	symlinkSync(join(context.repoRoot, 'lib'), join(dir, 'lib'));
-	writeFileSync(join(dir, 'nublado.yaml'), nubladoYaml);
+	writeFileSync(join(dir, 'nublado.yaml'), yaml);
 	return dir;
 }
 
@@ -226,7 +226,7 @@ function makeNubladoProject(context: BenchContext): string {
  * resolves to this checkout's lib/index.ts, so its tasks are this process's tasks). NUBLADO_*
  * variables, which would override the configuration, are hidden from it as from the children.
  */
-async function loadGraph(project: string): Promise<PathNode[]> {
+export async function loadGraph(project: string): Promise<PathNode[]> {
 	const hidden = Object.entries(process.env).filter(([name]) => name.startsWith('NUBLADO_'));
 	for (const [name] of hidden) delete process.env[name];
 	let exports: Record<string, unknown>;
@@ -241,7 +241,7 @@ async function loadGraph(project: string): Promise<PathNode[]> {
 }
 
 /** The children's environment: plain output, the state key from .nub/key, no configuration overrides. */
-function nubEnv(): NodeJS.ProcessEnv {
+export function nubEnv(): NodeJS.ProcessEnv {
 	const env = childEnv({ CI: 'true', NO_COLOR: '1' });
 	delete env.NUB_STATE_KEY;
 	for (const name of Object.keys(env)) if (name.startsWith('NUBLADO_')) delete env[name];
@@ -294,7 +294,7 @@ function readFullRun(run: AsyncRun, nodes: readonly PathNode[], requests: readon
  * How long the engine took to take a task up once the last of its needs had ended (or the run had
  * started): the time between them that no task duration counts.
  */
-function gapBefore(name: string, byName: ReadonlyMap<string, PathNode>, events: RunEvents): number {
+export function gapBefore(name: string, byName: ReadonlyMap<string, PathNode>, events: RunEvents): number {
 	const ready = Math.max(events.runStartAtMs, ...byName.get(name)!.needs.map(need => events.timings.get(need)?.endAtMs ?? 0));
 	return Math.max(0, (events.timings.get(name)?.beganAtMs ?? ready) - ready);
 }
@@ -463,6 +463,6 @@ function summarize(run: FullRun) {
 	};
 }
 
-function commandLine(spec: AsyncCommandSpec): string {
+export function commandLine(spec: AsyncCommandSpec): string {
 	return [spec.command === process.execPath ? 'node' : spec.command, ...spec.args].join(' ');
 }
