@@ -17,7 +17,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { kube, task, type KubeObject, type Needs, type OutputsOf, type Task } from 'nub';
+import { kube, task, type KubeObject, type Needs, type OutputsOf, type Task, type TaskContext, type TaskKube } from 'nub';
 import type { Json } from '../lib/engine/json.ts';
 import { driftOf } from '../lib/k8s/drift.ts';
 import { sourceOf } from '../lib/k8s/sources.ts';
@@ -82,6 +82,11 @@ export interface ApplySpec<N extends Needs> {
 	files?: readonly string[];
 	config?: Json;
 	rollouts?: readonly Rollout[];
+	/**
+	 * Runs before the apply, with the objects about to be applied: for what the cluster cannot
+	 * change in place (an immutable field), which the task replaces itself.
+	 */
+	prepare?: (objects: readonly KubeObject[], cluster: TaskKube, context: TaskContext) => Promise<void>;
 }
 
 /** The folder of the templates, relative to the Nubfile. */
@@ -131,6 +136,7 @@ export function applyTask<N extends Needs = {}>(spec: ApplySpec<N>): Task<Applie
 		run: async (inputs, context) => {
 			const objects = [...render(context.root, inputs), ...(spec.objects?.(inputs, context.root) ?? [])];
 			const cluster = await kube(context);
+			await spec.prepare?.(objects, cluster, context);
 			const results = await cluster.apply(objects);
 			for (const rollout of spec.rollouts ?? []) await cluster.waitForRollout(rollout.kind, rollout.namespace, rollout.name);
 			const applied = results.map(({ object }) => ({

@@ -1,4 +1,4 @@
-import { kube, task, type Task } from 'nub';
+import { kube, task, type KubeObject, type Task, type TaskKube } from 'nub';
 import { applyTask, type Applied } from './apply.ts';
 import type { Deployment } from './platform.ts';
 
@@ -67,6 +67,7 @@ export function storageTasks({ config }: Deployment, namespace: Task<Applied>) {
 		values: ({ nfsIp }) => ({ NAMESPACE: ns, NFS_SERVER_IP: nfsIp, SIZE: size }),
 		each: exports,
 		preview: { nfsIp: '10.96.0.10' },
+		prepare: (objects, cluster, context) => replaceMovedVolumes(objects, cluster, ns, context.log.info),
 	});
 	const keepalive = applyTask({
 		name: 'keepalive',
@@ -79,4 +80,35 @@ export function storageTasks({ config }: Deployment, namespace: Task<Applied>) {
 		rollouts: [{ kind: 'Deployment', namespace: ns, name: 'keepalive' }],
 	});
 	return { fileserver, nfsServiceIp, nfsVolumes, keepalive };
+}
+
+/**
+ * A PersistentVolume's source is immutable: when the NFS server's address moved (the fileserver
+ * Service was made anew, with a new ClusterIP), the exports' volumes and claims are made anew. The
+ * claims go first (a bound volume is held until its claim is gone), and with them the pods that
+ * mount them (a claim in use is held until they end; their controllers make new pods, which wait
+ * for the new claims); then the volumes. The apply that follows makes both again.
+ */
+async function replaceMovedVolumes(objects: readonly KubeObject[], cluster: TaskKube, namespace: string, log: (line: string) => void): Promise<void> {
+	const desired = new Map(objects.filter(object => object.kind === 'PersistentVolume').map(object => [object.metadata.name, (object.spec as { nfs: { server: string } }).nfs.server]));
+	const moved = (await cluster.list('v1', 'PersistentVolume')).filter(volume => {
+		const server = (volume.spec as { nfs?: { server?: string } } | undefined)?.nfs?.server;
+		return desired.has(volume.metadata.name) && server !== undefined && server !== desired.get(volume.metadata.name);
+	});
+	if (moved.length === 0) return;
+	const from = (moved[0]!.spec as { nfs: { server: string } }).nfs.server;
+	log(`the NFS server moved from ${from} to ${desired.get(moved[0]!.metadata.name)}: volumes cannot change their server, so ${moved.map(v => v.metadata.name).join(', ')} and their claims are made anew`);
+	const claims = new Set(moved.map(volume => (volume.spec as { claimRef?: { name: string; namespace?: string } }).claimRef).filter(ref => ref?.namespace === namespace).map(ref => ref!.name));
+	const claimRef = (name: string) => ({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name, namespace } });
+	for (const claim of claims) await cluster.delete(claimRef(claim));
+	const pods = (await cluster.list('v1', 'Pod', namespace)).filter(pod =>
+		((pod.spec as { volumes?: Array<{ persistentVolumeClaim?: { claimName: string } }> }).volumes ?? []).some(volume => claims.has(volume.persistentVolumeClaim?.claimName ?? '')),
+	);
+	for (const pod of pods) await cluster.delete({ apiVersion: 'v1', kind: 'Pod', metadata: { name: pod.metadata.name, namespace } });
+	for (const claim of claims) await cluster.waitForGone(claimRef(claim));
+	for (const volume of moved) {
+		const ref = { apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: volume.metadata.name } };
+		await cluster.delete(ref);
+		await cluster.waitForGone(ref);
+	}
 }

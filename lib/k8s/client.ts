@@ -76,15 +76,15 @@ export class Kube {
 			if (target.kubeconfig) config.loadFromFile(target.kubeconfig);
 			else config.loadFromDefault();
 		} catch (error) {
-			throw new KubeError(`cannot read ${file}: ${(error as Error).message}`, undefined, false, undefined, { cause: error });
+			throw new KubeError(`cannot read ${file}: ${(error as Error).message}`, undefined, false, undefined, { cause: error, reason: 'config' });
 		}
 		if (!config.getContextObject(target.context)) {
 			const known = config.getContexts().map(context => `"${context.name}"`);
-			throw new KubeError(`${file} has no context "${target.context}" (it has ${known.length > 0 ? known.join(', ') : 'none'})`, undefined, false);
+			throw new KubeError(`${file} has no context "${target.context}" (it has ${known.length > 0 ? known.join(', ') : 'none'})`, undefined, false, undefined, { reason: 'config' });
 		}
 		config.setCurrentContext(target.context);
 		const server = config.getCurrentCluster()?.server;
-		if (!server) throw new KubeError(`context "${target.context}" in ${file} names no cluster with a server`, undefined, false);
+		if (!server) throw new KubeError(`context "${target.context}" in ${file} names no cluster with a server`, undefined, false, undefined, { reason: 'config' });
 		return new Kube(KubernetesObjectApi.makeApiClient(config), server, target.context, options);
 	}
 
@@ -117,7 +117,7 @@ export class Kube {
 		try {
 			return plain(await this.call({ verb: 'read', object: ref }, call, () => this.api.read(header(ref))));
 		} catch (error) {
-			if (error instanceof KubeError && error.code === 404 && !/has no kind/.test(error.message)) return undefined;
+			if (error instanceof KubeError && error.reason === 'not-found') return undefined;
 			throw error;
 		}
 	}
@@ -131,7 +131,7 @@ export class Kube {
 			return ((plain(list) as unknown as { items?: KubeObject[] }).items ?? []).map(item => ({ ...item, apiVersion, kind }));
 		} catch (error) {
 			// A namespace that is gone holds nothing.
-			if (error instanceof KubeError && error.code === 404 && !/has no kind/.test(error.message)) return [];
+			if (error instanceof KubeError && error.reason === 'not-found') return [];
 			throw error;
 		}
 	}
@@ -176,7 +176,7 @@ export class Kube {
 			call.log?.(`${describeObject(ref)} deleted`);
 			return true;
 		} catch (error) {
-			if (error instanceof KubeError && error.code === 404 && !/has no kind/.test(error.message)) return false;
+			if (error instanceof KubeError && error.reason === 'not-found') return false;
 			throw error;
 		}
 	}
@@ -193,7 +193,7 @@ export class Kube {
 			call.log?.(`${describeObject(ref)} deleted`);
 			return true;
 		} catch (error) {
-			if (error instanceof KubeError && error.code === 404 && !/has no kind/.test(error.message)) return false;
+			if (error instanceof KubeError && error.reason === 'not-found') return false;
 			throw error;
 		}
 	}

@@ -1,5 +1,33 @@
 import { describeObject, groupVersion, type KubeObject } from './objects.ts';
 
+/** What kind of failure a KubeError is: code tells them apart by this, never by the message. */
+export type KubeReason =
+	/** The kubeconfig cannot be read, lacks the context, or names no server. */
+	| 'config'
+	/** The server cannot be reached (refused, reset, timed out, no such host). */
+	| 'unreachable'
+	/** The server's certificate is not trusted. */
+	| 'tls'
+	/** 401: the credentials were refused. */
+	| 'unauthorized'
+	/** 403: RBAC refused the request. */
+	| 'forbidden'
+	/** 404 for an object. */
+	| 'not-found'
+	/** 404 for the kind: the cluster does not serve that group, version or kind. */
+	| 'unknown-kind'
+	/** 409: AlreadyExists, a stale resourceVersion, or a server-side apply conflict. */
+	| 'conflict'
+	/** 422 for a field that can be set only when the object is made. */
+	| 'immutable'
+	/** 422 for anything else the server's validation refused. */
+	| 'invalid'
+	/** 429. */
+	| 'throttled'
+	/** 5xx. */
+	| 'server-error'
+	| 'other';
+
 /** What went wrong talking to the API server, said so an operator can act on it. */
 export class KubeError extends Error {
 	override readonly name = 'KubeError';
@@ -11,10 +39,24 @@ export class KubeError extends Error {
 		readonly retryable: boolean,
 		/** How long the server asked us to wait (429 Retry-After). */
 		readonly retryAfterMs?: number,
-		options?: ErrorOptions,
+		options?: ErrorOptions & { reason?: KubeReason },
 	) {
 		super(message, options);
+		this.reason = options?.reason ?? reasonOfCode(code);
 	}
+
+	readonly reason: KubeReason;
+}
+
+function reasonOfCode(code: number | undefined): KubeReason {
+	if (code === undefined) return 'other';
+	if (code === 401) return 'unauthorized';
+	if (code === 403) return 'forbidden';
+	if (code === 404) return 'not-found';
+	if (code === 409) return 'conflict';
+	if (code === 422) return 'invalid';
+	if (code === 429) return 'throttled';
+	return code >= 500 ? 'server-error' : 'other';
 }
 
 /** What the failed call was doing, for the message. */
@@ -57,7 +99,7 @@ export function explainError(error: unknown, operation: Operation): KubeError {
 			404,
 			false,
 			undefined,
-			{ cause: error },
+			{ cause: error, reason: 'unknown-kind' },
 		);
 	}
 	if (code !== undefined) return explainStatus(code, status!, headerOf(error, 'retry-after'), what, operation, error);
@@ -69,14 +111,14 @@ export function explainError(error: unknown, operation: Operation): KubeError {
 			undefined,
 			false,
 			undefined,
-			{ cause: error },
+			{ cause: error, reason: 'tls' },
 		);
 	}
 	if (system && networkCodes.has(system)) {
-		return new KubeError(`${operation.verb} ${what}: cannot talk to the API server at ${operation.server}: ${system}`, undefined, true, undefined, { cause: error });
+		return new KubeError(`${operation.verb} ${what}: cannot talk to the API server at ${operation.server}: ${system}`, undefined, true, undefined, { cause: error, reason: 'unreachable' });
 	}
 	if (/socket hang up|other side closed|ECONNRESET/.test(message)) {
-		return new KubeError(`${operation.verb} ${what}: the API server at ${operation.server} closed the connection`, undefined, true, undefined, { cause: error });
+		return new KubeError(`${operation.verb} ${what}: the API server at ${operation.server} closed the connection`, undefined, true, undefined, { cause: error, reason: 'unreachable' });
 	}
 	return new KubeError(`${operation.verb} ${what}: ${message}`, undefined, false, undefined, { cause: error });
 }
@@ -95,14 +137,20 @@ function explainStatus(code: number, status: Status, retryAfter: string | undefi
 			);
 		case code === 403:
 			return new KubeError(`${operation.verb} ${what}: forbidden: ${message}; ${permissionHint}`, code, false, undefined, { cause });
-		case code === 422:
+		case code === 422: {
+			// A field that is set once (a volume's source, a selector, a Service's clusterIP): the
+			// object must be made anew to change it.
+			const immutable = causes.length > 0 && causes.every(c => /immutable/i.test(c.message ?? ''));
 			return new KubeError(
-				`${what} is invalid: ${causes.length > 0 ? causes.map(c => `${c.field ?? '(object)'}: ${c.message ?? c.reason}`).join('; ') : message}`,
+				`${what} is invalid: ${causes.length > 0 ? causes.map(c => `${c.field ?? '(object)'}: ${c.message ?? c.reason}`).join('; ') : message}${
+					immutable ? `; it cannot be changed in place: delete ${what} (kubectl delete), then run again to make it anew` : ''
+				}`,
 				code,
 				false,
 				undefined,
-				{ cause },
+				{ cause, reason: immutable ? 'immutable' : 'invalid' },
 			);
+		}
 		case code === 409:
 			return new KubeError(
 				`${operation.verb} ${what}: conflict: ${message}${causes.length > 0 ? ` (${causes.map(c => c.field ?? c.message).join(', ')})` : ''}`,

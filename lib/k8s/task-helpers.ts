@@ -17,7 +17,11 @@ export interface TaskKube {
 	read(ref: ObjectRef): Promise<KubeObject | undefined>;
 	/** The objects of a kind in a namespace (or cluster-wide), listed once per run for every caller. */
 	snapshot(apiVersion: string, kind: string, namespace?: string): Promise<KubeObject[]>;
+	/** The objects of a kind as they are now (not the run's shared snapshot). */
+	list(apiVersion: string, kind: string, namespace?: string): Promise<KubeObject[]>;
 	delete(ref: ObjectRef): Promise<boolean>;
+	/** Waits until the object is gone (a deletion that finalizers or dependents hold). */
+	waitForGone(ref: ObjectRef, options?: { timeoutMs?: number }): Promise<void>;
 	waitForClusterIp(namespace: string, name: string, options?: { timeoutMs?: number }): Promise<string>;
 	waitForLoadBalancer(namespace: string, name: string, options?: { timeoutMs?: number }): Promise<string>;
 	waitForRollout(kind: 'Deployment' | 'DaemonSet' | 'StatefulSet', namespace: string, name: string, options?: { timeoutMs?: number }): Promise<void>;
@@ -51,7 +55,9 @@ export async function kube(context: TaskContext): Promise<TaskKube> {
 		apply: objects => client.apply(objects, call()),
 		read: ref => client.read(ref, call()),
 		snapshot: (apiVersion, kind, namespace) => client.snapshot(apiVersion, kind, namespace, call()),
+		list: (apiVersion, kind, namespace) => client.list(apiVersion, kind, namespace, call()),
 		delete: ref => client.delete(ref, call()),
+		waitForGone: (ref, options) => client.waitForGone(ref, call(options)),
 		waitForClusterIp: (namespace, name, options) => client.waitForClusterIp(namespace, name, call(options)),
 		waitForLoadBalancer: (namespace, name, options) => client.waitForLoadBalancer(namespace, name, call(options)),
 		waitForRollout: (kind, namespace, name, options) => client.waitForRollout(kind, namespace, name, call(options)),

@@ -67,3 +67,31 @@ test('an unknown kind names its API group and version', t => {
 	t.true(error instanceof KubeError);
 	t.is(error.message, 'Widget nublado/w: the cluster has no kind Widget in example.com/v1 (API group "example.com", version v1): check apiVersion and kind, or install what defines it');
 });
+
+test('every KubeError has a reason to tell it apart; an immutable field (as a real API server words it) says to make the object anew', t => {
+	const pv = { ...operation, object: { apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: 'home-nublado' } } };
+	const immutable = explainError(
+		apiException(422, {
+			reason: 'Invalid',
+			message: 'PersistentVolume "home-nublado" is invalid: spec.persistentvolumesource: Forbidden: spec.persistentvolumesource is immutable after creation',
+			details: { causes: [{ reason: 'FieldValueForbidden', message: 'Forbidden: spec.persistentvolumesource is immutable after creation', field: 'spec.persistentvolumesource' }] },
+		}),
+		pv,
+	);
+	t.is(immutable.reason, 'immutable');
+	t.is(
+		immutable.message,
+		'PersistentVolume home-nublado is invalid: spec.persistentvolumesource: Forbidden: spec.persistentvolumesource is immutable after creation; it cannot be changed in place: delete PersistentVolume home-nublado (kubectl delete), then run again to make it anew',
+	);
+	const reasons = [
+		[401, 'unauthorized'],
+		[403, 'forbidden'],
+		[404, 'not-found'],
+		[409, 'conflict'],
+		[422, 'invalid'],
+		[429, 'throttled'],
+		[503, 'server-error'],
+	] as const;
+	for (const [code, reason] of reasons) t.is(explainError(apiException(code, { reason: 'X', message: 'm' }), operation).reason, reason, `${code}`);
+	t.is(new KubeError('refused', undefined, true, undefined, { reason: 'unreachable' }).reason, 'unreachable');
+});

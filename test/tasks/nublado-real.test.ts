@@ -155,6 +155,28 @@ test.serial('what kubectl deletes or edits behind nub\'s back is repaired by the
 	t.deepEqual(ran(again), []);
 });
 
+test.serial('the fileserver Service deleted: made anew with a new ClusterIP, which the volumes (immutable: made anew), keepalive and the hub follow', async t => {
+	const old = (await read('v1', 'Service', 'fileserver', 'nublado'))!.spec.clusterIP as string;
+	await cluster.kubectl('-n', 'nublado', 'delete', 'service', 'fileserver');
+	const repaired = await run(['run', 'all', '--json']);
+	t.is(repaired.code, 0, repaired.stderr + repaired.stdout.slice(-3000));
+	t.regex(repaired.stdout, /the NFS server moved from [\d.]+ to [\d.]+: volumes cannot change their server/);
+	const ip = (await read('v1', 'Service', 'fileserver', 'nublado'))!.spec.clusterIP as string;
+	t.not(ip, old);
+	for (const volume of ['home', 'scratch', 'project', 'datasets', 'software', 'teststand']) {
+		t.is((await read('v1', 'PersistentVolume', `${volume}-nublado`))!.spec.nfs.server, ip);
+		t.is((await read('v1', 'PersistentVolumeClaim', volume, 'nublado'))!.status.phase, 'Bound');
+	}
+	const keepalive = (await read('apps/v1', 'Deployment', 'keepalive', 'nublado'))!;
+	t.true((keepalive.spec.template.spec.volumes as Array<{ nfs: { server: string } }>).every(volume => volume.nfs.server === ip));
+	t.is(keepalive.status.availableReplicas, 1);
+	t.true(JSON.stringify((await read('apps/v1', 'Deployment', 'hub', 'nublado'))!.spec.template.spec).includes(ip));
+	// Firefly, which mounts a claim, has a pod again on the new one.
+	await cluster.kube.waitForRollout('Deployment', 'nublado', 'firefly', { timeoutMs: 60_000 });
+	const again = await run(['run', 'all', '--json']);
+	t.deepEqual(ran(again), []);
+});
+
 test.serial('nub run --prune deletes what a component switched off no longer produces, and nothing else', async t => {
 	const firefly = (await recorded()).get('firefly')!;
 	const off = { NUBLADO_FIREFLY_ENABLED: 'false' };
