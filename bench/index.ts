@@ -14,7 +14,9 @@
  *   --json          also print the raw figures as JSON at the end of stdout
  *
  * Groups: engine (nub against make on a random DAG), secrets (DH parameters against openssl),
- * nublado (the repository's deployment against the sandbox API server: wall vs critical path).
+ * nublado (the repository's deployment against the sandbox API server: wall vs critical path),
+ * kube (the deployment on a real control plane against kubectl the manual's way; needs
+ * `npm run cluster -- build` first).
  *
  * Progress goes to stderr, the report to stdout; the raw figures are always written to
  * $TMPDIR/nub-bench-results-TIMESTAMP.json.
@@ -25,6 +27,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { engineBench } from './engine.ts';
+import { kubeBench } from './kube.ts';
 import { breakdownText, comparisonTable, formatMs, spreadTable } from './lib/format.ts';
 import { ratioOf, type BenchContext, type BenchGroup, type GroupResult } from './lib/types.ts';
 import { nubladoBench } from './nublado.ts';
@@ -34,6 +37,7 @@ const groups: Record<string, BenchGroup> = {
 	engine: engineBench,
 	secrets: secretsBench,
 	nublado: nubladoBench,
+	kube: kubeBench,
 };
 
 const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
