@@ -258,6 +258,34 @@ export const kubeBench: BenchGroup = async context => {
 		atEnd: writeManualScript(work, manifests, 'manual-at-end.sh', true),
 	};
 
+	// --- Start-up: Node, nub, the Nubfile, npx --------------------------------------------------------
+	// The pieces of the checked no-op's start, each a separate process, timed round-robin in each
+	// round right after that no-op (the control plane still up), so that they see the same load.
+	const startupSpecs: CommandSpec[] = [
+		{ label: 'node -e 0', command: process.execPath, args: ['-e', '0'], cwd: project, env },
+		{ label: 'node bin/nub.cjs --version', command: process.execPath, args: [nubBin, '--version'], cwd: project, env },
+		{ label: 'node bin/nub.cjs list', command: process.execPath, args: [nubBin, 'list'], cwd: project, env },
+		// What a checked run loads before its first request, as nub loads it (lib/k8s/client.ts: a dynamic import of the ES module package).
+		{ label: 'node: import @kubernetes/client-node', command: process.execPath, args: ['--input-type=module', '-e', "await import('@kubernetes/client-node')"], cwd: repoRoot, env },
+		{
+			label: 'npx --no-install nub --version',
+			command: 'npx',
+			args: ['--no-install', 'nub', '--version'],
+			cwd: project,
+			// Never the registry: nub is found in node_modules/.bin, and npm stays offline.
+			env: { ...env, npm_config_offline: 'true', npm_config_update_notifier: 'false' },
+			check: result => (result.stdout.trim() === runOnce({ label: 'nub --version', command: process.execPath, args: [nubBin, '--version'], env }).result.stdout.trim() ? undefined : `npx ran something else: ${result.stdout.trim()}`),
+		},
+	];
+	// Cheap, and subtracted from one another: more runs than the rest (at least 10 each).
+	const startupPasses = Math.ceil(Math.max(2 * repetitions, 10) / repetitions);
+	const startupSamples: number[][] = startupSpecs.map(() => []);
+	const timeStartup = (round: number) => {
+		const stats = timeRoundRobin(startupSpecs, { repetitions: startupPasses, warmups: round === 0 ? 1 : 0 });
+		stats.forEach((stat, i) => startupSamples[i]!.push(...stat.samples));
+		log(`    start-up pieces [${round + 1}/${repetitions}]: ${startupSpecs.map((spec, i) => `${spec.label} ${formatMs(stats[i]!.median)}`).join('; ')}`);
+	};
+
 	// --- Rounds ---------------------------------------------------------------------------------
 	const fullRuns: NubFullRun[] = [];
 	const noops: number[] = [];
@@ -305,6 +333,7 @@ export const kubeBench: BenchGroup = async context => {
 			const phases = readNoopPhases(jsonRun, jsonSpawnedAt, jsonAudit.events().filter(event => event.user.username === plane.operatorUser));
 			noopPhases.push(phases);
 			log(`    ${jsonSpec.label} [${round + 1}/${repetitions}] ${formatMs(jsonRun.ms)}: first request at ${formatMs(phases.toFirstRequestMs)}, ${phases.requests} requests in ${formatMs(phases.requestsMs)}`);
+			timeStartup(round);
 		} finally {
 			await planes.stop(plane);
 		}
@@ -351,28 +380,7 @@ export const kubeBench: BenchGroup = async context => {
 		}
 	}
 
-	// --- Start-up: Node, nub, the Nubfile, npx (no control plane running) ---------------------------
-	log('start-up: node -e 0, nub --version, nub list, npx nub --version, round-robin');
-	const startupSpecs: CommandSpec[] = [
-		{ label: 'node -e 0', command: process.execPath, args: ['-e', '0'], cwd: project, env },
-		{ label: 'node bin/nub.cjs --version', command: process.execPath, args: [nubBin, '--version'], cwd: project, env },
-		{ label: 'node bin/nub.cjs list', command: process.execPath, args: [nubBin, 'list'], cwd: project, env },
-		// What a checked run loads before its first request, as nub loads it (lib/k8s/client.ts: a dynamic import of the ES module package).
-		{ label: 'node: import @kubernetes/client-node', command: process.execPath, args: ['--input-type=module', '-e', "await import('@kubernetes/client-node')"], cwd: repoRoot, env },
-		{
-			label: 'npx --no-install nub --version',
-			command: 'npx',
-			args: ['--no-install', 'nub', '--version'],
-			cwd: project,
-			// Never the registry: nub is found in node_modules/.bin, and npm stays offline.
-			env: { ...env, npm_config_offline: 'true', npm_config_update_notifier: 'false' },
-			check: result => (result.stdout.trim() === runOnce({ label: 'nub --version', command: process.execPath, args: [nubBin, '--version'], env }).result.stdout.trim() ? undefined : `npx ran something else: ${result.stdout.trim()}`),
-		},
-	];
-	const onSample = (label: string, ms: number, round: number) => log(`    ${label} [${round + 1}/${repetitions}] ${formatMs(ms)}`);
-	// Cheap, and subtracted from one another: more runs than the rest.
-	const startupRepetitions = Math.max(2 * repetitions, 10);
-	const [nodeStats, versionStats, listStats, clientStats, npxStats] = timeRoundRobin(startupSpecs, { repetitions: startupRepetitions, warmups: 1, onSample }) as [Stats, Stats, Stats, Stats, Stats];
+	const [nodeStats, versionStats, listStats, clientStats, npxStats] = startupSamples.map(samples => statsOf(samples)) as [Stats, Stats, Stats, Stats, Stats];
 
 	// --- Results --------------------------------------------------------------------------------
 	const fullStats = statsOf(fullRuns.map(run => run.wallMs));
@@ -933,7 +941,7 @@ function noopBreakdown(phases: readonly NoopPhases[], noop: Stats, diff: Stats, 
 	const nubfileMs = startup.list.median - startup.version.median;
 	const clientMs = startup.client.median - nodeMs;
 	return {
-		title: `nub's checked no-op: where the time goes (the --json no-op of each round, ${phases.length} runs, request times from the API server's audit log; start-up pieces from separate processes, ${startup.node.samples.length} runs each)`,
+		title: `nub's checked no-op: where the time goes (the --json no-op of each round, ${phases.length} runs, request times from the API server's audit log; start-up pieces from separate processes, ${startup.node.samples.length} runs each, timed right after each round's no-op)`,
 		columns: ['phase', 'median', 'share of the --json no-op'],
 		rows: [
 			row('spawn to the first API request', toFirst, jsonWall),
