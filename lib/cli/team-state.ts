@@ -61,7 +61,7 @@ function describeHolder(lease: KubeObject, namespace: string, now = Date.now()):
 }
 
 function isConflict(error: unknown): boolean {
-	return error instanceof KubeError && error.code === 409;
+	return error instanceof KubeError && error.reason === 'conflict';
 }
 
 function leaseObject(namespace: string, holder: string, seconds: number, acquired: Date, resourceVersion?: string): KubeObject {
