@@ -331,10 +331,43 @@ function listTypeAt(path: string): ListType {
 	return listTypes.get(path) ?? atomic;
 }
 
-/** A workload's `spec.selector` is an atomic LabelSelector; a Service's is a plain map of labels. */
-function isAtomicMap(kind: string, path: string): boolean {
-	if (path === 'spec.selector') return kind !== 'Service' && kind !== 'ReplicationController';
-	return atomicMaps.has(path);
+/**
+ * `spec.selector` is atomic in every kind: a workload's LabelSelector (`+structType=atomic`), and
+ * a Service's or ReplicationController's map of labels too (`+mapType=atomic`).
+ */
+function isAtomicMap(_kind: string, path: string): boolean {
+	return path === 'spec.selector' || atomicMaps.has(path);
+}
+
+/** The pod template's structs, below a workload's `spec`. */
+const templateStructs = (spec: string) => [`${spec}.template`, `${spec}.template.metadata`, `${spec}.template.spec`];
+
+/**
+ * Struct fields that are not pointers in the Go types, by kind: a decoded object always has them
+ * (empty: `{}`), so a write never adds or removes one as such, and an Update's fieldsV1 has no `.`
+ * for it (`f:spec: {f:replicas: {}}`, where a map's `f:labels: {.: {}, ...}` has one).
+ */
+const structFields: Record<string, string[]> = {
+	Namespace: ['spec', 'status'],
+	Service: ['spec', 'status', 'status.loadBalancer'],
+	PersistentVolume: ['spec', 'status'],
+	PersistentVolumeClaim: ['spec', 'status', 'spec.resources'],
+	Pod: ['spec', 'status'],
+	Deployment: ['spec', 'status', 'spec.strategy', ...templateStructs('spec')],
+	DaemonSet: ['spec', 'status', 'spec.updateStrategy', ...templateStructs('spec')],
+	StatefulSet: ['spec', 'status', 'spec.updateStrategy', ...templateStructs('spec')],
+	ReplicaSet: ['spec', 'status', ...templateStructs('spec')],
+	Job: ['spec', 'status', ...templateStructs('spec')],
+	CronJob: ['spec', 'status', 'spec.jobTemplate', 'spec.jobTemplate.metadata', 'spec.jobTemplate.spec', ...templateStructs('spec.jobTemplate.spec')],
+	Ingress: ['spec', 'status', 'status.loadBalancer'],
+	IngressClass: ['spec'],
+	Lease: ['spec'],
+	RoleBinding: ['roleRef'],
+	ClusterRoleBinding: ['roleRef'],
+};
+
+function isStructField(place: Place): boolean {
+	return structFields[place.kind]?.includes(place.path) ?? false;
 }
 
 const joinPath = (path: string, field: string): string => (path ? `${path}.${field}` : field);
@@ -818,11 +851,17 @@ interface Comparison {
 
 function compare(before: JsonObject, after: JsonObject, kind: string): Comparison {
 	const comparison = { added: new FieldSet(), modified: new FieldSet(), removed: new FieldSet() };
-	compareAt(before, after, { kind, path: '' }, [], comparison);
+	compareAt(before, after, { kind, path: '' }, [], comparison, true);
 	return comparison;
 }
 
-function compareAt(lhs: Json | undefined, rhs: Json | undefined, place: Place, path: string[], out: Comparison): void {
+/** `inBoth`: the parent is on both sides (the objects themselves always are, as Go structs). */
+function compareAt(lhs: Json | undefined, rhs: Json | undefined, place: Place, path: string[], out: Comparison, inBoth: boolean): void {
+	// A struct field Go always has is on both sides, empty where the JSON leaves it out.
+	if (inBoth && isStructField(place) && (lhs === undefined) !== (rhs === undefined) && isObject((lhs ?? rhs)!)) {
+		lhs ??= {};
+		rhs ??= {};
+	}
 	const sameKind = lhs === undefined || rhs === undefined || kindOf(lhs) === kindOf(rhs);
 	const shape = sameKind ? shapeOf((rhs ?? lhs)!, place) : 'leaf';
 	// Empty or missing on both sides is compared as a leaf, so `{}` and `null` stay distinct.
@@ -835,13 +874,13 @@ function compareAt(lhs: Json | undefined, rhs: Json | undefined, place: Place, p
 	if (shape === 'map') {
 		const [left, right] = [(lhs ?? {}) as JsonObject, (rhs ?? {}) as JsonObject];
 		for (const name of new Set([...Object.keys(left), ...Object.keys(right)])) {
-			compareAt(get(left, name), get(right, name), fieldPlace(place, name), [...path, `f:${name}`], out);
+			compareAt(get(left, name), get(right, name), fieldPlace(place, name), [...path, `f:${name}`], out, lhs !== undefined && rhs !== undefined);
 		}
 	} else {
 		const left = indexItems((lhs ?? []) as Json[], shape, path, false);
 		const right = indexItems((rhs ?? []) as Json[], shape, path, false);
 		for (const element of new Set([...left.keys(), ...right.keys()])) {
-			compareAt(left.get(element), right.get(element), itemPlace(place), [...path, element], out);
+			compareAt(left.get(element), right.get(element), itemPlace(place), [...path, element], out, false);
 		}
 	}
 	// A map or list item that appears or goes is itself added or removed (the `.` of fieldsV1).

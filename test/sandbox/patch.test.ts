@@ -431,7 +431,8 @@ test('status writes are recorded only through the status subresource', t => {
 		apiVersion: 'apps/v1',
 		time: t1,
 		fieldsType: 'FieldsV1',
-		fieldsV1: { 'f:status': { '.': {}, 'f:readyReplicas': {} } },
+		// status is a struct (not a pointer) in Go: always there, so never added itself (no `.`).
+		fieldsV1: { 'f:status': { 'f:readyReplicas': {} } },
 		subresource: 'status',
 	});
 });
