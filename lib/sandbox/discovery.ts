@@ -84,9 +84,13 @@ function resourceList(group: string, version: string): Json {
 	return { kind: 'APIResourceList', ...(group === '' ? {} : { apiVersion: 'v1' }), groupVersion: groupVersionOf({ group, version }), resources };
 }
 
-/** A stable 8-byte base64 hash per type; clients compare it between discoveries, never decode it. */
+/**
+ * The real server's hash of a type's storage version: the first 8 bytes of the SHA-256 of
+ * `<group>/<version>/<kind>` (`/v1/ConfigMap` in the core group), in base64. Clients compare it
+ * between discoveries and never decode it.
+ */
 function storageVersionHash(type: ResourceType): string {
-	return createHash('sha256').update(`${groupVersionOf(type)}/${type.kind}`).digest().subarray(0, 8).toString('base64');
+	return createHash('sha256').update(`${type.group}/${type.version}/${type.kind}`).digest().subarray(0, 8).toString('base64');
 }
 
 /** `/openapi/v3`: where each group version's document is, with a hash clients cache by. */

@@ -18,7 +18,7 @@ import { parseFieldSelector, parseLabelSelector, type Selector } from './selecto
 import { ApiError, alreadyExists, applyConflict, badRequest, deleted, failure, forbidden, invalid, methodNotAllowed, notFound, staleConflict, unsupportedMediaType, type StatusCause } from './status.ts';
 import type { Store } from './store.ts';
 import { toTable, type IncludeObject } from './table.ts';
-import { validateObject } from './validate.ts';
+import { decodingProblem, validateObject } from './validate.ts';
 
 /** One decoded request to a resource URL. */
 export interface ResourceRequest {
@@ -140,6 +140,7 @@ export function selectorOf(query: URLSearchParams, type: ResourceType): Selector
 function create(request: ResourceRequest, cluster: Cluster): Answer {
 	const { route } = request;
 	const object = decodeObject(request, parseBody(request));
+	checkDecodable(route.type, object);
 	const metadata = metadataOf(object);
 	if (!metadata.name && metadata.generateName) metadata.name = `${metadata.generateName}${randomSuffix()}`;
 	delete metadata.resourceVersion;
@@ -156,6 +157,7 @@ function update(request: ResourceRequest, cluster: Cluster): Answer {
 	const { route } = request;
 	const existing = cluster.store.get(route.type, route.namespace, route.name!);
 	const sent = decodeObject(request, parseBody(request));
+	checkDecodable(route.type, sent);
 	if (!existing) throw notFound(route.type, route.name!);
 	const sentVersion = metadataOf(sent).resourceVersion;
 	if (sentVersion !== undefined && sentVersion !== '' && sentVersion !== metadataOf(existing).resourceVersion) throw staleConflict(route.type, route.name!);
@@ -238,16 +240,18 @@ function apply(request: ResourceRequest, cluster: Cluster, existing: KubeObject 
 }
 
 /**
- * The 409 of a server-side apply conflict, worded as the real server's: each conflict names the
- * manager, and for a manager that did not apply, the API version and time of its update.
+ * The 409 of a server-side apply conflict, worded as the real server's (printManager in
+ * k8s.io/apimachinery's managedfields): each conflict names the manager, its subresource if any,
+ * and for a manager that did not apply, the API version of its update (the manager's identity
+ * there carries no time, so none is printed).
  */
 function conflictError(conflicts: Array<{ manager: string; field: string }>, existing: KubeObject | undefined): ApiError {
 	const entries = (existing ? (metadataOf(existing).managedFields ?? []) : []).map(entry => asRecord(entry) ?? {});
 	const describe = (manager: string) => {
 		const entry = entries.find(candidate => candidate.manager === manager);
 		if (!entry) return JSON.stringify(manager);
-		const using = `${JSON.stringify(manager)} using ${String(entry.apiVersion)}`;
-		return entry.operation === 'Apply' ? using : `${using} at ${String(entry.time ?? '').replace(/\.\d+Z$/, 'Z')}`;
+		const named = `${JSON.stringify(manager)}${entry.subresource ? ` with subresource ${JSON.stringify(entry.subresource)}` : ''}`;
+		return entry.operation === 'Update' ? `${named} using ${String(entry.apiVersion)}` : named;
 	};
 	const causes: StatusCause[] = conflicts.map(conflict => ({ reason: 'FieldManagerConflict', message: `conflict with ${describe(conflict.manager)}`, field: conflict.field }));
 	if (conflicts.length === 1) return applyConflict(`Apply failed with 1 conflict: conflict with ${describe(conflicts[0]!.manager)}: ${conflicts[0]!.field}`, causes);
@@ -286,12 +290,26 @@ function commit(request: ResourceRequest, cluster: Cluster, object: KubeObject, 
 	return stored;
 }
 
+/**
+ * The kinds whose DELETE answers with the deleted object instead of a Success Status
+ * (ReturnDeletedObject in the real server's registry).
+ */
+const returnsDeletedObject = new Set(['Namespace', 'Pod', 'Service', 'ServiceAccount', 'PersistentVolume', 'PersistentVolumeClaim', 'StorageClass']);
+
+/**
+ * DELETE of one object. On the real server an object with finalizers (its own, or
+ * `foregroundDeletion` or `orphan` added by the propagation policy) stays, being deleted, until
+ * controllers have done them, and the answer is that object; here every finalizer is done at
+ * once: the object and (unless orphaned) what it owns go now, and the answer is what the real
+ * server answers first. A client waiting for the object to go sees it gone.
+ */
 function remove(request: ResourceRequest, cluster: Cluster): Answer {
 	const { route } = request;
 	const { store } = cluster;
 	const existing = store.get(route.type, route.namespace, route.name!);
 	if (!existing) throw notFound(route.type, route.name!);
-	checkPreconditions(request, route.type, existing);
+	const options = deleteOptions(request);
+	checkPreconditions(options, route.type, existing);
 	if (route.type.kind === 'Namespace' && ['default', 'kube-system', 'kube-public'].includes(route.name!)) {
 		throw new ApiError(failure(403, 'Forbidden', `namespaces "${route.name}" is forbidden: this namespace may not be deleted`, { name: route.name!, kind: 'namespaces' }));
 	}
@@ -309,22 +327,63 @@ function remove(request: ResourceRequest, cluster: Cluster): Answer {
 		}
 		return { code: 200, body: terminating as Json };
 	}
-	if (!isDryRun(request.query)) store.remove(route.type, route.namespace, route.name!);
+	const policy = options.propagationPolicy;
+	const finalizers = [...new Set([...(metadataOf(existing).finalizers ?? []), ...(policy === 'Foreground' ? ['foregroundDeletion'] : policy === 'Orphan' ? ['orphan'] : [])])];
+	if (!isDryRun(request.query)) removeWithDependents(store, route.type, existing, policy !== 'Orphan');
+	if (finalizers.length > 0) {
+		const deleting = copy(existing);
+		const metadata = metadataOf(deleting);
+		Object.assign(metadata, { deletionTimestamp: timestamp(), deletionGracePeriodSeconds: 0, finalizers });
+		// Setting deletionTimestamp is a change of what the object is asked to be (rest.BeforeDelete).
+		if ((metadata.generation ?? 0) > 0) metadata.generation! += 1;
+		return { code: 200, body: deleting as Json };
+	}
+	if (returnsDeletedObject.has(route.type.kind)) return { code: 200, body: existing as Json };
 	return { code: 200, body: deleted(route.type, route.name!, metadataOf(existing).uid!) as Json };
+}
+
+/**
+ * Removes `object` and, with `cascade`, every object that names it (by uid) in its
+ * ownerReferences, theirs in turn: the garbage collector's work, done at once.
+ */
+export function removeWithDependents(store: Store, type: ResourceType, object: KubeObject, cascade: boolean): void {
+	const { namespace, name, uid } = metadataOf(object);
+	store.remove(type, namespace, name!);
+	if (!cascade) return;
+	for (const dependentType of resourceTypes.filter(candidate => candidate.namespaced)) {
+		for (const dependent of store.list(dependentType, type.namespaced ? namespace : undefined)) {
+			const owners = (metadataOf(dependent).ownerReferences ?? []) as Json[];
+			if (owners.some(owner => asRecord(owner)?.uid === uid)) removeWithDependents(store, dependentType, dependent, true);
+		}
+	}
 }
 
 function removeCollection(request: ResourceRequest, { store }: Cluster): Answer {
 	const { route } = request;
 	const selector = selectorOf(request.query, route.type);
 	const victims = store.list(route.type, route.namespace).filter(selector);
-	if (!isDryRun(request.query)) for (const object of victims) store.remove(route.type, metadataOf(object).namespace, metadataOf(object).name!);
+	const cascade = deleteOptions(request).propagationPolicy !== 'Orphan';
+	if (!isDryRun(request.query)) for (const object of victims) if (store.get(route.type, metadataOf(object).namespace, metadataOf(object).name!)) removeWithDependents(store, route.type, object, cascade);
 	return { code: 200, body: listOf(route.type, victims, String(store.resourceVersion)) };
 }
 
+/** What a delete asks, from its DeleteOptions body and its query (the query wins, as on the real server). */
+interface DeleteOptions {
+	preconditions?: Record<string, Json>;
+	/** `Foreground`, `Background` (the default) or `Orphan`. */
+	propagationPolicy: string;
+}
+
+function deleteOptions(request: ResourceRequest): DeleteOptions {
+	const body = request.body.toString('utf8').trim() === '' ? undefined : asRecord(parseBody(request));
+	const orphan = request.query.get('orphanDependents') ?? (typeof body?.orphanDependents === 'boolean' ? String(body.orphanDependents) : undefined);
+	const policy = request.query.get('propagationPolicy') ?? (typeof body?.propagationPolicy === 'string' ? body.propagationPolicy : undefined);
+	return { preconditions: asRecord(body?.preconditions), propagationPolicy: policy ?? (orphan === 'true' ? 'Orphan' : 'Background') };
+}
+
 /** DeleteOptions.preconditions: a delete only of the expected uid or resourceVersion. */
-function checkPreconditions(request: ResourceRequest, type: ResourceType, existing: KubeObject): void {
-	if (request.body.toString('utf8').trim() === '') return;
-	const preconditions = asRecord(asRecord(parseBody(request))?.preconditions);
+function checkPreconditions(options: DeleteOptions, type: ResourceType, existing: KubeObject): void {
+	const { preconditions } = options;
 	const metadata = metadataOf(existing);
 	if (typeof preconditions?.uid === 'string' && preconditions.uid !== metadata.uid) {
 		throw new ApiError(failure(409, 'Conflict', `Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${metadata.uid}`, { name: metadata.name!, kind: type.resource }));
@@ -377,6 +436,12 @@ function checkIdentity(route: ResourceRoute, object: KubeObject): void {
 	if (route.type.namespaced && route.namespace !== undefined && namespace !== undefined && namespace !== route.namespace) {
 		throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
 	}
+}
+
+/** A body the real server cannot decode into its Go type is a 400, before any validation. */
+function checkDecodable(type: ResourceType, object: KubeObject): void {
+	const problem = decodingProblem(object);
+	if (problem) throw badRequest(`${type.kind} in version ${JSON.stringify(type.version)} cannot be handled as a ${type.kind}: ${problem}`);
 }
 
 function checkValid(type: ResourceType, object: KubeObject): void {

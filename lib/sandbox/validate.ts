@@ -125,10 +125,35 @@ function invalidValue(field: string, value: Json | undefined, problem: string, r
 	return { reason: 'FieldValueInvalid', message: `Invalid value: ${shown}: ${problem}`, field };
 }
 
-/** A string map as Go prints it with %#v: `map[string]string{"app":"web"}`, keys sorted. */
+/**
+ * A string map as a field error shows it: Go's JSON of it, keys sorted (`{"app":"web"}`). Releases
+ * before 1.34 printed `map[string]string{"app":"web"}` (%#v); the test control plane's 1.36 does not.
+ */
 function goMap(map: Record<string, string>): string {
 	const entries = Object.keys(map)
 		.sort()
 		.map(key => `${JSON.stringify(key)}:${JSON.stringify(map[key])}`);
-	return `map[string]string{${entries.join(', ')}}`;
+	return `{${entries.join(',')}}`;
+}
+
+/** The fields the real server decodes as MicroTime (RFC 3339 with exactly six fractional digits), by kind. */
+const microTimeFields: Record<string, string[]> = { Lease: ['acquireTime', 'renewTime'] };
+const microTimeLayout = '2006-01-02T15:04:05.000000Z07:00';
+
+/**
+ * Why the real server could not decode `object` into its Go type, or undefined. Only MicroTime is
+ * checked: a JavaScript time (`.764Z`, three digits) is a 400 there, in Go's time.Parse words.
+ */
+export function decodingProblem(object: KubeObject): string | undefined {
+	const spec = asRecord(object.spec);
+	for (const field of microTimeFields[object.kind] ?? []) {
+		const value = spec?.[field];
+		if (typeof value !== 'string' || /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$/.test(value)) continue;
+		// Where Go's parser stops: past the seconds, the fraction or the zone; else at the start.
+		const seconds = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/.test(value);
+		const fraction = seconds && /^\.\d{6}/.test(value.slice(19));
+		const [rest, element] = fraction ? [value.slice(26), 'Z07:00'] : seconds ? [value.slice(19), '.000000'] : [value, '2006'];
+		return `parsing time ${JSON.stringify(value)} as ${JSON.stringify(microTimeLayout)}: cannot parse ${JSON.stringify(rest)} as ${JSON.stringify(element)}`;
+	}
+	return undefined;
 }

@@ -2,6 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { microTime } from '../../lib/cli/team-state.ts';
 import { Kube } from '../../lib/k8s/client.ts';
 import { startSandbox } from '../../lib/sandbox/index.ts';
 import { finished, makeProject, nub, removeProject, startNub, summaryOf, waitFor } from '../helpers/project.ts';
@@ -165,7 +166,7 @@ test('a run whose lease is taken from it stops, saying it lost the lock, and lea
 	for (let attempt = 1; ; attempt++) {
 		const lease = (await kube.read(ref))!;
 		try {
-			await kube.replace({ ...lease, spec: { ...(lease.spec as object), holderIdentity: 'someone else', renewTime: new Date() } } as never);
+			await kube.replace({ ...lease, spec: { ...(lease.spec as object), holderIdentity: 'someone else', renewTime: microTime(new Date()) } } as never);
 			break;
 		} catch (error) {
 			if ((error as { code?: number }).code !== 409 || attempt >= 10) throw error;
