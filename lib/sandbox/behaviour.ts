@@ -28,6 +28,7 @@ const rolloutKinds = new Set(['Deployment', 'DaemonSet', 'StatefulSet', 'Replica
 export class Controllers {
 	private timer: NodeJS.Timeout | undefined;
 	private stopped = false;
+	private unsubscribe: (() => void) | undefined;
 
 	constructor(
 		private readonly store: Store,
@@ -37,13 +38,27 @@ export class Controllers {
 	/** Starts the clock; overdue changes (from before a restart) are made at once. */
 	start(): void {
 		this.stopped = false;
+		// Deletions come from handlers and from cascades alike: watched on the store.
+		this.unsubscribe = this.store.subscribe(event => {
+			if (event.type === 'DELETED' && event.resourceType.kind === 'PersistentVolumeClaim') this.claimDeleted(event.object);
+		});
 		this.schedule();
 	}
 
 	/** Stops making changes; pending ones stay in the store for the next start. */
 	stop(): void {
 		this.stopped = true;
+		this.unsubscribe?.();
 		clearTimeout(this.timer);
+	}
+
+	/** A deleted claim releases the volume bound to it. */
+	private claimDeleted(claim: KubeObject): void {
+		const volumes = findResourceType('', 'v1', 'persistentvolumes')!;
+		for (const volume of this.store.list(volumes)) {
+			if (asRecord(asRecord(volume.spec)?.claimRef)?.uid !== metadataOf(claim).uid) continue;
+			this.add({ action: 'release', ref: { group: '', resource: volumes.resource, name: metadataOf(volume).name! }, due: Date.now() });
+		}
 	}
 
 	/** Reacts to an object just stored (`previous`: the version it replaced). */
@@ -60,13 +75,15 @@ export class Controllers {
 			this.add({ action: 'rollout', ref, due: now + this.options.rolloutDelayMs, generation: metadata.generation });
 		}
 		if (type.kind === 'PersistentVolumeClaim' && !previous) this.add({ action: 'bind', ref, due: now + this.options.rolloutDelayMs });
-		if (type.kind === 'PersistentVolume' && !previous) {
-			// A new volume may be what a waiting claim was waiting for.
-			const claims = findResourceType('', 'v1', 'persistentvolumeclaims')!;
-			for (const claim of this.store.list(claims)) {
-				const claimRef: ObjectRef = { group: '', resource: claims.resource, namespace: metadataOf(claim).namespace, name: metadataOf(claim).name! };
-				if (phaseOf(claim) === 'Pending' && !this.isPending(claimRef, 'bind')) this.add({ action: 'bind', ref: claimRef, due: now });
-			}
+		if (type.kind === 'PersistentVolume' && !previous) this.add({ action: 'available', ref, due: now });
+	}
+
+	/** Binds the claims still Pending, soon: a volume just became Available may be what one waits for. */
+	private retryPendingClaims(): void {
+		const claims = findResourceType('', 'v1', 'persistentvolumeclaims')!;
+		for (const claim of this.store.list(claims)) {
+			const claimRef: ObjectRef = { group: '', resource: claims.resource, namespace: metadataOf(claim).namespace, name: metadataOf(claim).name! };
+			if (phaseOf(claim) === 'Pending' && !this.isPending(claimRef, 'bind')) this.add({ action: 'bind', ref: claimRef, due: Date.now() });
 		}
 	}
 
@@ -114,6 +131,21 @@ export class Controllers {
 				return;
 			case 'bind':
 				this.bind(type, object);
+				return;
+			case 'release': {
+				// What the PV controller does once a bound volume's claim is gone: a Delete policy
+				// deletes the volume (its provisioner frees the storage), any other releases it.
+				if (phaseOf(object) !== 'Bound') return;
+				if (asRecord(object.spec)?.persistentVolumeReclaimPolicy === 'Delete') this.store.remove(type, undefined, metadataOf(object).name!);
+				else this.writeStatus(type, object, { ...status, phase: 'Released' });
+				return;
+			}
+			case 'available':
+				// A new volume starts Pending, as on the real server; the PV controller makes it
+				// Available, or Bound when it already names its claim.
+				if (phaseOf(object) !== 'Pending') return;
+				this.writeStatus(type, object, { ...status, phase: asRecord(asRecord(object.spec)?.claimRef) ? 'Bound' : 'Available' });
+				this.retryPendingClaims();
 				return;
 		}
 	}
@@ -180,7 +212,10 @@ export class Controllers {
 				status: { phase: 'Bound' },
 			} as KubeObject);
 		} else {
-			this.writeStatus(volumeType, volume, { ...(asRecord(volume.status) ?? {}), phase: 'Bound' }, { ...(asRecord(volume.spec) ?? {}), claimRef });
+			// The controller sets the volume's claimRef, and says so, as the real one does.
+			const claimed = copy(volume);
+			metadataOf(claimed).annotations = { ...metadataOf(volume).annotations, 'pv.kubernetes.io/bound-by-controller': 'yes' };
+			this.writeStatus(volumeType, claimed, { ...(asRecord(volume.status) ?? {}), phase: 'Bound' }, { ...(asRecord(volume.spec) ?? {}), claimRef });
 		}
 		const volumeName = metadataOf(volume).name!;
 		const capacity = asRecord(asRecord(volume.spec)?.capacity) ?? { storage: request };
@@ -188,7 +223,9 @@ export class Controllers {
 		metadataOf(bound).annotations = {
 			...claimMetadata.annotations,
 			'pv.kubernetes.io/bind-completed': 'yes',
-			...(provisioned ? { 'pv.kubernetes.io/bound-by-controller': 'yes', 'volume.kubernetes.io/storage-provisioner': sandboxProvisioner } : {}),
+			...(provisioned
+				? { 'pv.kubernetes.io/bound-by-controller': 'yes', 'volume.beta.kubernetes.io/storage-provisioner': sandboxProvisioner, 'volume.kubernetes.io/storage-provisioner': sandboxProvisioner }
+				: {}),
 		};
 		this.writeStatus(claimType, bound, { phase: 'Bound', accessModes, capacity }, { ...spec, volumeName });
 	}

@@ -6,6 +6,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Json, KubeObject } from './patch.ts';
 import { asRecord, canonicalJson, metadataOf } from './object.ts';
+import { dropOmittedZeros } from './omitempty.ts';
 import { findResourceType, type ResourceType } from './resources.ts';
 import type { Store } from './store.ts';
 
@@ -27,6 +28,7 @@ export function prepareForStore(type: ResourceType, object: KubeObject, previous
 	delete metadata.selfLink;
 	if (type.hasStatus) object.status = previous ? (previous.status ?? {}) : initialStatus(type, object);
 	if (object.status === undefined) delete object.status;
+	dropOmittedZeros(object);
 	fillDefaults(type, object, previous, store);
 	if (previous) {
 		const before = metadataOf(previous);
@@ -54,8 +56,8 @@ function initialStatus(type: ResourceType, object: KubeObject): Json {
 		case 'PersistentVolumeClaim':
 			return { phase: 'Pending' };
 		case 'PersistentVolume':
-			// The real PV controller moves a new volume from Pending to Available within moments.
-			return { phase: asRecord(asRecord(object.spec)?.claimRef) ? 'Bound' : 'Available' };
+			// The PV controller makes it Available (or Bound) moments later: behaviour.ts.
+			return { phase: 'Pending' };
 		case 'Service':
 			return { loadBalancer: {} };
 		default:
@@ -97,8 +99,15 @@ function fillDefaults(type: ResourceType, object: KubeObject, previous: KubeObje
 			spec.revisionHistoryLimit ??= 10;
 			object.spec = spec;
 			break;
+		case 'PersistentVolume':
+			spec.volumeMode ??= 'Filesystem';
+			object.spec = spec;
+			// The StorageObjectInUseProtection admission plugin, on create only.
+			if (!previous) metadata.finalizers = [...new Set([...(metadata.finalizers ?? []), 'kubernetes.io/pv-protection'])];
+			break;
 		case 'PersistentVolumeClaim':
 			spec.volumeMode ??= 'Filesystem';
+			if (!previous) metadata.finalizers = [...new Set([...(metadata.finalizers ?? []), 'kubernetes.io/pvc-protection'])];
 			// The DefaultStorageClass admission plugin, on create only.
 			if (!previous && spec.storageClassName === undefined) {
 				const defaultClass = defaultStorageClass(store);
@@ -124,6 +133,8 @@ function defaultPodTemplate(spec: Record<string, Json>): void {
 		container.imagePullPolicy ??= image.endsWith(':latest') || !/:[^/]+$/.test(image) ? 'Always' : 'IfNotPresent';
 		container.terminationMessagePath ??= '/dev/termination-log';
 		container.terminationMessagePolicy ??= 'File';
+		// A struct, not a pointer, in Go: always there, empty when nothing is asked.
+		container.resources ??= {};
 		for (const port of ((container.ports ?? []) as Json[]).map(asRecord)) if (port) port.protocol ??= 'TCP';
 	}
 }
@@ -144,6 +155,7 @@ function defaultService(spec: Record<string, Json>, previous: KubeObject | undef
 	}
 	const wantsNodePorts = spec.type === 'NodePort' || spec.type === 'LoadBalancer';
 	if (wantsNodePorts) spec.externalTrafficPolicy ??= 'Cluster';
+	if (spec.type === 'LoadBalancer') spec.allocateLoadBalancerNodePorts ??= true;
 	const oldPorts = (Array.isArray(before.ports) ? before.ports : []).map(port => asRecord(port) ?? {});
 	const ports = (Array.isArray(spec.ports) ? spec.ports : []).map(port => asRecord(port) ?? {});
 	for (const port of ports) {

@@ -24,9 +24,11 @@ export interface PendingChange {
 	/**
 	 * `loadBalancer`: a LoadBalancer Service gets its ingress IP;
 	 * `rollout`: a workload reports its `generation` rolled out;
-	 * `bind`: a PersistentVolumeClaim gets bound.
+	 * `bind`: a PersistentVolumeClaim gets bound;
+	 * `available`: a new PersistentVolume leaves Pending (the PV controller's first look at it);
+	 * `release`: a volume whose claim was deleted is Released, or deleted by its Delete policy.
 	 */
-	action: 'loadBalancer' | 'rollout' | 'bind';
+	action: 'loadBalancer' | 'rollout' | 'bind' | 'available' | 'release';
 	ref: ObjectRef;
 	/** Epoch milliseconds. Wall-clock, so a change survives a restart and finishes after it. */
 	due: number;
