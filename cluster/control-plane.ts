@@ -92,6 +92,10 @@ export async function buildNubkube(report: (line: string) => void): Promise<Buil
 	rmSync(build.kubectl, { force: true });
 	symlinkSync('nubkube', build.kubectl);
 	report(`built in ${seconds(Date.now() - started)}: ${build.binary}`);
+	// Earlier builds (other sources, another release) are of no more use: 140 MB each.
+	for (const entry of readdirSync(dirname(build.dir))) {
+		if (entry.startsWith('nubkube-') && join(dirname(build.dir), entry) !== build.dir) rmSync(join(dirname(build.dir), entry), { recursive: true, force: true });
+	}
 	return build;
 }
 

@@ -28,6 +28,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -105,15 +106,27 @@ func runUp(args []string) int {
 		return 2
 	}
 	started := time.Now()
-	sup, err := prepare(o)
-	if err == nil {
-		err = sup.start(o, started)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "nubkube up: %v\n", err)
+	// Ports are chosen free, but another process may take one before its part listens on it:
+	// then the whole start is tried again with other ports.
+	var sup *supervisor
+	var err error
+	for attempt := 1; ; attempt++ {
+		sup, err = prepare(o)
+		if err == nil {
+			err = sup.start(o, started)
+		}
+		if err == nil {
+			break
+		}
 		if sup != nil {
 			sup.stop()
 		}
+		if attempt < 3 && strings.Contains(err.Error(), "address already in use") {
+			fmt.Fprintf(os.Stderr, "nubkube up: a port was taken meanwhile; trying again with others\n")
+			_ = os.RemoveAll(filepath.Join(o.dir, "etcd"))
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "nubkube up: %v\n", err)
 		return 1
 	}
 	sup.wait(o.watchStdin)
@@ -582,13 +595,24 @@ func processAlive(pid int) bool {
 	return len(fields) > 0 && fields[0] != "Z"
 }
 
+// freePort finds a port nobody listens on, below Linux's ephemeral range (32768 and up), where
+// the source ports of outgoing connections would otherwise take it between this check and the
+// part's listen.
 func freePort() (int, error) {
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	for i := 0; i < 100; i++ {
+		n, err := rand.Int(rand.Reader, big.NewInt(32768-20000))
+		if err != nil {
+			return 0, err
+		}
+		port := 20000 + int(n.Int64())
+		listener, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		listener.Close()
+		return port, nil
 	}
-	defer listener.Close()
-	return listener.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("no free port found in 20000-32767")
 }
 
 // httpOK GETs a URL of the cluster's own (TLS not verified: this checks liveness, not identity,

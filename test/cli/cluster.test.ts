@@ -81,7 +81,7 @@ test('kubectl against `nub sandbox serve`; a run meanwhile uses the served sandb
 	const missing = await run('get', 'deploy', 'web', '-n', 'nowhere');
 	t.not(missing.code, 0);
 	t.regex(missing.stderr, /namespaces "nowhere" not found|deployments\.apps "web" not found/);
-	t.is((await run('delete', 'deploy', 'web', '-n', 'team')).stdout.trim(), 'deployment.apps "web" deleted');
+	t.is((await run('delete', 'deploy', 'web', '-n', 'team')).stdout.trim(), 'deployment.apps "web" deleted from team namespace');
 	t.regex((await run('get', 'deploy', '-n', 'team')).stderr, /No resources found in team namespace/);
 
 	// A run while it serves uses it (one server per folder), and says which.
