@@ -1,15 +1,17 @@
 /**
  * The controllers a deployment waits on, simulated: a cloud load balancer gives LoadBalancer
- * Services an ingress IP, workloads report a finished rollout, claims get bound to a volume.
- * Each reaction is a PendingChange with a wall-clock due time kept in the store, so one promised
- * before a restart is still made after it.
+ * Services an ingress IP, workloads report a finished rollout (or, with an image of the failure
+ * convention, failing pods: failures.ts), claims get bound to a volume. Each reaction is a
+ * PendingChange with a wall-clock due time kept in the store, so one promised before a restart is
+ * still made after it.
  *
  *   write ──observe()──> pending (state.json) ──due──> status written (new resourceVersion)
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Json, KubeObject } from './patch.ts';
 import { recordUpdate } from './patch.ts';
 import { sandboxProvisioner } from './defaults.ts';
+import { failingStatus, failureOf, firstState, makePod, makeReplicaSet, podOrigins, podStatus, templateHash, warningEvent, type Failure, type PodState } from './failures.ts';
 import { asRecord, copy, metadataOf } from './object.ts';
 import { findResourceType, type ResourceType } from './resources.ts';
 import { keyOf, type ObjectRef, type PendingChange, type Store } from './store.ts';
@@ -23,6 +25,11 @@ export interface BehaviourOptions {
 /** The manager name status writes are recorded under, as on a real cluster. */
 const controllerManager = 'kube-controller-manager';
 const rolloutKinds = new Set(['Deployment', 'DaemonSet', 'StatefulSet', 'ReplicaSet']);
+/** The workloads whose failing images get pods (failures.ts). */
+const podMakingKinds = new Set(['Deployment', 'DaemonSet', 'StatefulSet']);
+/** A served type by group and resource (one the sandbox always serves). */
+const served = (group: string, resource: string) => findResourceType(group, 'v1', resource)!;
+const timeNow = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
 /** Runs the pending changes of a store as they fall due. */
 export class Controllers {
@@ -125,10 +132,25 @@ export class Controllers {
 				if (asRecord(object.spec)?.type !== 'LoadBalancer' || ingressOf(object)) return;
 				this.writeStatus(type, object, { ...status, loadBalancer: { ingress: [{ ip: this.freeLoadBalancerIp(), ipMode: 'VIP' }] } });
 				return;
-			case 'rollout':
+			case 'rollout': {
 				if (metadataOf(object).generation !== change.generation) return; // superseded
+				const failure = podMakingKinds.has(type.kind) ? failureOf(asRecord(object.spec)?.template) : undefined;
+				if (failure) {
+					this.fail(type, object, failure);
+					return;
+				}
+				this.removeFailedPods(object, undefined);
 				this.writeStatus(type, object, rolloutStatus(object, status));
 				return;
+			}
+			case 'backOff': {
+				// The kubelet stops retrying the pull at once: ErrImagePull becomes ImagePullBackOff.
+				const waiting = ((asRecord(object.status)?.containerStatuses ?? []) as Json[]).concat((asRecord(object.status)?.initContainerStatuses ?? []) as Json[]);
+				if (!waiting.some(entry => asRecord(asRecord(asRecord(entry)?.state)?.waiting)?.reason === 'ErrImagePull')) return;
+				this.writeStatus(type, object, podStatus(asRecord(object.spec) ?? {}, metadataOf(object).name!, 'ImagePullBackOff', timeNow()), undefined, 'kubelet');
+				this.store.put(served('', 'events'), warningEvent(object, 'ImagePullBackOff', timeNow()));
+				return;
+			}
 			case 'bind':
 				this.bind(type, object);
 				return;
@@ -150,12 +172,87 @@ export class Controllers {
 		}
 	}
 
-	/** Stores a new status for `object` as the controller manager would. */
-	private writeStatus(type: ResourceType, object: KubeObject, status: Json, spec?: Json): void {
+	/** Stores a new status for `object` as the controller manager (or `manager`) would. */
+	private writeStatus(type: ResourceType, object: KubeObject, status: Json, spec?: Json, manager = controllerManager): void {
 		const after = copy(object);
 		after.status = status;
 		if (spec !== undefined) after.spec = spec;
-		this.store.put(type, recordUpdate(object, after, { manager: controllerManager, time: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), subresource: 'status' }));
+		this.store.put(type, recordUpdate(object, after, { manager, time: timeNow(), subresource: 'status' }));
+	}
+
+	/**
+	 * A workload whose template fails (failures.ts): its ReplicaSet (a Deployment's), its pods
+	 * with the convention's status and a Warning event each, and a status that never says
+	 * available. Pods of an earlier template go, and pods past the replica count; pods already
+	 * made for this template stay.
+	 */
+	private fail(workloadType: ResourceType, workload: KubeObject, failure: Failure): void {
+		const now = timeNow();
+		const namespace = metadataOf(workload).namespace!;
+		const spec = asRecord(workload.spec) ?? {};
+		const replicas = typeof spec.replicas === 'number' ? spec.replicas : 1;
+		let owner = workload;
+		if (workload.kind === 'Deployment') {
+			const made = makeReplicaSet(workload, replicas, now);
+			const found = this.store.get(served('apps', 'replicasets'), namespace, metadataOf(made).name!);
+			owner = found ? this.scale(found, replicas) : this.create(served('apps', 'replicasets'), made, now);
+		}
+		this.removeFailedPods(workload, owner);
+		const pods = served('', 'pods');
+		const origins = podOrigins(workload, owner);
+		const existing = this.ownedBy(pods, namespace, metadataOf(owner).uid!);
+		// A StatefulSet's pods have fixed names; the others' are any `count` of them.
+		const keeps = (pod: KubeObject, index: number) => (workload.kind === 'StatefulSet' ? origins.some(origin => origin.name === metadataOf(pod).name) : index < origins.length);
+		for (const pod of existing.filter((pod, index) => !keeps(pod, index))) this.store.remove(pods, namespace, metadataOf(pod).name!);
+		const kept = existing.filter(keeps);
+		const wanted = workload.kind === 'StatefulSet' ? origins.filter(origin => !kept.some(pod => metadataOf(pod).name === origin.name)) : origins.slice(kept.length);
+		const state: PodState = firstState(failure);
+		for (const origin of wanted) {
+			const pod = this.create(pods, makePod(spec.template, origin, namespace, state, now), now);
+			this.store.put(served('', 'events'), warningEvent(pod, state, now));
+			if (failure === 'pull') this.add({ action: 'backOff', ref: { group: '', resource: 'pods', namespace, name: metadataOf(pod).name! }, due: Date.now() + this.options.rolloutDelayMs });
+		}
+		this.writeStatus(workloadType, workload, failingStatus(workload, kept.length + wanted.length, now));
+	}
+
+	/**
+	 * Removes the pods the sandbox made for `workload` but those of `keep`'s current template
+	 * (`keep`: its current owner, while it fails), and scales a Deployment's other ReplicaSets
+	 * to 0, as a rollout leaves them. Only a workload that failed before has any.
+	 */
+	private removeFailedPods(workload: KubeObject, keep: KubeObject | undefined): void {
+		if (!podMakingKinds.has(workload.kind)) return;
+		const namespace = metadataOf(workload).namespace!;
+		const pods = served('', 'pods');
+		const owners = workload.kind === 'Deployment' ? this.ownedBy(served('apps', 'replicasets'), namespace, metadataOf(workload).uid!) : [workload];
+		const hash = templateHash(asRecord(workload.spec)?.template);
+		const current = (pod: KubeObject) => Object.values(metadataOf(pod).labels ?? {}).some(value => value === hash || value.endsWith(`-${hash}`));
+		for (const owner of owners) {
+			const stays = keep !== undefined && metadataOf(owner).uid === metadataOf(keep).uid;
+			for (const pod of this.ownedBy(pods, namespace, metadataOf(owner).uid!)) if (!stays || !current(pod)) this.store.remove(pods, namespace, metadataOf(pod).name!);
+			if (!stays && owner.kind === 'ReplicaSet') this.scale(owner, 0);
+		}
+	}
+
+	/** Sets a ReplicaSet's replicas (as the deployment controller does), and its status to match. */
+	private scale(replicaSet: KubeObject, replicas: number): KubeObject {
+		if (asRecord(replicaSet.spec)?.replicas === replicas) return replicaSet;
+		const scaled = copy(replicaSet);
+		const generation = (metadataOf(replicaSet).generation ?? 1) + 1;
+		metadataOf(scaled).generation = generation;
+		scaled.spec = { ...(asRecord(replicaSet.spec) ?? {}), replicas };
+		scaled.status = replicas > 0 ? { replicas, fullyLabeledReplicas: replicas, observedGeneration: generation } : { observedGeneration: generation };
+		return this.store.put(served('apps', 'replicasets'), recordUpdate(replicaSet, scaled, { manager: controllerManager, time: timeNow() }));
+	}
+
+	/** The objects of `objectType` in `namespace` whose controller (owner) has `uid`. */
+	private ownedBy(objectType: ResourceType, namespace: string, uid: string): KubeObject[] {
+		return this.store.list(objectType, namespace).filter(object => ((metadataOf(object).ownerReferences ?? []) as Json[]).some(owner => asRecord(owner)?.uid === uid));
+	}
+
+	/** Stores a new object made by the controller manager. */
+	private create(objectType: ResourceType, object: KubeObject, now: string): KubeObject {
+		return this.store.put(objectType, recordUpdate(undefined, object, { manager: controllerManager, time: now }));
 	}
 
 	/** Binds a Pending claim: to the volume it names, else to a fitting Available one, else to a newly provisioned one. */
@@ -298,13 +395,6 @@ function rolloutStatus(object: KubeObject, previous: Record<string, Json>): Json
 		default:
 			return { observedGeneration: metadata.generation!, ...counts(['replicas', 'fullyLabeledReplicas', 'readyReplicas', 'availableReplicas'], replicas) };
 	}
-}
-
-/** A pod-template-hash lookalike: 10 characters of the alphabet the real one uses, stable per template. */
-function templateHash(template: Json | undefined): string {
-	const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
-	const digest = createHash('sha256').update(JSON.stringify(template ?? null)).digest();
-	return [...digest.subarray(0, 10)].map(byte => alphabet[byte % alphabet.length]).join('');
 }
 
 /** A storage quantity in bytes (`1Gi`, `500M`, `1e9`), enough to compare sizes. */

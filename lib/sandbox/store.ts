@@ -26,9 +26,10 @@ export interface PendingChange {
 	 * `rollout`: a workload reports its `generation` rolled out;
 	 * `bind`: a PersistentVolumeClaim gets bound;
 	 * `available`: a new PersistentVolume leaves Pending (the PV controller's first look at it);
-	 * `release`: a volume whose claim was deleted is Released, or deleted by its Delete policy.
+	 * `release`: a volume whose claim was deleted is Released, or deleted by its Delete policy;
+	 * `backOff`: a pod whose image cannot be pulled goes from ErrImagePull to ImagePullBackOff.
 	 */
-	action: 'loadBalancer' | 'rollout' | 'bind' | 'available' | 'release';
+	action: 'loadBalancer' | 'rollout' | 'bind' | 'available' | 'release' | 'backOff';
 	ref: ObjectRef;
 	/** Epoch milliseconds. Wall-clock, so a change survives a restart and finishes after it. */
 	due: number;

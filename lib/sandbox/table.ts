@@ -66,8 +66,8 @@ const columnsByKind: Record<string, Column[]> = {
 			const statuses = ((status(object).containerStatuses ?? []) as Json[]).map(entry => asRecord(entry) ?? {});
 			return `${statuses.filter(entry => entry.ready === true).length}/${((spec(object).containers ?? []) as Json[]).length}`;
 		}),
-		column('Status', object => String(status(object).phase ?? 'Pending')),
-		column('Restarts', () => 0, 0, 'integer'),
+		column('Status', podReason),
+		column('Restarts', podRestarts),
 	],
 	ConfigMap: [column('Data', object => Object.keys(asRecord(object.data) ?? {}).length + Object.keys(asRecord(object.binaryData) ?? {}).length, 0, 'integer')],
 	Secret: [column('Type', object => String(object.type ?? 'Opaque')), column('Data', object => Object.keys(asRecord(object.data) ?? {}).length, 0, 'integer')],
@@ -172,6 +172,45 @@ function rowObject(object: KubeObject, includeObject: IncludeObject): { object?:
 		case 'Metadata':
 			return { object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: object.metadata as Json } };
 	}
+}
+
+/** A pod's container statuses, init containers or the others. */
+const containerStatuses = (pod: KubeObject, field: 'initContainerStatuses' | 'containerStatuses') => ((status(pod)[field] ?? []) as Json[]).map(entry => asRecord(entry) ?? {});
+const stateOf = (container: Record<string, Json>, state: string) => asRecord(asRecord(container.state)?.[state]);
+
+/**
+ * The Status column of a pod, as the real printer (printPod) reasons: the phase, unless an init
+ * container has not finished (`Init:CrashLoopBackOff`, `Init:0/1`), or a container waits
+ * (`ImagePullBackOff`, `CrashLoopBackOff`) or has terminated; `Terminating` while being deleted.
+ */
+function podReason(pod: KubeObject): string {
+	let reason = String(status(pod).reason ?? status(pod).phase ?? 'Pending');
+	const init = containerStatuses(pod, 'initContainerStatuses');
+	const initializing = init.findIndex(container => !(stateOf(container, 'terminated')?.exitCode === 0));
+	if (initializing >= 0) {
+		const container = init[initializing]!;
+		const terminated = stateOf(container, 'terminated');
+		const waiting = String(stateOf(container, 'waiting')?.reason ?? '');
+		if (terminated) reason = `Init:${String(terminated.reason ?? `ExitCode:${String(terminated.exitCode)}`)}`;
+		else if (waiting !== '' && waiting !== 'PodInitializing') reason = `Init:${waiting}`;
+		else reason = `Init:${initializing}/${((spec(pod).initContainers ?? []) as Json[]).length}`;
+	} else {
+		for (const container of containerStatuses(pod, 'containerStatuses').reverse()) {
+			const waiting = String(stateOf(container, 'waiting')?.reason ?? '');
+			const terminated = stateOf(container, 'terminated');
+			if (waiting !== '') reason = waiting;
+			else if (terminated) reason = String(terminated.reason ?? `ExitCode:${String(terminated.exitCode)}`);
+		}
+	}
+	return metadataOf(pod).deletionTimestamp ? 'Terminating' : reason;
+}
+
+/** The Restarts column: the containers' restarts, and how long ago the last one ended (`1 (5s ago)`). */
+function podRestarts(pod: KubeObject): string {
+	const all = [...containerStatuses(pod, 'initContainerStatuses'), ...containerStatuses(pod, 'containerStatuses')];
+	const restarts = all.reduce((sum, container) => sum + count(container.restartCount), 0);
+	const finished = all.map(container => asRecord(asRecord(container.lastState)?.terminated)?.finishedAt).filter((time): time is string => typeof time === 'string').sort();
+	return restarts > 0 && finished.length > 0 ? `${restarts} (${age(finished.at(-1))} ago)` : String(restarts);
 }
 
 function externalIp(service: KubeObject): string {
