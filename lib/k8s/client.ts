@@ -1,8 +1,8 @@
 import pRetry from 'p-retry';
-import type { KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
 import { canonicalJson } from '../engine/json.ts';
 import { explainError, KubeError, type Operation } from './errors.ts';
-import { applyOrder, describeObject, type KubeObject, type ObjectSource } from './objects.ts';
+import { applyStages, describeObject, type KubeObject, type ObjectSource } from './objects.ts';
 import { validateObjects } from './validate.ts';
 import { sleep, waitUntil, type Observation } from './wait.ts';
 
@@ -60,7 +60,8 @@ export const fieldManager = 'nub';
  */
 export class Kube {
 	private constructor(
-		private readonly api: KubernetesObjectApi,
+		private readonly api: KubernetesObjectApi & { uriPath(spec: KubernetesObject, action: 'list'): Promise<string> },
+		private readonly config: KubeConfig,
 		/** The API server's URL. */
 		readonly server: string,
 		/** The kubeconfig context in use. */
@@ -70,6 +71,12 @@ export class Kube {
 
 	static async connect(target: ClusterTarget, options: KubeOptions = {}): Promise<Kube> {
 		const { KubeConfig, KubernetesObjectApi } = await import('@kubernetes/client-node');
+		/** The client's object API, with the URL of a kind's collection (for watches) made public. */
+		class ObjectApi extends KubernetesObjectApi {
+			uriPath(spec: KubernetesObject, action: 'list'): Promise<string> {
+				return this.specUriPath(spec, action);
+			}
+		}
 		const config = new KubeConfig();
 		const file = target.kubeconfig ?? 'the default kubeconfig';
 		try {
@@ -85,29 +92,35 @@ export class Kube {
 		config.setCurrentContext(target.context);
 		const server = config.getCurrentCluster()?.server;
 		if (!server) throw new KubeError(`context "${target.context}" in ${file} names no cluster with a server`, undefined, false, undefined, { reason: 'config' });
-		return new Kube(KubernetesObjectApi.makeApiClient(config), server, target.context, options);
+		return new Kube(config.makeApiClient(ObjectApi), config, server, target.context, options);
 	}
 
 	/**
-	 * Applies the objects with server-side apply (field manager `nub`), namespaces first. Every
+	 * Applies the objects with server-side apply (field manager `nub`), in stages (namespaces first,
+	 * workloads last: see applyStages), each stage's objects at once. Every
 	 * object is checked against its kind's schema before the first request: an invalid one stops
 	 * the apply with nothing sent. Applying the same objects again changes nothing.
 	 */
 	async apply(objects: readonly KubeObject[], call: CallOptions = {}): Promise<ApplyResult[]> {
 		await validateObjects(objects, call.sourceOf);
 		const results = new Map<KubeObject, ApplyResult>();
-		for (const object of applyOrder(objects)) {
-			const before = await this.read(object, call);
-			const applied = await this.call({ verb: 'apply', object }, call, () =>
-				this.api.patch(object as KubernetesObject, undefined, undefined, fieldManager, true, 'application/apply-patch+yaml'),
+		// A stage's objects at once (a task's fifteen objects in the time of one), the stages in turn.
+		for (const stage of applyStages(objects)) {
+			await Promise.all(
+				stage.map(async object => {
+					const before = await this.read(object, call);
+					const applied = await this.call({ verb: 'apply', object }, call, () =>
+						this.api.patch(object as KubernetesObject, undefined, undefined, fieldManager, true, 'application/apply-patch+yaml'),
+					);
+					const after = plain(applied);
+					// Unchanged when the server kept the object as it was: its resourceVersion, or (a controller
+					// may have written its status meanwhile) everything but status and bookkeeping.
+					const same = before !== undefined && (resourceVersionOf(before) === resourceVersionOf(after) || canonicalJson(content(before)) === canonicalJson(content(after)));
+					const action = before === undefined ? 'created' : same ? 'unchanged' : 'configured';
+					call.log?.(`${describeObject(object)} ${action}`);
+					results.set(object, { object: after, action });
+				}),
 			);
-			const after = plain(applied);
-			// Unchanged when the server kept the object as it was: its resourceVersion, or (a controller
-			// may have written its status meanwhile) everything but status and bookkeeping.
-			const same = before !== undefined && (resourceVersionOf(before) === resourceVersionOf(after) || canonicalJson(content(before)) === canonicalJson(content(after)));
-			const action = before === undefined ? 'created' : same ? 'unchanged' : 'configured';
-			call.log?.(`${describeObject(object)} ${action}`);
-			results.set(object, { object: after, action });
 		}
 		return objects.map(object => results.get(object)!);
 	}
@@ -243,12 +256,73 @@ export class Kube {
 	}
 
 	private waitFor<T>(ref: ObjectRef, what: string, defaultTimeoutMs: number, call: WaitCall, judge: (object: KubeObject | undefined) => Observation<T>): Promise<T> {
-		return waitUntil(async () => judge(await this.read(ref, call)), {
-			what,
-			timeoutMs: call.timeoutMs ?? defaultTimeoutMs,
-			signal: call.signal,
-			progress: call.log,
+		let seen: KubeObject | undefined;
+		return waitUntil(
+			async () => {
+				seen = await this.read(ref, call);
+				return judge(seen);
+			},
+			{
+				what,
+				timeoutMs: call.timeoutMs ?? defaultTimeoutMs,
+				signal: call.signal,
+				progress: call.log,
+				// A watch from the version just read: the next look comes as soon as the object
+				// changes, as `kubectl rollout status` sees it, instead of after a pause.
+				change: maxMs => this.nextChange(ref, (seen?.metadata as { resourceVersion?: string } | undefined)?.resourceVersion, maxMs, call),
+			},
+		);
+	}
+
+	/**
+	 * Resolves at the first change of the object after `resourceVersion` (a watch event), when the
+	 * watch ends, or after `maxMs`. A watch refused for a transient reason counts as a retry, as
+	 * any call's would, and resolves after a short pause (the next look reads again).
+	 */
+	private async nextChange(ref: ObjectRef, resourceVersion: string | undefined, maxMs: number, call: CallOptions): Promise<void> {
+		call.signal?.throwIfAborted();
+		const { Watch } = await import('@kubernetes/client-node');
+		const path = await this.api.uriPath({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { ...(ref.metadata.namespace ? { namespace: ref.metadata.namespace } : {}) } }, 'list');
+		const timeoutSeconds = Math.max(1, Math.min(60, Math.ceil(maxMs / 1000)));
+		let stop: AbortController | undefined;
+		let timer: NodeJS.Timeout | undefined;
+		let onAbort: (() => void) | undefined;
+		const failure = await new Promise<unknown>((resolve, reject) => {
+			const end = (error?: unknown) => {
+				clearTimeout(timer);
+				if (onAbort) call.signal?.removeEventListener('abort', onAbort);
+				stop?.abort();
+				resolve(error);
+			};
+			timer = setTimeout(() => end(), maxMs);
+			onAbort = () => {
+				clearTimeout(timer);
+				stop?.abort();
+				reject(call.signal!.reason);
+			};
+			call.signal?.addEventListener('abort', onAbort, { once: true });
+			new Watch(this.config)
+				.watch(
+					path,
+					{ fieldSelector: `metadata.name=${ref.metadata.name}`, timeoutSeconds, allowWatchBookmarks: false, ...(resourceVersion ? { resourceVersion } : {}) },
+					type => {
+						if (type !== 'BOOKMARK') end();
+					},
+					error => end(error ?? undefined),
+				)
+				.then(controller => {
+					stop = controller;
+				}, end);
 		});
+		if (failure === undefined || failure === null) return;
+		// The watch reports an HTTP failure as an Error with statusCode (the other calls: code).
+		const status = (failure as { statusCode?: number }).statusCode;
+		const error = explainError(status ? Object.assign(new Error(String((failure as Error).message)), { code: status }) : failure, { verb: 'watch', object: ref, server: this.server, context: this.context });
+		if (!error.retryable) return;
+		const message = `${error.message}; watching again`;
+		(call.onRetry ?? call.log)?.(message);
+		this.options.onRetry?.(message);
+		await sleep(error.retryAfterMs ?? this.options.minRetryMs ?? 200, call.signal);
 	}
 
 	/** One API call, retried while the failure is transient; failures explained. */

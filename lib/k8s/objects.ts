@@ -44,11 +44,27 @@ export function isClusterScoped(kind: string): boolean {
 	return clusterScoped.has(kind);
 }
 
+/** Kinds that make pods: everything their pods read (Services, ConfigMaps, Secrets, claims) goes first. */
+const workloads = new Set(['Deployment', 'DaemonSet', 'StatefulSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod']);
+
 /**
- * The order to apply in: namespaces first (namespaced objects need theirs), then what defines
- * kinds or permissions others use, then the rest in the order given. Deleting goes the other way.
+ * The stages to apply in, each applied at once, one after the other:
+ *
+ *   Namespaces -> CustomResourceDefinitions -> other cluster-scoped objects (RBAC, classes, volumes)
+ *     -> namespaced objects -> workloads
+ *
+ * A namespaced object needs its namespace; a pod reads a Service's address from its environment
+ * (`<NAME>_SERVICE_HOST`) only if the Service existed when the pod started, and mounts ConfigMaps,
+ * Secrets and claims that must exist. Deleting goes the other way. Within a stage, the order given.
  */
+export function applyStages<T extends Pick<KubeObject, 'kind'>>(objects: readonly T[]): T[][] {
+	const rank = (kind: string) => (kind === 'Namespace' ? 0 : kind === 'CustomResourceDefinition' ? 1 : isClusterScoped(kind) ? 2 : workloads.has(kind) ? 4 : 3);
+	const stages: T[][] = [[], [], [], [], []];
+	for (const object of objects) stages[rank(object.kind)]!.push(object);
+	return stages.filter(stage => stage.length > 0);
+}
+
+/** The objects in the order of their stages (see applyStages). */
 export function applyOrder<T extends Pick<KubeObject, 'kind'>>(objects: readonly T[]): T[] {
-	const rank = (kind: string) => (kind === 'Namespace' ? 0 : kind === 'CustomResourceDefinition' ? 1 : isClusterScoped(kind) ? 2 : 3);
-	return objects.map((object, index) => ({ object, index })).sort((a, b) => rank(a.object.kind) - rank(b.object.kind) || a.index - b.index).map(({ object }) => object);
+	return applyStages(objects).flat();
 }

@@ -16,6 +16,11 @@ export interface WaitOptions {
 	/** First pause between looks; it grows by half each time up to `maxIntervalMs`. */
 	intervalMs?: number;
 	maxIntervalMs?: number;
+	/**
+	 * Resolves when what is watched may have changed (a watch event), or after at most `maxMs`:
+	 * the next look comes then instead of after the pause. Rejects only with the signal's reason.
+	 */
+	change?: (maxMs: number) => Promise<void>;
 }
 
 /** A wait that ran out of time, saying what it waited for and what it saw last. */
@@ -24,8 +29,9 @@ export class WaitTimeoutError extends Error {
 }
 
 /**
- * Looks with `observe` until it returns a value, backing off between looks, until the deadline.
- * Errors from `observe` end the wait (it should retry transient ones itself).
+ * Looks with `observe` until it returns a value, until the deadline: after each look, when
+ * `change` says something changed (a watch), else after a pause that backs off. Errors from
+ * `observe` end the wait (it should retry transient ones itself).
  */
 export async function waitUntil<T>(observe: () => Promise<Observation<T>>, options: WaitOptions): Promise<T> {
 	const started = Date.now();
@@ -44,8 +50,11 @@ export async function waitUntil<T>(observe: () => Promise<Observation<T>>, optio
 		if (left <= 0) {
 			throw new WaitTimeoutError(`timed out after ${formatSeconds(Date.now() - started)} waiting for ${options.what}; last seen: ${seen}`);
 		}
-		await sleep(Math.min(interval, left), options.signal);
-		interval = Math.min(interval * 1.5, options.maxIntervalMs ?? 5000);
+		if (options.change) await options.change(left);
+		else {
+			await sleep(Math.min(interval, left), options.signal);
+			interval = Math.min(interval * 1.5, options.maxIntervalMs ?? 5000);
+		}
 	}
 }
 

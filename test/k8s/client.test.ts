@@ -69,13 +69,14 @@ test('waits: a ClusterIP, a LoadBalancer address, a rollout; a timeout says what
 	// A ClusterIP Service never gets an external address: the wait says what it saw, as it goes and at the end.
 	const progress: string[] = [];
 	const never = await t.throwsAsync(kube.waitForLoadBalancer('ingress', 'internal', { timeoutMs: 300, log: line => progress.push(line) }));
-	t.regex(never!.message, /^timed out after 0\.\d s waiting for Service ingress\/internal to get an external address; last seen: status\.loadBalancer\.ingress is empty$/);
+	// How long it took depends on the machine's load: the message's shape is what is checked.
+	t.regex(never!.message, /^timed out after \d+(\.\d)? s waiting for Service ingress\/internal to get an external address; last seen: status\.loadBalancer\.ingress is empty$/);
 	t.deepEqual(progress, ['waiting for Service ingress/internal to get an external address: status.loadBalancer.ingress is empty']);
 	await t.notThrowsAsync(kube.waitForRollout('Deployment', 'ingress', 'web'));
 
 	await kube.apply([deployment('web', 'ingress', 3)]);
 	const error = await t.throwsAsync(kube.waitForRollout('Deployment', 'ingress', 'web', { timeoutMs: 150 }));
-	t.regex(error!.message, /^timed out after 0\.\d s waiting for Deployment ingress\/web to roll out; last seen: /);
+	t.regex(error!.message, /^timed out after \d+(\.\d)? s waiting for Deployment ingress\/web to roll out; last seen: /);
 });
 
 test('an invalid manifest is refused before any request is sent', async t => {
