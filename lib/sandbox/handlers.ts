@@ -18,7 +18,7 @@ import { parseFieldSelector, parseLabelSelector, type Selector } from './selecto
 import { ApiError, alreadyExists, applyConflict, badRequest, deleted, failure, forbidden, invalid, methodNotAllowed, notFound, staleConflict, unsupportedMediaType, type StatusCause } from './status.ts';
 import type { Store } from './store.ts';
 import { toTable, type IncludeObject } from './table.ts';
-import { decodingProblem, validateObject } from './validate.ts';
+import { decodingProblem, validateObject, validateUpdate } from './validate.ts';
 
 /** One decoded request to a resource URL. */
 export interface ResourceRequest {
@@ -236,6 +236,7 @@ function apply(request: ResourceRequest, cluster: Cluster, existing: KubeObject 
 		return { code: 200, body: commit(request, cluster, updated, existing) as Json };
 	}
 	prepareForStore(route.type, object, existing, cluster.store, now);
+	checkValidUpdate(route.type, object, existing);
 	return { code: 200, body: commit(request, cluster, object, existing) as Json };
 }
 
@@ -275,6 +276,7 @@ function replace(request: ResourceRequest, cluster: Cluster, existing: KubeObjec
 	}
 	checkValid(route.type, sent);
 	prepareForStore(route.type, sent, existing, cluster.store, now);
+	checkValidUpdate(route.type, sent, existing);
 	return commit(request, cluster, recordUpdate(existing, sent, { manager, time: now }), existing);
 }
 
@@ -446,6 +448,12 @@ function checkDecodable(type: ResourceType, object: KubeObject): void {
 
 function checkValid(type: ResourceType, object: KubeObject): void {
 	const causes = validateObject(type, object);
+	if (causes.length > 0) throw invalid(type, String(metadataOf(object).name ?? ''), causes);
+}
+
+/** An update's object (defaults filled) against what it replaces: the fields fixed once made. */
+function checkValidUpdate(type: ResourceType, object: KubeObject, existing: KubeObject): void {
+	const causes = validateUpdate(type, object, existing);
 	if (causes.length > 0) throw invalid(type, String(metadataOf(object).name ?? ''), causes);
 }
 

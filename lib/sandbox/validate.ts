@@ -5,7 +5,7 @@
  * real wording; the caller turns a non-empty list into 422 Invalid.
  */
 import type { Json, KubeObject } from './patch.ts';
-import { asRecord, metadataOf } from './object.ts';
+import { asRecord, canonicalJson, metadataOf } from './object.ts';
 import { groupVersionOf, type ResourceType } from './resources.ts';
 import type { StatusCause } from './status.ts';
 
@@ -117,6 +117,95 @@ function validateServicePorts(object: KubeObject): StatusCause[] {
 		}
 	});
 	return causes;
+}
+
+/**
+ * Problems with an update of `previous` to `object` (both as they would be stored, defaults
+ * filled): the fields a deployment may try to change that the real server keeps as they were
+ * made. A workload's selector, a Service's cluster IPs, a volume's source, a claim's spec (but its
+ * requests once bound), a StatefulSet's spec (but its replicas, template and a few more), an
+ * immutable ConfigMap's or Secret's data. The real server appends a diff of its Go structs to
+ * the volume's and claim's messages; the sandbox cannot print Go's structs and stops at the line.
+ */
+export function validateUpdate(type: ResourceType, object: KubeObject, previous: KubeObject): StatusCause[] {
+	const spec = asRecord(object.spec) ?? {};
+	const before = asRecord(previous.spec) ?? {};
+	const same = (a: Json | undefined, b: Json | undefined) => canonicalJson(a) === canonicalJson(b);
+	const forbidden = (field: string, message: string): StatusCause => ({ reason: 'FieldValueForbidden', message: `Forbidden: ${message}`, field });
+	const causes: StatusCause[] = [];
+	// A StatefulSet's selector is part of its spec, refused below with the rest of it.
+	if (selectingKinds.has(type.kind) && type.kind !== 'StatefulSet' && !same(spec.selector, before.selector)) {
+		causes.push(invalidValue('spec.selector', labelSelectorJson(spec.selector), 'field is immutable', true));
+	}
+	switch (type.kind) {
+		case 'StatefulSet': {
+			const mutable = ['replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy', 'minReadySeconds'];
+			const rest = (value: Record<string, Json>) => Object.fromEntries(Object.entries(value).filter(([key]) => !mutable.includes(key)));
+			if (!same(rest(spec), rest(before))) {
+				causes.push(forbidden('spec', "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"));
+			}
+			break;
+		}
+		case 'Service': {
+			// validateUpgradeDowngradeClusterIPs: the primary address never changes, nor any when
+			// their number stays.
+			if (spec.type === 'ExternalName' || before.type === 'ExternalName' || (before.clusterIP === 'None' && spec.clusterIP === 'None')) break;
+			const oldIps = (before.clusterIPs ?? []) as string[];
+			let newIps = (spec.clusterIPs ?? []) as string[];
+			// A changed clusterIP beside unchanged clusterIPs is a change of the first of them.
+			if (typeof spec.clusterIP === 'string' && spec.clusterIP !== before.clusterIP && same(newIps, oldIps)) newIps = [spec.clusterIP, ...oldIps.slice(1)];
+			const changed = newIps.length === oldIps.length ? oldIps.flatMap((ip, index) => (newIps[index] !== ip ? [index] : [])) : oldIps.length > 0 && newIps.length > 0 && newIps[0] !== oldIps[0] ? [0] : [];
+			for (const index of changed) causes.push(invalidValue(`spec.clusterIPs[${index}]`, JSON.stringify(newIps), 'may not change once set', true));
+			break;
+		}
+		case 'PersistentVolume':
+			if (!same(volumeSource(spec), volumeSource(before))) causes.push(forbidden('spec.persistentvolumesource', 'spec.persistentvolumesource is immutable after creation'));
+			if (!same(spec.volumeMode, before.volumeMode)) causes.push(invalidValue('volumeMode', spec.volumeMode, 'field is immutable'));
+			break;
+		case 'PersistentVolumeClaim': {
+			const newSpec = structuredClone(spec);
+			const oldSpec = structuredClone(before);
+			// The PV controller sets volumeName once; a class may be set once on a claim that had none.
+			const takeNew = (field: string) => (newSpec[field] === undefined ? delete oldSpec[field] : (oldSpec[field] = newSpec[field]!));
+			if (!oldSpec.volumeName) takeNew('volumeName');
+			if (oldSpec.storageClassName === undefined) takeNew('storageClassName');
+			if (asRecord(object.status)?.phase === 'Bound') {
+				// A bound claim may ask for more storage, and another attributes class.
+				const requests = asRecord(asRecord(newSpec.resources)?.requests);
+				const oldRequests = asRecord(asRecord(oldSpec.resources)?.requests);
+				if (requests && oldRequests) requests.storage = oldRequests.storage ?? null;
+				delete newSpec.volumeAttributesClassName;
+				delete oldSpec.volumeAttributesClassName;
+			}
+			if (!same(newSpec, oldSpec)) causes.push(forbidden('spec', 'spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims'));
+			if (!same(spec.volumeMode, before.volumeMode)) causes.push(invalidValue('volumeMode', spec.volumeMode, 'field is immutable'));
+			break;
+		}
+		case 'ConfigMap':
+		case 'Secret':
+			if (previous.immutable !== true) break;
+			if (object.immutable !== true) causes.push(forbidden('immutable', 'field is immutable when `immutable` is set'));
+			if (!same(object.data as Json, previous.data as Json)) causes.push(forbidden('data', 'field is immutable when `immutable` is set'));
+			if (type.kind === 'ConfigMap' && !same(object.binaryData as Json, previous.binaryData as Json)) causes.push(forbidden('binaryData', 'field is immutable when `immutable` is set'));
+			break;
+	}
+	return causes;
+}
+
+/** The PersistentVolumeSource of a volume's spec: which storage it is (nfs, hostPath, csi...). */
+function volumeSource(spec: Record<string, Json>): Json {
+	const sources = ['nfs', 'hostPath', 'local', 'csi', 'iscsi', 'fc', 'cephfs', 'rbd', 'glusterfs', 'flexVolume', 'azureFile', 'azureDisk', 'awsElasticBlockStore', 'gcePersistentDisk', 'cinder', 'flocker', 'vsphereVolume', 'quobyte', 'portworxVolume', 'scaleIO', 'storageos', 'photonPersistentDisk'];
+	return Object.fromEntries(sources.filter(source => spec[source] !== undefined).map(source => [source, spec[source]!]));
+}
+
+/** A LabelSelector as Go's JSON gives it: matchLabels (keys sorted), then matchExpressions. */
+function labelSelectorJson(selector: Json | undefined): string {
+	const record = asRecord(selector) ?? {};
+	const labels = asRecord(record.matchLabels);
+	return JSON.stringify({
+		...(labels && Object.keys(labels).length > 0 ? { matchLabels: Object.fromEntries(Object.keys(labels).sort().map(key => [key, labels[key]])) } : {}),
+		...(Array.isArray(record.matchExpressions) && record.matchExpressions.length > 0 ? { matchExpressions: record.matchExpressions } : {}),
+	});
 }
 
 /** A FieldValueInvalid cause: `Invalid value: "Bad_Name": <problem>` (strings quoted, as Go's %#v). */
