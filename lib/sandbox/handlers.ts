@@ -113,12 +113,45 @@ function get({ route, table }: ResourceRequest, { store }: Cluster): Answer {
 }
 
 function list(request: ResourceRequest, { store }: Cluster): Answer {
-	const { route } = request;
-	const selector = selectorOf(request.query, route.type);
-	const items = store.list(route.type, route.namespace).filter(selector);
-	const resourceVersion = String(store.resourceVersion);
-	if (request.table) return { code: 200, body: toTable(route.type, items, request.table.includeObject, resourceVersion) };
-	return { code: 200, body: listOf(route.type, items, resourceVersion) };
+	const { route, query } = request;
+	const selector = selectorOf(query, route.type);
+	const page = pageOf(query, route, store.list(route.type, route.namespace).filter(selector), String(store.resourceVersion));
+	const body = request.table ? toTable(route.type, page.items, request.table.includeObject, page.resourceVersion) : listOf(route.type, page.items, page.resourceVersion);
+	const metadata = asRecord(asRecord(body)?.metadata);
+	if (metadata && page.continue) {
+		metadata.continue = page.continue;
+		// Counted only for a list without selectors, as the real server does.
+		if (!query.get('labelSelector') && !query.get('fieldSelector')) metadata.remainingItemCount = page.remaining;
+	}
+	return { code: 200, body };
+}
+
+/**
+ * A chunk of a list (`limit`, `continue`): the items after the continue token's, at most `limit`,
+ * and the token of the next chunk if any. The token is the real server's (unpadded base64url of
+ * the list's resourceVersion and the storage key, below the list's, to start after); the sandbox
+ * keeps no snapshots, so a later chunk sees the objects as they are now.
+ */
+function pageOf(query: URLSearchParams, route: ResourceRoute, items: KubeObject[], resourceVersion: string): { items: KubeObject[]; resourceVersion: string; continue?: string; remaining: number } {
+	const keyOf = (object: KubeObject) => (route.type.namespaced && route.namespace === undefined ? `/${metadataOf(object).namespace}/${metadataOf(object).name}` : `/${metadataOf(object).name}`);
+	let rest = items;
+	const token = query.get('continue');
+	if (token) {
+		let start: string;
+		try {
+			const decoded = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { rv?: number; start?: string };
+			if (typeof decoded.start !== 'string' || typeof decoded.rv !== 'number') throw new Error('incomplete');
+			[start, resourceVersion] = [decoded.start, String(decoded.rv)];
+		} catch {
+			throw badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
+		}
+		rest = items.filter(object => `${keyOf(object)}\u0000` > start);
+	}
+	const limit = Number(query.get('limit') ?? 0);
+	if (!(limit > 0) || rest.length <= limit) return { items: rest, resourceVersion, remaining: 0 };
+	const chunk = rest.slice(0, limit);
+	const next = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: Number(resourceVersion), start: `${keyOf(chunk.at(-1)!)}\u0000` })).toString('base64url');
+	return { items: chunk, resourceVersion, continue: next, remaining: rest.length - limit };
 }
 
 /** A `<Kind>List`; items carry no apiVersion and kind, as the real server's. */
@@ -186,6 +219,11 @@ function patch(request: ResourceRequest, cluster: Cluster): Answer {
 				throw unsupportedMediaType(request.contentType);
 		}
 	} catch (error) {
+		if (error instanceof PatchError && error.reason === 'Invalid' && request.contentType === 'application/json-patch+json') {
+			// The real server answers an operation that does not apply with a generic 422 and loses
+			// the reason (apiserver's jsonPatcher: errors.NewGenericServerResponse).
+			throw new ApiError(failure(422, 'Invalid', 'the server rejected our request due to an error in our request', {}));
+		}
 		throw error instanceof PatchError ? patchFailure(error, route.type, route.name!) : error;
 	}
 	const object = asRecord(patched) as KubeObject | undefined;

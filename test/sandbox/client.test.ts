@@ -46,6 +46,25 @@ test('CRUD through the real client: create, read, list with selectors, replace, 
 	t.like(statusOf(error), { code: 404, reason: 'NotFound', message: 'configmaps "hub-config" not found', details: { name: 'hub-config', kind: 'configmaps' } });
 });
 
+test('a list in chunks: limit and continue, the remaining count without selectors', async t => {
+	const { kc } = await withSandbox(t);
+	const core = kc.makeApiClient(CoreV1Api);
+	await core.createNamespace({ body: { metadata: { name: 'nublado' } } });
+	for (const name of ['a', 'b', 'c']) await core.createNamespacedConfigMap({ namespace: 'nublado', body: { metadata: { name, labels: { app: 'x' } } } });
+	const first = await core.listNamespacedConfigMap({ namespace: 'nublado', limit: 2 });
+	t.deepEqual(first.items.map(item => item.metadata!.name), ['a', 'b']);
+	t.is(first.metadata!.remainingItemCount, 1);
+	t.deepEqual(JSON.parse(Buffer.from(first.metadata!._continue!, 'base64url').toString()), { v: 'meta.k8s.io/v1', rv: Number(first.metadata!.resourceVersion), start: '/b\u0000' });
+	const rest = await core.listNamespacedConfigMap({ namespace: 'nublado', limit: 2, _continue: first.metadata!._continue! });
+	t.deepEqual(rest.items.map(item => item.metadata!.name), ['c']);
+	t.is(rest.metadata!._continue, undefined);
+	t.is(rest.metadata!.resourceVersion, first.metadata!.resourceVersion, 'the chunks are of one list');
+	const selected = await core.listNamespacedConfigMap({ namespace: 'nublado', labelSelector: 'app=x', limit: 1 });
+	t.truthy(selected.metadata!._continue);
+	t.is(selected.metadata!.remainingItemCount, undefined);
+	t.like(statusOf(await t.throwsAsync(core.listNamespacedConfigMap({ namespace: 'nublado', _continue: 'garbage' }))), { code: 400, reason: 'BadRequest' });
+});
+
 test('Status codes: AlreadyExists, stale resourceVersion Conflict, Invalid with causes', async t => {
 	const { kc } = await withSandbox(t);
 	const core = kc.makeApiClient(CoreV1Api);
