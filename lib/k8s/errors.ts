@@ -86,10 +86,11 @@ export function explainError(error: unknown, operation: Operation): KubeError {
 	const what = operation.object ? describeObject(operation.object) : operation.server;
 	const code = httpCode(error);
 	const message = error instanceof Error ? error.message : String(error);
-	// The client looks the kind up in the server's discovery first: an unknown group version is a
-	// bare 404 there (no object named), an unknown kind in a known one is the client's own error.
+	// The client looks the kind up in the server's discovery first: a group version the server
+	// does not serve fails there with a 404 (client-node says so in its message), an unknown kind in
+	// a served one is the client's own error.
 	const status = code === undefined ? undefined : statusOf(error);
-	const unknownGroup = code === 404 && !status?.details?.name && /could not find the requested resource/.test(status?.message ?? '');
+	const unknownGroup = code === 404 && message.startsWith('Failed to fetch resource metadata for');
 	const unknownKind = /^Unrecognized API version and kind: (\S+) (\S+)/.exec(message);
 	if ((unknownGroup || unknownKind) && operation.object) {
 		const { apiVersion, kind } = operation.object;
@@ -140,7 +141,7 @@ function explainStatus(code: number, status: Status, retryAfter: string | undefi
 		case code === 422: {
 			// A field that is set once (a volume's source, a selector, a Service's clusterIP): the
 			// object must be made anew to change it.
-			const immutable = causes.length > 0 && causes.every(c => /immutable/i.test(c.message ?? ''));
+			const immutable = causes.length > 0 && causes.every(c => /immutable|may not change once set|updates to .* are forbidden/i.test(c.message ?? ''));
 			return new KubeError(
 				`${what} is invalid: ${causes.length > 0 ? causes.map(c => `${c.field ?? '(object)'}: ${c.message ?? c.reason}`).join('; ') : message}${
 					immutable ? `; it cannot be changed in place: delete ${what} (kubectl delete), then run again to make it anew` : ''

@@ -104,7 +104,12 @@ async function serve(parts: ServerParts, watches: Set<() => void>, request: Inco
 			}
 			if (request.method !== 'GET') throw notServed();
 			const document = discoveryDocument(url.pathname, request.headers.host ?? '');
-			if (document === undefined) throw notServed();
+			if (document === undefined) {
+				// As kube-apiserver answers a path it does not serve, an unknown group version included:
+				// not a Status, a line of text.
+				response.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('404 page not found\n');
+				return;
+			}
 			writeJson(response, 200, document);
 			return;
 		}

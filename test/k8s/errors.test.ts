@@ -59,13 +59,19 @@ test('5xx, 429 (with its Retry-After) and reset connections are retryable; TLS e
 	);
 });
 
-test('an unknown kind names its API group and version', t => {
-	const error = explainError(new Error('Unrecognized API version and kind: example.com/v1 Widget'), {
-		...operation,
-		object: { apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w', namespace: 'nublado' } },
-	});
-	t.true(error instanceof KubeError);
-	t.is(error.message, 'Widget nublado/w: the cluster has no kind Widget in example.com/v1 (API group "example.com", version v1): check apiVersion and kind, or install what defines it');
+test('an unknown kind names its API group and version: in a group version the server serves, or in one it does not (a text 404 to the client\'s discovery, as kube-apiserver answers)', t => {
+	const widget = { ...operation, object: { apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w', namespace: 'nublado' } } };
+	const expected = 'Widget nublado/w: the cluster has no kind Widget in example.com/v1 (API group "example.com", version v1): check apiVersion and kind, or install what defines it';
+	const unknownKind = explainError(new Error('Unrecognized API version and kind: example.com/v1 Widget'), widget);
+	t.true(unknownKind instanceof KubeError);
+	t.is(unknownKind.reason, 'unknown-kind');
+	t.is(unknownKind.message, expected);
+	// What @kubernetes/client-node throws when its discovery of the group version gets a 404.
+	const discovery = apiException(404, '404 page not found\n');
+	discovery.message = `Failed to fetch resource metadata for example.com/v1/Widget: ${discovery.message}`;
+	const unknownGroup = explainError(discovery, widget);
+	t.is(unknownGroup.reason, 'unknown-kind');
+	t.is(unknownGroup.message, expected);
 });
 
 test('every KubeError has a reason to tell it apart; an immutable field (as a real API server words it) says to make the object anew', t => {

@@ -890,10 +890,6 @@ const knownDivergences: Record<string, { paths: string[]; why: string }> = {
 		paths: ['resources.Deployment.otherSubresources'],
 		why: 'nor the scale subresource (kubectl scale; nub sets replicas by apply)',
 	},
-	'get an unknown group version (404, discovery)': {
-		paths: ['status', 'kind'],
-		why: 'the real server answers a group version it does not serve with a text 404 ("404 page not found"), the sandbox with a NotFound Status. It stays until lib/k8s/errors.ts knows the real answer: nub tells an unknown kind by that Status, and against a real server reports an uninstalled kind as a plain 404, reads it as absent and lists it as empty (see docs/sandbox-differential.md)',
-	},
 	'list ConfigMaps (whole namespace)': {
 		paths: ['fields.names'],
 		why: 'the real controller manager publishes a ConfigMap kube-root-ca.crt (and a ServiceAccount default) into every namespace; the sandbox does not. nub finds its objects by name, never by what else a namespace holds, and tests that compare sandbox contents would see the CA of each sandbox',

@@ -73,11 +73,16 @@ test('discovery documents are those of a cluster; unknown paths are the real 404
 		core.resources.find((resource: { name: string }) => resource.name === 'namespaces'),
 		{ namespaced: false, kind: 'Namespace', shortNames: ['ns'], verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'] },
 	);
-	for (const path of ['/apis/example.com/v1', '/api/v1/widgets', '/nothing']) {
+	// As kube-apiserver answers: a path it does not serve (an unknown group version among them) with
+	// a line of text, an unknown resource of a served group version with a Status.
+	for (const path of ['/apis/example.com/v1', '/nothing']) {
 		const missing = await rawRequest(sandbox, path, { token });
 		t.is(missing.status, 404);
-		t.deepEqual(missing.body, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'the server could not find the requested resource', reason: 'NotFound', details: {}, code: 404 });
+		t.is(missing.body, '404 page not found\n');
 	}
+	const widgets = await rawRequest(sandbox, '/api/v1/widgets', { token });
+	t.is(widgets.status, 404);
+	t.deepEqual(widgets.body, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'the server could not find the requested resource', reason: 'NotFound', details: {}, code: 404 });
 	const unauthenticated = await rawRequest(sandbox, '/api/v1/namespaces');
 	t.is(unauthenticated.status, 401);
 	t.like(unauthenticated.body, { kind: 'Status', reason: 'Unauthorized', message: 'Unauthorized', code: 401 });
