@@ -66,6 +66,7 @@ import { commandLine, gapBefore, loadGraph, makeNubladoProject, nubEnv } from '.
 const nubladoYaml = `hostname: nublado.sandbox.test
 oauth:
   provider: jwt
+  jwtCertificate: hub/example-signing-certificate.crt
 tls:
   source: self-signed
 dhparam: { group: ffdhe2048 }

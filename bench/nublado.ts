@@ -34,7 +34,7 @@ import { childEnv, statsOf, type Stats } from './lib/timing.ts';
 import type { BenchContext, BenchGroup, Breakdown, Comparison, GroupResult } from './lib/types.ts';
 
 const nubladoYaml = `hostname: nublado.bench.test
-oauth: { provider: jwt }
+oauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }
 dhparam: { group: ffdhe2048 }
 prepuller: { minute: 10 }
 `;

@@ -14,6 +14,7 @@ const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const quantity = /^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$/;
 const route = /^\/?[A-Za-z0-9._~\-/]*$/;
 const image = /^[a-z0-9][a-z0-9._\-/:@]*$/;
+const noComma = /^[^,]+$/;
 
 /** The schema of nublado.yaml; `doc` strings are what the README's table says. */
 export const schema: Field = {
@@ -36,8 +37,11 @@ export const schema: Field = {
 				provider: { type: 'enum', values: ['github', 'cilogon', 'jwt'], default: 'github', doc: 'github, cilogon or jwt' },
 				clientId: { type: 'string', doc: 'OAuth client id (not for jwt)' },
 				clientSecret: { type: 'secret', doc: 'OAuth client secret, { env: NAME } or { file: path } (not for jwt)' },
-				allowedGroups: { type: 'list', items: { type: 'string' }, default: [], doc: 'GitHub organizations or CILogon groups allowed in' },
-				deniedGroups: { type: 'list', items: { type: 'string' }, default: [], doc: 'organizations or groups kept out' },
+				allowedGroups: { type: 'list', items: { type: 'string', pattern: noComma, expected: 'a name without a comma' }, default: [], doc: 'GitHub organizations or CILogon groups allowed in' },
+				deniedGroups: { type: 'list', items: { type: 'string', pattern: noComma, expected: 'a name without a comma' }, default: [], doc: 'organizations or groups kept out' },
+				jwtCertificate: { type: 'string', doc: 'jwt: the identity provider\'s token-signing certificate (a PEM file), which the hub checks tokens with' },
+				cilogonIdp: { type: 'string', doc: 'cilogon: restrict the login to this identity provider (its entity ID)' },
+				cilogonHost: { type: 'string', pattern: hostname, expected: 'a DNS name', default: 'cilogon.org', doc: 'cilogon: the CILogon server' },
 			},
 		},
 		tls: {
@@ -67,12 +71,50 @@ export const schema: Field = {
 		hub: {
 			type: 'object',
 			fields: {
-				image: { type: 'string', pattern: image, expected: 'a container image', default: 'lsstsqre/jld-hub:latest' },
-				labImage: { type: 'string', pattern: image, expected: 'a container image', default: 'lsstsqre/sciplat-lab:latest' },
-				labSelectorTitle: { type: 'string', default: 'LSST Stack Selector' },
+				image: { type: 'string', pattern: image, expected: 'a container image', default: 'lsstsqre/sciplat-hub:latest' },
+				debug: { type: 'boolean', default: false, doc: 'DEBUG: the hub and the labs log at debug level' },
 				sessionDbUrl: { type: 'string', default: 'sqlite:////home/jovyan/jupyterhub.sqlite' },
 				maxHttpHeaderSize: { type: 'integer', min: 1024, max: 1048576, doc: 'the proxy\'s header limit; default 8192, 16384 with jwt' },
 				configFolder: { type: 'string', default: 'hub/jupyterhub_config.d', doc: 'jupyterhub_config.d files, loaded in lexical order' },
+			},
+		},
+		lab: {
+			type: 'object',
+			doc: 'the JupyterLab pods the hub spawns',
+			fields: {
+				image: { type: 'string', pattern: image, expected: 'a container image', doc: 'one image for every lab; default: none, the hub offers what it finds in the repository below' },
+				repoHost: { type: 'string', pattern: hostname, expected: 'a DNS name', default: 'hub.docker.com', doc: 'LAB_REPO_HOST: the registry the hub scans for lab images' },
+				repoOwner: { type: 'string', pattern: dnsLabel, expected: 'a repository owner', default: 'lsstsqre', doc: 'LAB_REPO_OWNER' },
+				repoName: { type: 'string', pattern: /^[a-z0-9][a-z0-9._-]*$/, expected: 'a repository name', default: 'sciplat-lab', doc: 'LAB_REPO_NAME' },
+				selectorTitle: { type: 'string', default: 'LSST Stack Selector', doc: 'the title of the spawn form' },
+				idleTimeout: { type: 'integer', min: 0, default: 43200, doc: 'seconds before an idle lab is stopped; 0 never' },
+				sizes: {
+					type: 'object',
+					doc: 'the sizes offered: tiny, small, medium, large, each twice the one before',
+					fields: {
+						tinyCpu: { type: 'number', min: 0.1, default: 0.5, doc: 'CPUs of the tiny size' },
+						mbPerCpu: { type: 'integer', min: 256, max: 65536, default: 2048, doc: 'memory per CPU, in MB' },
+						default: { type: 'enum', values: ['tiny', 'small', 'medium', 'large'], default: 'small', doc: 'the size chosen unless the user picks another' },
+						range: { type: 'number', min: 1, default: 4, doc: 'a size\'s guarantee is its limit divided by this (tiny: the guarantees below)' },
+					},
+				},
+				limits: {
+					type: 'object',
+					doc: 'of a lab spawned without a size',
+					fields: {
+						memory: { type: 'string', pattern: quantity, expected: 'a size such as 3G', default: '3G' },
+						cpu: { type: 'number', min: 0.1, default: 2.0 },
+					},
+				},
+				guarantees: {
+					type: 'object',
+					fields: {
+						memory: { type: 'string', pattern: quantity, expected: 'a size such as 512M', default: '512M' },
+						cpu: { type: 'number', min: 0.01, default: 0.5 },
+					},
+				},
+				allowDask: { type: 'boolean', default: true, doc: 'labs may start dask worker pods (ServiceAccount dask)' },
+				maxDaskWorkers: { type: 'integer', min: 0, max: 1000, default: 25, doc: 'the most dask workers a user may run (it sets the namespace quota)' },
 			},
 		},
 		nfs: {
@@ -142,11 +184,24 @@ export interface NubladoConfig {
 	/** The hostname with dashes: the default shipper name and the sandbox cluster name. */
 	clusterName: string;
 	kubernetes?: { context: string; kubeconfig?: string; state: 'file' | 'kubernetes' };
-	oauth: { provider: 'github' | 'cilogon' | 'jwt'; clientId?: string; clientSecret?: SecretRef; allowedGroups: string[]; deniedGroups: string[]; callbackUrl: string };
+	oauth: { provider: 'github' | 'cilogon' | 'jwt'; clientId?: string; clientSecret?: SecretRef; allowedGroups: string[]; deniedGroups: string[]; callbackUrl: string; jwtCertificate?: string; cilogonIdp?: string; cilogonHost: string };
 	tls: { source: 'self-signed'; altNames: string[] } | { source: 'files'; cert: string; key: string; chain?: string };
 	dhparam: { bits: number } | { group: 'ffdhe2048' };
 	routes: { hub: string; firefly: string };
-	hub: { image: string; labImage: string; labSelectorTitle: string; sessionDbUrl: string; maxHttpHeaderSize: number; configFolder: string };
+	hub: { image: string; debug: boolean; sessionDbUrl: string; maxHttpHeaderSize: number; configFolder: string };
+	lab: {
+		image?: string;
+		repoHost: string;
+		repoOwner: string;
+		repoName: string;
+		selectorTitle: string;
+		idleTimeout: number;
+		sizes: { tinyCpu: number; mbPerCpu: number; default: 'tiny' | 'small' | 'medium' | 'large'; range: number };
+		limits: { memory: string; cpu: number };
+		guarantees: { memory: string; cpu: number };
+		allowDask: boolean;
+		maxDaskWorkers: number;
+	};
 	nfs: { server: 'in-cluster' | string; size: string; sizeBytes: number };
 	firefly: { enabled: boolean; replicas: number; memory: string; cpu: number; uid: number; jvmSize: string };
 	prepuller: { enabled: boolean; minute?: number; images: string[] };
@@ -171,6 +226,8 @@ export const sandboxExample = `# nub's example configuration for its embedded sa
 hostname: nublado.sandbox.test
 oauth:
   provider: jwt
+  # An example identity provider's certificate (nobody holds its key): no token passes it.
+  jwtCertificate: hub/example-signing-certificate.crt
 tls:
   source: self-signed
 `;
@@ -252,6 +309,9 @@ function derive(config: Record<string, any>, problems: Problem[]) {
 		if (oauth.allowedGroups.length === 0) problem('oauth.allowedGroups', `is required for ${oauth.provider}: the organizations or groups allowed in`);
 	}
 	oauth.callbackUrl = `https://${config.hostname}${config.routes.hub === '/' ? '' : config.routes.hub}/hub/oauth_callback`;
+	if (oauth.provider === 'jwt' && !oauth.jwtCertificate) problem('oauth.jwtCertificate', 'is required for jwt: the identity provider\'s token-signing certificate (a PEM file)');
+	if (oauth.provider !== 'jwt' && oauth.jwtCertificate !== undefined) problem('oauth.jwtCertificate', 'is only for provider: jwt');
+	if (oauth.provider !== 'cilogon' && oauth.cilogonIdp !== undefined) problem('oauth.cilogonIdp', 'is only for provider: cilogon');
 
 	const header = config.hub.maxHttpHeaderSize;
 	if (header === undefined) config.hub.maxHttpHeaderSize = oauth.provider === 'jwt' ? 16384 : 8192;

@@ -17,7 +17,7 @@ import { finished, makeNubladoProject, nub, removeProject, startNub, summaryOf, 
 async function deployed(t: ExecutionContext, options: { bind?: boolean } = {}) {
 	const bind = options.bind ? await startBind('example.test', { nublado: '127.0.0.1' }) : undefined;
 	const dns = bind ? `dns:\n  provider: rfc2136\n  server: 127.0.0.1:${bind.port}\n  zone: example.test\n  keyName: nub-key\n  keySecret: { env: NUBLADO_TSIG_SECRET }\n` : '';
-	const dir = makeNubladoProject({ 'nublado.yaml': `hostname: nublado.example.test\noauth: { provider: jwt }\ndhparam: { group: ffdhe2048 }\nprepuller: { minute: 5 }\n${dns}` });
+	const dir = makeNubladoProject({ 'nublado.yaml': `hostname: nublado.example.test\noauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\ndhparam: { group: ffdhe2048 }\nprepuller: { minute: 5 }\n${dns}` });
 	const sandbox = await startSandbox({ dir: join(dir, '.nub/sandbox'), loadBalancerDelayMs: 50, rolloutDelayMs: 50 });
 	t.teardown(async () => {
 		await sandbox.close();

@@ -27,11 +27,11 @@ test('defaults and derived values follow the facts: namespace, routes, callback,
 	t.is(config.prepuller.minute, undefined, 'chosen once by a task, not here');
 	t.deepEqual(config.oauth.clientSecret, { env: 'GITHUB_SECRET' });
 
-	const jwt = parseConfig('hostname: nb.example.org\noauth: { provider: jwt }\nroutes: { hub: / }\n', 'nublado.yaml');
+	const jwt = parseConfig('hostname: nb.example.org\noauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\nroutes: { hub: / }\n', 'nublado.yaml');
 	t.is(jwt.hub.maxHttpHeaderSize, 16384);
 	t.false(jwt.landing.enabled, 'no landing page when the hub is at /');
 	t.is(jwt.oauth.callbackUrl, 'https://nb.example.org/hub/oauth_callback');
-	t.is(parseConfig('hostname: a.b\noauth: { provider: jwt }\nfirefly: { memory: 4G }\n', 'x').firefly.jvmSize, '3584M');
+	t.is(parseConfig('hostname: a.b\noauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\nfirefly: { memory: 4G }\n', 'x').firefly.jvmSize, '3584M');
 });
 
 test('environment variables override fields, and their problems name the variable', t => {
@@ -46,12 +46,18 @@ test('environment variables override fields, and their problems name the variabl
 });
 
 const bad: Array<[string, string, string[]]> = [
-	['a missing hostname', 'oauth: { provider: jwt }\n', ['nublado.yaml: hostname: is required']],
+	['jwt without the identity provider\'s certificate', 'hostname: a.b\noauth: { provider: jwt }\n', ["nublado.yaml: oauth.jwtCertificate: is required for jwt: the identity provider's token-signing certificate (a PEM file)"]],
+	['settings of another provider', `${github.replace('  allowedGroups', '  jwtCertificate: idp.pem\n  cilogonIdp: https://idp.example.org\n  allowedGroups')}`, [
+		'nublado.yaml: oauth.jwtCertificate: is only for provider: jwt',
+		'nublado.yaml: oauth.cilogonIdp: is only for provider: cilogon',
+	]],
+	['a group with a comma', 'hostname: a.b\noauth: { provider: github, clientId: x, clientSecret: { env: S }, allowedGroups: ["lsst,evil"] }\n', ['nublado.yaml: oauth.allowedGroups[0]: expected a name without a comma, got "lsst,evil"']],
+	['a missing hostname', 'oauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\n', ['nublado.yaml: hostname: is required']],
 	['minute 75', `${github}prepuller: { minute: 75 }\n`, ['nublado.yaml: prepuller.minute: expected a whole number from 0 to 59, got 75']],
 	['an unknown provider', 'hostname: a.b\noauth: { provider: gitlab }\n', ['nublado.yaml: oauth.provider: expected one of github, cilogon, jwt, got "gitlab" (did you mean "github"?)']],
-	['a value with a newline', 'hostname: a.b\noauth: { provider: jwt }\nhub: { labSelectorTitle: "LSST\\nevil: true" }\n', ['nublado.yaml: hub.labSelectorTitle: expected a single line, got a value with a line break']],
-	['a misspelt key', 'hostname: a.b\noauth: { provider: jwt }\nfierfly: { enabled: false }\n', ['nublado.yaml: fierfly: unknown field (did you mean "firefly"?)']],
-	['wrong types', 'hostname: a.b\noauth: { provider: jwt }\nfirefly: { replicas: two, enabled: yes please }\nnfs: { size: lots }\n', [
+	['a value with a newline', 'hostname: a.b\noauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\nlab: { selectorTitle: "LSST\\nevil: true" }\n', ['nublado.yaml: lab.selectorTitle: expected a single line, got a value with a line break']],
+	['a misspelt key', 'hostname: a.b\noauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\nfierfly: { enabled: false }\n', ['nublado.yaml: fierfly: unknown field (did you mean "firefly"?)']],
+	['wrong types', 'hostname: a.b\noauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\nfirefly: { replicas: two, enabled: yes please }\nnfs: { size: lots }\n', [
 		'nublado.yaml: nfs.size: expected a size such as 20Gi, got "lots"',
 		'nublado.yaml: firefly.enabled: expected true or false, got "yes please"',
 		'nublado.yaml: firefly.replicas: expected a whole number from 1 to 100, got "two"',
@@ -64,7 +70,7 @@ const bad: Array<[string, string, string[]]> = [
 		'nublado.yaml: oauth.clientSecret: is required for github: { env: NAME } or { file: path }',
 		'nublado.yaml: oauth.allowedGroups: is required for github: the organizations or groups allowed in',
 	]],
-	['jwt with a small header limit, an NFS server by name', 'hostname: a.b\noauth: { provider: jwt }\nhub: { maxHttpHeaderSize: 8192 }\nnfs: { server: nfs.example.org }\n', [
+	['jwt with a small header limit, an NFS server by name', 'hostname: a.b\noauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\nhub: { maxHttpHeaderSize: 8192 }\nnfs: { server: nfs.example.org }\n', [
 		'nublado.yaml: hub.maxHttpHeaderSize: must be at least 16384 with jwt (large tokens), got 8192',
 		'nublado.yaml: nfs.server: expected in-cluster or an IP address (volumes need the server\'s IP, not a name), got "nfs.example.org"',
 	]],

@@ -10,7 +10,7 @@ import { makeNubladoProject, nub, removeProject } from './project.ts';
  * tests that then change the cluster or the configuration behind nub's back.
  */
 export async function deployedNublado(t: ExecutionContext) {
-	const dir = makeNubladoProject({ 'nublado.yaml': 'hostname: nublado.example.test\noauth: { provider: jwt }\ndhparam: { group: ffdhe2048 }\nprepuller: { minute: 5 }\n' });
+	const dir = makeNubladoProject({ 'nublado.yaml': 'hostname: nublado.example.test\noauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\ndhparam: { group: ffdhe2048 }\nprepuller: { minute: 5 }\n' });
 	const sandbox = await startSandbox({ dir: join(dir, '.nub/sandbox'), loadBalancerDelayMs: 50, rolloutDelayMs: 50 });
 	t.teardown(async () => {
 		await sandbox.close();

@@ -33,6 +33,7 @@ export function seedFrom(name: string): number {
 export const nubladoYaml = `hostname: nublado.example.test
 oauth:
   provider: jwt
+  jwtCertificate: hub/example-signing-certificate.crt
 tls:
   source: self-signed
 dhparam:

@@ -31,7 +31,7 @@ const images = (objects: readonly KubeObject[]) =>
 	);
 
 test('the default configuration: every container keeps its image\'s contract', async t => {
-	const objects = await deployed(t, 'hostname: nublado.example.test\noauth: { provider: jwt }\ndhparam: { group: ffdhe2048 }\nprepuller: { minute: 5 }\n');
+	const objects = await deployed(t, 'hostname: nublado.example.test\noauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\ndhparam: { group: ffdhe2048 }\nprepuller: { minute: 5 }\n');
 	t.deepEqual(contractProblems(objects, contracts), []);
 	t.true(images(objects).has('lsstsqre/sciplat-hub'));
 });

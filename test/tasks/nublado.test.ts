@@ -179,10 +179,10 @@ test('prepuller --force touches only the prepuller; one configuration value reru
 });
 
 const badConfigs: Array<[string, string, RegExp]> = [
-	['a missing hostname', 'oauth: { provider: jwt }\n', /^nub: nublado\.yaml: hostname: is required$/m],
-	['minute 75', 'hostname: a.example.test\noauth: { provider: jwt }\nprepuller: { minute: 75 }\n', /^nub: nublado\.yaml: prepuller\.minute: expected a whole number from 0 to 59, got 75$/m],
+	['a missing hostname', 'oauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\n', /^nub: nublado\.yaml: hostname: is required$/m],
+	['minute 75', 'hostname: a.example.test\noauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\nprepuller: { minute: 75 }\n', /^nub: nublado\.yaml: prepuller\.minute: expected a whole number from 0 to 59, got 75$/m],
 	['an unknown provider', 'hostname: a.example.test\noauth: { provider: okta }\n', /^nub: nublado\.yaml: oauth\.provider: expected one of github, cilogon, jwt, got "okta"$/m],
-	['a value with a newline', 'hostname: a.example.test\noauth: { provider: jwt }\nhub: { image: "x\\nkind: Secret" }\n', /^nub: nublado\.yaml: hub\.image: expected a container image, got a value with a line break$/m],
+	['a value with a newline', 'hostname: a.example.test\noauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\nhub: { image: "x\\nkind: Secret" }\n', /^nub: nublado\.yaml: hub\.image: expected a container image, got a value with a line break$/m],
 	['an unset credential', 'hostname: a.example.test\noauth: { provider: github, clientId: x, clientSecret: { env: NOT_SET_ANYWHERE }, allowedGroups: [o] }\n', /^nub: oauth\.clientSecret: the environment variable NOT_SET_ANYWHERE is not set$/m],
 ];
 
@@ -206,7 +206,7 @@ for (const [title, yaml, error] of badConfigs) {
 }
 
 test('a template with a missing value stops the run before anything is applied', async t => {
-	const dir = makeNubladoProject({ 'nublado.yaml': 'hostname: a.example.test\noauth: { provider: jwt }\n' });
+	const dir = makeNubladoProject({ 'nublado.yaml': 'hostname: a.example.test\noauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\n' });
 	writeFileSync(join(dir, 'templates/keepalive/deployment.yaml'), readFileSync(join(dir, 'templates/keepalive/deployment.yaml'), 'utf8').replace('name: keepalive\n', 'name: {{KEEPALIVE_NAME}}\n'));
 	const sandbox = await startSandbox({ dir: join(dir, '.nub/sandbox') });
 	t.teardown(async () => {
@@ -221,7 +221,7 @@ test('a template with a missing value stops the run before anything is applied',
 
 test('optional parts switch on and off: external NFS, logging on, Firefly, prepuller and landing page off', async t => {
 	const yaml = `hostname: lab.example.test
-oauth: { provider: jwt }
+oauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }
 dhparam: { group: ffdhe2048 }
 routes: { hub: / }
 nfs: { server: 192.0.2.10 }
