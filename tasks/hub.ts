@@ -1,15 +1,17 @@
-import { task, type Task } from 'nub';
+import { createHash, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { task, type KubeObject, type Task } from 'nub';
 import { secretManifest } from '../lib/k8s/secret.ts';
 import { applyTask, type Applied } from './apply.ts';
 import { credentialTask } from './credentials.ts';
-import { folderMapTask } from './landing.ts';
+import { folderMapTask, type FolderMap } from './landing.ts';
 import type { Deployment } from './platform.ts';
 import type { SecretTasks } from './secrets.ts';
-import { exports } from './storage.ts';
 
 /**
  * JupyterHub and its proxy. Secret hub holds the OAuth settings, the session database URL, the
- * crypto key and the proxy token; ConfigMap hub-config holds jupyterhub_config.d, and its checksum
+ * crypto key and the proxy token; ConfigMap hub-config holds hub/config/, and its checksum
  * on the Deployment makes a configuration change roll the hub (the manual's "redeploy"). The
  * proxy comes after the hub's Service and Secret exist: it reads both when it starts.
  */
@@ -52,45 +54,66 @@ export function hubTasks(
 	const hubConfig = folderMapTask({
 		name: 'hub-config',
 		group: 'hub',
-		description: `ConfigMap hub-config from ${config.hub.configFolder}/ (loaded in lexical order)`,
+		description: `ConfigMap hub-config from ${config.hub.configFolder}/ (jupyterhub_config.py and the NN-*.py files it loads)`,
 		configMap: 'hub-config',
 		namespace: ns,
 		folder: config.hub.configFolder,
 	});
-	const jwtCertificate = task({
-		name: 'jwt-certificate',
-		description: 'the certificate that checks JWT signatures (the deployment\'s chain)',
+	const resourceMap = folderMapTask({
+		name: 'hub-resources',
 		group: 'hub',
-		secret: 'inputs',
-		needs: { certificate: upstream.secrets.tlsCertificate },
-		run: ({ certificate }) => certificate.chainPem || certificate.certPem,
+		description: 'ConfigMap resourcemap from hub/resources/ (users and groups with bigger labs)',
+		configMap: 'resourcemap',
+		namespace: ns,
+		folder: 'hub/resources',
 	});
+	const jwtCertificate = oauth.provider === 'jwt' ? jwtCertificateTask(oauth.jwtCertificate!) : undefined;
+	const lab = config.lab;
 	const hub = applyTask({
 		name: 'hub',
-		description: 'JupyterHub: Secret, configuration, permissions, storage, Service, Deployment',
+		description: 'JupyterHub: Secret, configuration, permissions, storage, Services, Deployment',
 		group: 'hub',
-		needs: { namespace: upstream.namespace, nfsIp: upstream.nfsServiceIp, hubSecret, hubConfig, jwtCertificate },
+		needs: { namespace: upstream.namespace, nfsIp: upstream.nfsServiceIp, hubSecret, hubConfig, resourceMap, ...(jwtCertificate ? { jwtCertificate } : {}) } as HubNeeds,
 		templates: ['hub/hub.yaml'],
-		values: ({ nfsIp, hubConfig, jwtCertificate }) => ({
+		values: ({ nfsIp, hubConfig, resourceMap, jwtCertificate }) => ({
 			NAMESPACE: ns,
 			HOSTNAME: config.hostname,
 			HUB_ROUTE: config.routes.hub,
 			FIREFLY_ROUTE: config.routes.firefly,
 			OAUTH_PROVIDER: oauth.provider,
-			K8S_CONTEXT: config.kubernetes?.context ?? 'nub-sandbox',
 			HUB_IMAGE: config.hub.image,
-			LAB_IMAGE: config.lab.image ?? '',
-			LAB_SELECTOR_TITLE: config.lab.selectorTitle,
-			LAB_REPO_HOST: config.lab.repoHost,
-			LAB_OWNER: config.lab.repoOwner,
-			LAB_REPO_NAME: config.lab.repoName,
+			DEBUG: config.hub.debug ? 'true' : '',
 			NFS_SERVER_IP: nfsIp,
-			MOUNTPOINTS: JSON.stringify(exports.map(({ EXPORT, READ_ONLY }) => ({ mountpoint: `/${EXPORT}`, server: nfsIp, path: `/exports/${EXPORT}`, readOnly: READ_ONLY }))),
-			JWT_CERTIFICATE: jwtCertificate,
-			CONFIG_CHECKSUM: hubConfig?.checksum,
+			LAB_SELECTOR_TITLE: lab.selectorTitle,
+			LAB_IMAGE: lab.image ?? '',
+			LAB_REPO_HOST: lab.repoHost,
+			LAB_REPO_OWNER: lab.repoOwner,
+			LAB_REPO_NAME: lab.repoName,
+			LAB_IDLE_TIMEOUT: String(lab.idleTimeout),
+			LAB_MEM_LIMIT: lab.limits.memory,
+			LAB_CPU_LIMIT: String(lab.limits.cpu),
+			LAB_MEM_GUARANTEE: lab.guarantees.memory,
+			LAB_CPU_GUARANTEE: String(lab.guarantees.cpu),
+			TINY_MAX_CPU: String(lab.sizes.tinyCpu),
+			MB_PER_CPU: String(lab.sizes.mbPerCpu),
+			SIZE_INDEX: String(['tiny', 'small', 'medium', 'large'].indexOf(lab.sizes.default)),
+			LAB_SIZE_RANGE: String(lab.sizes.range),
+			ALLOW_DASK_SPAWN: lab.allowDask ? 'true' : '',
+			MAX_DASK_WORKERS: String(lab.maxDaskWorkers),
+			CILOGON_HOST: oauth.cilogonHost,
+			CILOGON_IDP: oauth.cilogonIdp ?? '',
+			JWT: oauth.provider === 'jwt',
+			// Every file the hub reads at start: a change to any rolls it.
+			CONFIG_CHECKSUM: createHash('sha256').update([hubConfig?.checksum, resourceMap?.checksum, jwtCertificate ?? ''].join('\0')).digest('hex').slice(0, 16),
 		}),
-		preview: { nfsIp: '10.96.0.10', hubConfig: { configMap: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'preview' } }, checksum: '0' }, jwtCertificate: 'preview' },
-		objects: ({ hubSecret, hubConfig }) => [hubSecret, hubConfig.configMap],
+		preview: { nfsIp: '10.96.0.10', hubConfig: previewMap, resourceMap: previewMap },
+		objects: ({ hubSecret, hubConfig, resourceMap, jwtCertificate }) => [
+			hubSecret,
+			hubConfig.configMap,
+			resourceMap.configMap,
+			mountpointsMap(ns),
+			...(jwtCertificate ? [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'jwt-cert', namespace: ns }, data: { 'signing-certificate.pem': jwtCertificate } }] : []),
+		],
 		rollouts: [{ kind: 'Deployment', namespace: ns, name: 'hub' }],
 	});
 	const proxy = applyTask({
@@ -102,5 +125,57 @@ export function hubTasks(
 		values: () => ({ NAMESPACE: ns, HOSTNAME: config.hostname, HUB_ROUTE: config.routes.hub, MAX_HTTP_HEADER_SIZE: config.hub.maxHttpHeaderSize }),
 		rollouts: [{ kind: 'Deployment', namespace: ns, name: 'proxy' }],
 	});
-	return { hubSecret, hubConfig, jwtCertificate, hub, proxy, ...(oauthSecret ? { oauthSecret } : {}) };
+	return { hubSecret, hubConfig, resourceMap, hub, proxy, ...(jwtCertificate ? { jwtCertificate } : {}), ...(oauthSecret ? { oauthSecret } : {}) };
+}
+
+type HubNeeds = { namespace: Task<Applied>; nfsIp: Task<string>; hubSecret: Task<KubeObject>; hubConfig: Task<FolderMap>; resourceMap: Task<FolderMap>; jwtCertificate?: Task<string> };
+
+const previewMap: FolderMap = { configMap: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'preview' } }, checksum: '0' };
+
+/**
+ * What the spawner mounts in every lab (mountpoints.json, ConfigMap fs-mounts): the fileserver's
+ * exports, at the paths the labs and keepalive use, read-only where the data is shared. The
+ * server is the hub's EXTERNAL_FILESERVER_IP (each entry may name its own: fileserver-host).
+ */
+export const mountpoints = [
+	{ mountpoint: '/home', mode: 'rw', 'fileserver-export': '/exports/home' },
+	{ mountpoint: '/scratch', mode: 'rw', 'fileserver-export': '/exports/scratch' },
+	{ mountpoint: '/project', mode: 'rw', 'fileserver-export': '/exports/project' },
+	{ mountpoint: '/datasets', mode: 'ro', 'fileserver-export': '/exports/datasets' },
+	{ mountpoint: '/software', mode: 'ro', 'fileserver-export': '/exports/software' },
+	{ mountpoint: '/lsstdata/offline/teststand', mode: 'ro', 'fileserver-export': '/exports/teststand' },
+];
+
+function mountpointsMap(namespace: string): KubeObject {
+	return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'fs-mounts', namespace }, data: { 'mountpoints.json': `${JSON.stringify(mountpoints, null, 2)}\n` } };
+}
+
+/**
+ * The identity provider's token-signing certificate (jwt), from the file the configuration names:
+ * checked before anything runs to be a PEM certificate, and reread when it changes.
+ */
+function jwtCertificateTask(file: string): Task<string> {
+	const read = (root: string) => {
+		const path = isAbsolute(file) ? file : join(root, file);
+		let text: string;
+		try {
+			text = readFileSync(path, 'utf8');
+		} catch (error) {
+			throw new Error(`oauth.jwtCertificate: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+		}
+		try {
+			new X509Certificate(text);
+		} catch {
+			throw new Error(`oauth.jwtCertificate: ${file} is not a PEM certificate`);
+		}
+		return text;
+	};
+	return task({
+		name: 'jwt-certificate',
+		description: 'the identity provider\'s token-signing certificate (oauth.jwtCertificate)',
+		group: 'hub',
+		inputs: { files: [file] },
+		preflight: ({ root }) => void read(root),
+		run: (_, { root }) => read(root),
+	});
 }

@@ -75,7 +75,7 @@ export const schema: Field = {
 				debug: { type: 'boolean', default: false, doc: 'DEBUG: the hub and the labs log at debug level' },
 				sessionDbUrl: { type: 'string', default: 'sqlite:////home/jovyan/jupyterhub.sqlite' },
 				maxHttpHeaderSize: { type: 'integer', min: 1024, max: 1048576, doc: 'the proxy\'s header limit; default 8192, 16384 with jwt' },
-				configFolder: { type: 'string', default: 'hub/jupyterhub_config.d', doc: 'jupyterhub_config.d files, loaded in lexical order' },
+				configFolder: { type: 'string', default: 'hub/config', doc: 'the hub\'s configuration: jupyterhub_config.py and the NN-*.py files it loads in lexical order' },
 			},
 		},
 		lab: {

@@ -139,7 +139,7 @@ test('the whole platform on the sandbox: every object, the values that flow, the
 	const landing = await get(kube, 'v1', 'ConfigMap', 'landing-page-www', ns);
 	t.deepEqual(Buffer.from(landing.binaryData['logo.png'], 'base64'), readFileSync(join(dir, 'landing/logo.png')));
 	t.true(landing.data['index.html'].includes('LSST Science Platform'));
-	t.deepEqual(Object.keys((await get(kube, 'v1', 'ConfigMap', 'hub-config', ns)).data), ['10-base.py', '20-spawner.py', '30-auth.py']);
+	t.deepEqual(Object.keys((await get(kube, 'v1', 'ConfigMap', 'hub-config', ns)).data), ['10-authenticator.py', '20-spawner.py', '30-environment.py', 'jupyterhub_config.py']);
 	t.is((await get(kube, 'apps/v1', 'Deployment', 'proxy', ns)).spec.template.spec.containers[0].env[0].value, '--max-http-header-size=8192');
 
 	// A second run executes nothing and sends no write.
@@ -168,10 +168,10 @@ test('prepuller --force touches only the prepuller; one configuration value reru
 	t.is((await get(kube, 'apps/v1', 'Deployment', 'firefly', 'nublado')).spec.replicas, 2);
 	t.is(await version('Deployment', 'hub'), hubVersion);
 
-	// A file of jupyterhub_config.d: the ConfigMap and the hub roll, nothing else.
+	// A file of the hub's configuration: the ConfigMap and the hub roll, nothing else.
 	const checksum = async () => (await get(kube, 'apps/v1', 'Deployment', 'hub', 'nublado')).spec.template.metadata.annotations['nublado/config-checksum'];
 	const oldChecksum = await checksum();
-	writeFileSync(join(dir, 'hub/jupyterhub_config.d/40-extra.py'), 'c.JupyterHub.shutdown_on_logout = True\n');
+	writeFileSync(join(dir, 'hub/config/40-extra.py'), 'c.JupyterHub.shutdown_on_logout = True\n');
 	const redeploy = await run(['run', 'all', '--json'], { NUBLADO_FIREFLY_REPLICAS: '2' });
 	t.deepEqual(summaryOf(redeploy.stdout).succeeded, ['hub-config', 'hub']);
 	t.not(await checksum(), oldChecksum);
