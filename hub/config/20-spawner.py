@@ -17,6 +17,7 @@ What it reads:
   RESTRICT_DASK_NODES, LAB_NODEJS_MAX_MEM, DEBUG, the routes and external URLs it passes on.
 """
 import base64
+import datetime
 import json
 import os
 
@@ -72,6 +73,31 @@ class LSSTSpawner(namespacedkubespawner.NamespacedKubeSpawner):
         if os.environ.get("RESTRICT_LAB_NODES"):
             self.node_selector = {"jupyterlab": "ok"}
         self._quota = {}
+
+    @property
+    def events(self):
+        """The events of this user's pod since the spawn began, oldest first: kubespawner's own,
+        sorted so that it works on a current cluster. An event written through events.k8s.io (the
+        scheduler's, since Kubernetes 1.19) has no lastTimestamp, only an eventTime, and
+        kubespawner 0.10.1 sorts by lastTimestamp: on such an event the spawn failed after the pod
+        had started, and the hub deleted the pod."""
+        reflector = self.event_reflector
+        if not reflector:
+            return []
+        epoch = datetime.datetime.min.replace(tzinfo=datetime.timezone.utc)
+
+        def when(event):
+            return event.last_timestamp or event.event_time or event.metadata.creation_timestamp or epoch
+
+        found = []
+        for event in sorted(reflector.resources.values(), key=when):
+            if event.involved_object.name != self.pod_name:
+                continue
+            if self._last_event and event.metadata.uid == self._last_event:
+                found = []
+            else:
+                found.append(event)
+        return found
 
     # ---- the spawn form -----------------------------------------------------------------------
 
