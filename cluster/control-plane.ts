@@ -71,7 +71,7 @@ export async function buildNubkube(report: (line: string) => void): Promise<Buil
 	const version = versionFlags(release);
 	const child = spawn('go', ['build', '-v', '-trimpath', '-ldflags', `-s -w ${version}`, '-o', temporary, './nubkube'], { cwd: moduleDir, env, stdio: ['ignore', 'ignore', 'pipe'] });
 	let done = 0;
-	let shown = -1;
+	let shown = 0;
 	const errors: string[] = [];
 	createInterface({ input: child.stderr! }).on('line', line => {
 		// -v names each package as it is compiled; anything else is a compiler message.

@@ -409,7 +409,11 @@ func (s *supervisor) start(o upOptions, started time.Time) error {
 		StartedIn: time.Since(started).Round(100 * time.Millisecond).String(),
 	}
 	text, _ := json.Marshal(ready)
-	if err := os.WriteFile(s.path("ready.json"), append(text, '\n'), 0o600); err != nil {
+	// Written aside, then renamed: whoever polls for it never reads half of it.
+	if err := os.WriteFile(s.path("ready.json.tmp"), append(text, '\n'), 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(s.path("ready.json.tmp"), s.path("ready.json")); err != nil {
 		return err
 	}
 	fmt.Printf("ready %s\n", text)

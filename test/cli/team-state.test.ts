@@ -1,5 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { microTime } from '../../lib/cli/team-state.ts';
@@ -10,10 +10,12 @@ import { finished, makeProject, nub, removeProject, startNub, summaryOf, waitFor
 const key = { NUB_STATE_KEY: '0123456789abcdef'.repeat(4) };
 
 /**
- * A project on the sandbox with team state: a secret token, a slow task (SLOW_MS; it says when
- * it starts), and a fingerprint of the token that is not secret, to compare across copies.
+ * A project on the sandbox with team state: a secret token, a slow task (it says when it starts,
+ * and ends after SLOW_MS, or once the file RELEASE exists: the test decides, however loaded the
+ * machine), and a fingerprint of the token that is not secret, to compare across copies.
  */
 const nubfile = (kubeconfig: string) => `import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { cluster, task } from 'nub';
 export const target = cluster({ context: 'nub-sandbox', kubeconfig: ${JSON.stringify(kubeconfig)}, state: 'kubernetes' });
 const token = task({ name: 'token', secret: true, run: async () => randomBytes(16).toString('hex') });
@@ -22,8 +24,11 @@ const slow = task({
 	run: async (_, { signal, log }) => {
 		log.info('slow started');
 		await new Promise((resolve, reject) => {
-			const timer = setTimeout(resolve, Number(process.env.SLOW_MS ?? 0));
-			signal.addEventListener('abort', () => (clearTimeout(timer), reject(signal.reason)), { once: true });
+			const release = process.env.RELEASE;
+			const timer = release
+				? setInterval(() => existsSync(release) && (clearInterval(timer), resolve(undefined)), 20)
+				: setTimeout(resolve, Number(process.env.SLOW_MS ?? 0));
+			signal.addEventListener('abort', () => (clearTimeout(timer), clearInterval(timer), reject(signal.reason)), { once: true });
 		});
 		return 'slept';
 	},
@@ -66,10 +71,12 @@ test('two working copies on one cluster: the second refuses naming the holder, t
 	const sandbox = await sandboxFor(t);
 	const first = project(t, sandbox.kubeconfigPath);
 	const second = project(t, sandbox.kubeconfigPath);
-	const holder = await startHolder(first, { SLOW_MS: '3000' });
+	const release = join(first, 'release');
+	const holder = await startHolder(first, { RELEASE: release });
 	const refused = await nub(second, ['run', 'all'], key);
 	t.is(refused.code, 2, refused.stderr);
 	t.regex(refused.stderr, /^nub: locked: \d+@\S+ started \S+ \(nub run all --json\) holds the state lock \(Lease nub-state\/nub-lock, renewed \d+ s ago\); nub unlock removes it if that run is gone\n$/);
+	writeFileSync(release, '');
 	const ran = await holder.done;
 	t.is(ran.code, 0, ran.stderr + ran.stdout);
 	const made = fingerprintOf(ran.stdout);
@@ -134,12 +141,14 @@ test('nub unlock refuses while the holder renews the lease, and removes a stale 
 	const sandbox = await sandboxFor(t);
 	const dir = project(t, sandbox.kubeconfigPath);
 	const env = { ...key, NUB_LEASE_SECONDS: '2' };
-	const holder = await startHolder(dir, { ...env, SLOW_MS: '8000' });
+	const release = join(dir, 'release');
+	const holder = await startHolder(dir, { ...env, RELEASE: release });
 	// Past one lease duration: only renewal keeps it held.
 	await new Promise(resolve => setTimeout(resolve, 2500));
 	const refused = await nub(dir, ['unlock'], env);
 	t.is(refused.code, 2, refused.stderr);
 	t.regex(refused.stderr, /^nub: not unlocked: \d+@\S+ .* holds the state lock \(Lease nub-state\/nub-lock, renewed \d+ s ago\) and it is being renewed/);
+	writeFileSync(release, '');
 	t.is((await holder.done).code, 0);
 	t.regex((await nub(dir, ['unlock'], env)).stdout, /^no state lock held/);
 
