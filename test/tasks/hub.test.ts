@@ -14,12 +14,17 @@
  * Ports: the hub binds 8081 (as its image does), which must be free.
  */
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { KubeObject } from '../../lib/k8s/objects.ts';
 import { mountpoints } from '../../tasks/hub.ts';
 import { startGitHubStandIn, type GitHubStandIn } from '../helpers/github-standin.ts';
 import { freePort, portTaken, startHubAsItsPod, startProxy, type Started } from '../helpers/hub.ts';
 import { makeNubladoProject, nub, removeProject } from '../helpers/project.ts';
 import { startRealCluster, type RealCluster } from '../helpers/real-cluster.ts';
+import { requireProgram } from '../helpers/tools.ts';
 
 const clientId = 'client-0123456789';
 const clientSecret = 'oauth-secret-value-42';
@@ -62,7 +67,11 @@ lab: { image: ${labImage} }
 	const deployed = await nub(dir, ['run', 'all', '--json', ...cluster.nubArgs], { OAUTH_SECRET: clientSecret });
 	if (deployed.code !== 0) throw new Error(`nub run all failed: ${deployed.stderr}${deployed.stdout.slice(-2000)}`);
 
-	// The proxy, as its Deployment would run it, with the rendered token.
+	await startProxyAndHub();
+});
+
+/** The real proxy with the rendered token, then the hub as its pod would start. */
+async function startProxyAndHub() {
 	const secret = (await cluster.admin.read({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'hub', namespace } })) as KubeObject & { data: Record<string, string> };
 	token = Buffer.from(secret.data.configproxy_auth_token!, 'base64').toString();
 	const [port, apiPort] = [await freePort(), await freePort()];
@@ -70,8 +79,7 @@ lab: { image: ${labImage} }
 	publicUrl = `http://127.0.0.1:${port}`;
 	proxyApi = `http://127.0.0.1:${apiPort}`;
 	await until('the proxy to answer', async () => (await fetch(`${proxyApi}/api/routes`, { headers: { Authorization: `token ${token}` } })).ok);
-
-	// The hub: the Services it talks to run here (the proxy's API, its own), GitHub is the stand-in.
+	// The Services it talks to run here (the proxy's API, its own); GitHub is the stand-in.
 	hub = await startHubAsItsPod({
 		cluster,
 		namespace,
@@ -81,12 +89,16 @@ lab: { image: ${labImage} }
 		if (hub.child.exitCode !== null) throw new Error(`the hub exited (${hub.child.exitCode}):\n${hub.output().slice(-4000)}`);
 		return (await fetch(`${publicUrl}/nb/hub/api`).catch(() => undefined))?.ok === true;
 	});
-});
+}
 
-test.after.always(async () => {
-	// JupyterHub 1.0 does not stop on SIGTERM under Python 3.11 (hub/requirements.md).
+/** Stops them: JupyterHub 1.0 does not stop on SIGTERM under Python 3.11 (hub/requirements.md). */
+async function stopProxyAndHub() {
 	await hub?.stop('SIGKILL');
 	await proxy?.stop();
+}
+
+test.after.always(async () => {
+	await stopProxyAndHub();
 	await github?.close();
 	await cluster?.close();
 	if (dir) removeProject(dir);
@@ -210,4 +222,62 @@ test.serial('a user in no allowed organization, or in a denied one, is refused',
 		t.is(answer.status, 403, `${login}: ${answer.status}`);
 		t.falsy(await cluster.admin.read({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: `${namespace}-${login}` } }), `no namespace for ${login}`);
 	}
+});
+
+/** A JWT as the identity provider signs it (RS256). */
+function signJwt(claims: Record<string, unknown>, key: KeyObject): string {
+	const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+	const body = `${part({ alg: 'RS256', typ: 'JWT' })}.${part(claims)}`;
+	return `${body}.${sign('sha256', Buffer.from(body), key).toString('base64url')}`;
+}
+
+test.serial('switched to jwt: the hub checks tokens against the identity provider\'s certificate from the configuration, and admits only its allowed groups', async t => {
+	await stopProxyAndHub();
+	// The identity provider's key, and the certificate the operator gives nub.
+	const provider = generateKeyPairSync('rsa', { modulusLength: 2048 });
+	const impostor = generateKeyPairSync('rsa', { modulusLength: 2048 });
+	const keyFile = join(dir, 'idp.key');
+	writeFileSync(keyFile, provider.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+	execFileSync(requireProgram('openssl', 'openssl'), ['req', '-x509', '-key', keyFile, '-days', '30', '-subj', '/CN=identity provider', '-out', join(dir, 'idp.crt')], { stdio: 'ignore' });
+	rmSync(keyFile);
+	writeFileSync(join(dir, 'nublado.yaml'), `hostname: nublado.example.test
+oauth:
+  provider: jwt
+  jwtCertificate: idp.crt
+dhparam: { group: ffdhe2048 }
+lab: { image: ${labImage} }
+`);
+	const switched = await nub(dir, ['run', 'all', '--json', ...cluster.nubArgs]);
+	t.is(switched.code, 0, switched.stderr + switched.stdout.slice(-2000));
+	const certificate = ((await cluster.admin.read({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'jwt-cert', namespace } })) as any).data['signing-certificate.pem'];
+	t.is(certificate, readFileSync(join(dir, 'idp.crt'), 'utf8'));
+	await startProxyAndHub();
+	t.regex(hub.output(), /Using Authenticator: [\w.]*LSSTJWTAuth/);
+
+	const now = Math.floor(Date.now() / 1000);
+	const claims = { uid: 'carol', uidNumber: 3333, email: 'carol@example.test', aud: 'https://nublado.example.test', iat: now, exp: now + 600, isMemberOf: [{ name: 'lsst_users', id: 5000 }, { name: 'astro' }] };
+	const login = (token: string) => new Browser().get(`${publicUrl}/nb/hub/login`, { headers: { 'X-Portal-Authorization': `Bearer ${token}` } });
+	t.is((await login(signJwt(claims, impostor.privateKey))).status, 401, 'a token the provider did not sign');
+	t.is((await login(signJwt({ ...claims, aud: 'https://elsewhere.example.test' }, provider.privateKey))).status, 401, 'a token for another audience');
+	t.is((await login(signJwt({ ...claims, isMemberOf: [{ name: 'visitors', id: 9 }] }, provider.privateKey))).status, 403, 'a token of no allowed group');
+
+	const browser = new Browser();
+	const admitted = await browser.get(`${publicUrl}/nb/hub/login`, { headers: { 'X-Portal-Authorization': `Bearer ${signJwt(claims, provider.privateKey)}` } });
+	t.is(admitted.status, 302, await admitted.text());
+	const spawn = await browser.get(`${publicUrl}/nb/hub/spawn`, {
+		method: 'POST',
+		headers: { 'Content-Type': 'application/x-www-form-urlencoded', Referer: `${publicUrl}/nb/hub/spawn` },
+		body: new URLSearchParams({ kernel_image: labImage, size: 'tiny' }).toString(),
+	});
+	t.true([200, 302].includes(spawn.status), `spawn: ${spawn.status}`);
+	let pod: (KubeObject & Record<string, any>) | undefined;
+	await until('carol\'s lab pod', async () => {
+		pod = (await cluster.admin.list('v1', 'Pod', `${namespace}-carol`))[0] as typeof pod;
+		return pod !== undefined;
+	});
+	const env = Object.fromEntries((pod!.spec.containers[0].env as Array<{ name: string; value: string }>).map(variable => [variable.name, variable.value]));
+	t.is(env.EXTERNAL_UID, '3333');
+	t.is(env.GITHUB_EMAIL, 'carol@example.test');
+	t.regex(env.EXTERNAL_GROUPS!, /^astro:\d+,lsst_users:5000$/);
+	t.truthy(env.ACCESS_TOKEN);
 });
