@@ -5,10 +5,10 @@
  *
  *   namespace ─┬─ ingress-controller ── ingress-ip ── dns-record
  *              ├─ tls (ca, tls-certificate, dh-params -> tls-secret)
- *              ├─ fileserver-service ── nfs-service-ip ─┬─ fileserver ─┐
- *              │                                        ├─ nfs-volumes ┴─ keepalive
- *              │                                        └────────────── hub ── proxy
- *              ├─ hub-secret (hub-crypto-key, proxy-token, oauth) ──────┘
+ *              ├─ fileserver-service ─┬─ fileserver-deployment ─┐
+ *              │                      └─ nfs-service-ip ─┬──────┴─ nfs-volumes ── keepalive
+ *              │                                         └──────── hub ── proxy
+ *              ├─ hub-secret (hub-crypto-key, proxy-token, oauth) ─┘
  *              ├─ firefly, prepuller, landing-page, logstashrmq ── filebeat
  */
 import { task, type Task } from 'nub';

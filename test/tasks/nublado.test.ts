@@ -215,7 +215,7 @@ test('a template with a missing value stops the run before anything is applied',
 	});
 	const result = await nub(dir, ['run', 'all']);
 	t.is(result.code, 2);
-	t.regex(result.stderr, /^nub: task "keepalive": templates\/keepalive\/deployment\.yaml: no value for \{\{KEEPALIVE_NAME\}\} \(line 5\)/);
+	t.regex(result.stderr, /^nub: task "keepalive": templates\/keepalive\/deployment\.yaml: no value for \{\{KEEPALIVE_NAME\}\} \(line 7\)/);
 	t.is(sandbox.requests.length, 0);
 });
 
