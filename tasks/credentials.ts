@@ -31,7 +31,15 @@ export function readCredentials(config: NubladoConfig, root: string, env: Readon
 	};
 	read(config.oauth.clientSecret, 'oauth.clientSecret', value => (credentials.oauthClientSecret = value));
 	if (config.dns.provider === 'rfc2136') read(config.dns.keySecret, 'dns.keySecret', value => (credentials.tsigSecret = value));
-	if (config.logging.enabled) read(config.logging.rabbitmqPassword, 'logging.rabbitmqPassword', value => (credentials.rabbitmqPassword = value));
+	if (config.logging.enabled) {
+		read(config.logging.rabbitmqPassword, 'logging.rabbitmqPassword', value => {
+			// logstash-rabbitmq-shovel writes it into an amqp:// URI with sed s/.../.../: these would
+			// end the expression or the URI's user part, and the shovel would never connect.
+			const refused = /[/&\\@%"#?\s]/.exec(value);
+			if (refused) throw new CredentialError(`logging.rabbitmqPassword: has ${JSON.stringify(refused[0])}, which logstashrmq cannot take (it puts the password into an amqp:// URI with sed): none of / & \\ @ % " # ? or white space`);
+			credentials.rabbitmqPassword = value;
+		});
+	}
 	if (problems.length > 0) throw Object.assign(new CredentialError(problems.join('\n')), { problems });
 	return credentials;
 }

@@ -10,7 +10,7 @@ export function fireflyTask({ config }: Deployment, needs: { namespace: Task<App
 		name: 'firefly',
 		description: `Firefly at ${config.routes.firefly}`,
 		group: 'firefly',
-		// The Ingress needs Secret tls, and Firefly mounts the datasets claim.
+		// The Ingress needs Secret tls, and Firefly mounts the scratch claim.
 		needs,
 		templates: ['firefly/firefly.yaml'],
 		values: () => ({

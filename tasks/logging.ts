@@ -14,11 +14,11 @@ export function loggingTasks({ config, credentials }: Deployment, namespace: Tas
 	const password = credentialTask('rabbitmq-password', 'logging', credentials.rabbitmqPassword!);
 	const logstashrmq = applyTask({
 		name: 'logstashrmq',
-		description: 'logstash shipping to RabbitMQ: Secret, Service (NodePort 5044), Deployment',
+		description: `logstash shipping to RabbitMQ: Secret, Service (NodePort, port ${logging.logstashPort}), Deployment`,
 		group: 'logging',
 		needs: { namespace, password },
 		templates: ['logging/logstashrmq.yaml'],
-		values: () => ({ NAMESPACE: ns, RABBITMQ_TARGET_HOST: logging.rabbitmqHost, RABBITMQ_TARGET_VHOST: logging.rabbitmqVhost }),
+		values: () => ({ NAMESPACE: ns, RABBITMQ_TARGET_HOST: logging.rabbitmqHost, RABBITMQ_TARGET_VHOST: logging.rabbitmqVhost, LOGSTASH_PORT: logging.logstashPort }),
 		objects: ({ password }) => [secretManifest({ name: 'logstashrmq', namespace: ns, data: { 'rabbitmq.pan.password': password } })],
 		rollouts: [{ kind: 'Deployment', namespace: ns, name: 'logstashrmq' }],
 	});
@@ -40,7 +40,7 @@ export function loggingTasks({ config, credentials }: Deployment, namespace: Tas
 		group: 'logging',
 		needs: { logstashrmq, beatsTls },
 		templates: ['logging/filebeat.yaml'],
-		values: () => ({ NAMESPACE: ns, SHIPPER_NAME: logging.shipperName }),
+		values: () => ({ NAMESPACE: ns, SHIPPER_NAME: logging.shipperName, LOGSTASH_PORT: String(logging.logstashPort) }),
 		objects: ({ beatsTls }) => [secretManifest({ name: 'filebeat', namespace: ns, data: { 'ca.crt': beatsTls.ca, 'beats.crt': beatsTls.cert, 'beats.key': beatsTls.key } })],
 		rollouts: [{ kind: 'DaemonSet', namespace: ns, name: 'filebeat' }],
 	});

@@ -9,7 +9,8 @@ import type { Deployment } from './platform.ts';
  * keeps the chosen value, and `nub run prepuller --force` re-applies without choosing again.
  */
 export function prepullerTasks({ config }: Deployment, namespace: Task<Applied>) {
-	const configured = config.prepuller.minute;
+	const settings = config.prepuller;
+	const configured = settings.minute;
 	const minute = task({
 		name: 'prepuller-minute',
 		description: 'the minute of the hour the prepuller runs',
@@ -23,7 +24,22 @@ export function prepullerTasks({ config }: Deployment, namespace: Task<Applied>)
 		group: 'prepuller',
 		needs: { namespace, minute },
 		templates: ['prepuller/prepuller.yaml'],
-		values: ({ minute }) => ({ NAMESPACE: config.namespace, PREPULLER_MINUTE: minute, IMAGE_LIST: config.prepuller.images.join(',') }),
+		values: ({ minute }) => ({
+			NAMESPACE: config.namespace,
+			PREPULLER_MINUTE: minute,
+			DEBUG: settings.debug ? 'true' : '',
+			PREPULLER_IMAGE_LIST: settings.images.join(','),
+			PREPULLER_NO_SCAN: settings.noScan ? 'true' : '',
+			PREPULLER_OWNER: settings.owner,
+			PREPULLER_IMAGE_NAME: settings.name,
+			PREPULLER_EXPERIMENTALS: String(settings.experimentals),
+			PREPULLER_DAILIES: String(settings.dailies),
+			PREPULLER_WEEKLIES: String(settings.weeklies),
+			PREPULLER_RELEASES: String(settings.releases),
+			PREPULLER_SORT_FIELD: settings.sortField,
+			PREPULLER_COMMAND: settings.command ?? '',
+			ALLOW_DASK_SPAWN: config.lab.allowDask ? 'true' : '',
+		}),
 		preview: { minute: 0 },
 	});
 	return { minute, prepuller };

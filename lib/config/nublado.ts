@@ -15,6 +15,8 @@ const quantity = /^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$/;
 const route = /^\/?[A-Za-z0-9._~\-/]*$/;
 const image = /^[a-z0-9][a-z0-9._\-/:@]*$/;
 const noComma = /^[^,]+$/;
+/** An image the prepuller can take from PREPULLER_IMAGE_LIST (comma-separated, unquoted). */
+const prepulled = /^[a-z0-9][a-z0-9._\-/:@]*$/;
 
 /** The schema of nublado.yaml; `doc` strings are what the README's table says. */
 export const schema: Field = {
@@ -129,9 +131,9 @@ export const schema: Field = {
 			fields: {
 				enabled: { type: 'boolean', default: true },
 				replicas: { type: 'integer', min: 1, max: 100, default: 1 },
-				memory: { type: 'string', pattern: quantity, expected: 'a size such as 4G', default: '4G', doc: 'memory limit; the JVM gets 7/8 of it' },
-				cpu: { type: 'number', min: 0.1, default: 3.0 },
-				uid: { type: 'integer', min: 0, default: 91 },
+				memory: { type: 'string', pattern: quantity, expected: 'a size such as 4G', default: '4G', doc: 'memory limit (at least the 3G it requests); the JVM gets 7/8 of it' },
+				cpu: { type: 'number', min: 0.8, default: 3.0, doc: 'CPU limit (at least the 0.8 it requests)' },
+				uid: { type: 'integer', min: 0, default: 91, doc: 'the user it runs as: the image\'s tomcat user is 91' },
 			},
 		},
 		prepuller: {
@@ -139,17 +141,28 @@ export const schema: Field = {
 			fields: {
 				enabled: { type: 'boolean', default: true },
 				minute: { type: 'integer', min: 0, max: 59, doc: 'minute of the hour it runs; default: chosen once, 15 minutes after the first deployment, and kept' },
-				images: { type: 'list', items: { type: 'string', pattern: image, expected: 'a container image' }, default: ['lsstsqre/sciplat-lab:latest'] },
+				images: { type: 'list', items: { type: 'string', pattern: prepulled, expected: 'a container image with no space or comma' }, doc: 'PREPULLER_IMAGE_LIST: at most one (the image uses one); default: lab.image if set, else none' },
+				noScan: { type: 'boolean', doc: 'PREPULLER_NO_SCAN: pull only images, scan nothing; default: true when lab.image is set' },
+				owner: { type: 'string', pattern: dnsLabel, expected: 'a repository owner', doc: 'PREPULLER_OWNER: the Docker Hub owner scanned; default: lab.repoOwner' },
+				name: { type: 'string', pattern: /^[a-z0-9][a-z0-9._-]*$/, expected: 'a repository name', doc: 'PREPULLER_IMAGE_NAME: the repository scanned; default: lab.repoName' },
+				experimentals: { type: 'integer', min: 0, max: 100, default: 0, doc: 'PREPULLER_EXPERIMENTALS: how many exp_ tags' },
+				dailies: { type: 'integer', min: 0, max: 100, default: 3, doc: 'PREPULLER_DAILIES: how many dYYYYMMDD tags' },
+				weeklies: { type: 'integer', min: 0, max: 100, default: 2, doc: 'PREPULLER_WEEKLIES: how many wYYYYWW tags' },
+				releases: { type: 'integer', min: 0, max: 100, default: 1, doc: 'PREPULLER_RELEASES: how many rNN tags' },
+				sortField: { type: 'enum', values: ['name', 'updated'], default: 'name', doc: 'PREPULLER_SORT_FIELD: how scanned tags are ordered, by name or newest push first' },
+				command: { type: 'string', pattern: /^[^\s'"\\]+$/, expected: 'one word: the image passes it on unquoted', doc: 'PREPULLER_COMMAND: what each pulled image runs; default: the prepuller\'s own echo' },
+				debug: { type: 'boolean', default: false, doc: 'DEBUG: the prepuller logs at debug level' },
 			},
 		},
 		logging: {
 			type: 'object',
 			fields: {
 				enabled: { type: 'boolean', default: false },
-				rabbitmqHost: { type: 'string' },
-				rabbitmqVhost: { type: 'string' },
-				rabbitmqPassword: { type: 'secret' },
-				shipperName: { type: 'string', doc: 'default: the cluster name (hostname with dashes)' },
+				rabbitmqHost: { type: 'string', pattern: /^[A-Za-z0-9.-]+(:\d{1,5})?$/, expected: 'a host name, with :port if not 5672', doc: 'RABBITMQ_TARGET_HOST' },
+				rabbitmqVhost: { type: 'string', pattern: /^[A-Za-z0-9._~%-]+$/, expected: 'a vhost as an amqp URI writes it (no /: the vhost / is %2f)', doc: 'RABBITMQ_TARGET_VHOST' },
+				rabbitmqPassword: { type: 'secret', doc: 'RABBITMQ_PAN_PASSWORD, { env: NAME } or { file: path }' },
+				logstashPort: { type: 'integer', min: 1, max: 65535, default: 5044, doc: 'the port of Service logstashrmq, LOGSTASH_PORT of filebeat (logstash listens on 5044)' },
+				shipperName: { type: 'string', pattern: /^[A-Za-z0-9._-]+$/, expected: 'letters, digits, ., _ and -', doc: 'SHIPPER_NAME; default: the cluster name (hostname with dashes)' },
 				beatsCa: { type: 'string', doc: 'filebeat CA certificate file' },
 				beatsCert: { type: 'string', doc: 'filebeat certificate file' },
 				beatsKey: { type: 'string', doc: 'filebeat key file' },
@@ -204,8 +217,24 @@ export interface NubladoConfig {
 	};
 	nfs: { server: 'in-cluster' | string; size: string; sizeBytes: number };
 	firefly: { enabled: boolean; replicas: number; memory: string; cpu: number; uid: number; jvmSize: string };
-	prepuller: { enabled: boolean; minute?: number; images: string[] };
-	logging: { enabled: false } | { enabled: true; rabbitmqHost: string; rabbitmqVhost: string; rabbitmqPassword: SecretRef; shipperName: string; beatsCa: string; beatsCert: string; beatsKey: string };
+	prepuller: {
+		enabled: boolean;
+		minute?: number;
+		images: string[];
+		noScan: boolean;
+		owner: string;
+		name: string;
+		experimentals: number;
+		dailies: number;
+		weeklies: number;
+		releases: number;
+		sortField: 'name' | 'updated';
+		command?: string;
+		debug: boolean;
+	};
+	logging:
+		| { enabled: false }
+		| { enabled: true; rabbitmqHost: string; rabbitmqVhost: string; rabbitmqPassword: SecretRef; logstashPort: number; shipperName: string; beatsCa: string; beatsCert: string; beatsKey: string };
 	landing: { enabled: boolean; folder: string };
 	dns: { provider: 'none' } | { provider: 'manual'; server?: string; ttl: number } | { provider: 'rfc2136'; server: string; zone: string; keyName: string; keyAlgorithm: string; keySecret: SecretRef; ttl: number };
 }
@@ -336,6 +365,22 @@ function derive(config: Record<string, any>, problems: Problem[]) {
 	// The JVM gets 7/8 of the limit, counted in binary units as the old tool did (4G -> 3584M):
 	// below the limit either way, with room for what the JVM uses outside its heap.
 	config.firefly.jvmSize = `${Math.floor((bytes(config.firefly.memory.replace(/([KMGT])$/, '$1i')) * 7) / 8 / 2 ** 20)}M`;
+	// Firefly requests 3G (its Deployment in the repository): a smaller limit is refused.
+	if (bytes(config.firefly.memory) < 3e9) problem('firefly.memory', `must be at least 3G, the memory Firefly requests, got ${config.firefly.memory}`);
+
+	// The prepuller pulls what the hub offers: lab.image alone, or the repository it scans. Its
+	// image (jupyterhubutils 0.8.1) adds one image of PREPULLER_IMAGE_LIST (the last its set gives)
+	// and scans only Docker Hub's API.
+	const prepuller = config.prepuller;
+	prepuller.images ??= config.lab.image ? [config.lab.image] : [];
+	prepuller.noScan ??= config.lab.image !== undefined;
+	prepuller.owner ??= config.lab.repoOwner;
+	prepuller.name ??= config.lab.repoName;
+	if (prepuller.enabled) {
+		if (prepuller.images.length > 1) problem('prepuller.images', `the prepuller's image pulls only one image of its list; give at most one, got ${prepuller.images.length}`);
+		if (prepuller.noScan && prepuller.images.length === 0) problem('prepuller.images', 'is required with noScan: true (there is nothing else to pull)');
+		if (!prepuller.noScan && config.lab.repoHost !== 'hub.docker.com') problem('prepuller.noScan', `the prepuller scans only Docker Hub, not ${config.lab.repoHost}: set noScan: true and images`);
+	}
 
 	const logging = config.logging;
 	if (logging.enabled) {

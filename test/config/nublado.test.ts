@@ -34,6 +34,16 @@ test('defaults and derived values follow the facts: namespace, routes, callback,
 	t.is(parseConfig('hostname: a.b\noauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\nfirefly: { memory: 4G }\n', 'x').firefly.jvmSize, '3584M');
 });
 
+test('the prepuller pulls what the hub offers: the repository it scans, or lab.image alone; logging ships to 5044', t => {
+	const scan = parseConfig(github, 'nublado.yaml').prepuller;
+	t.deepEqual(scan, { enabled: true, images: [], noScan: false, owner: 'lsstsqre', name: 'sciplat-lab', experimentals: 0, dailies: 3, weeklies: 2, releases: 1, sortField: 'name', debug: false });
+	const one = parseConfig(`${github}lab: { image: lsstsqre/sciplat-lab:w_2019_38, repoOwner: other }\n`, 'nublado.yaml').prepuller;
+	t.deepEqual([one.images, one.noScan, one.owner], [['lsstsqre/sciplat-lab:w_2019_38'], true, 'other']);
+	t.is(parseConfig(`${github}prepuller: { images: [a/b:1], noScan: false, command: /bin/true }\n`, 'nublado.yaml').prepuller.command, '/bin/true');
+	const logging = parseConfig(`${github}logging: { enabled: true, rabbitmqHost: rmq.example.org:5671, rabbitmqVhost: "%2f", rabbitmqPassword: { env: P }, beatsCa: a, beatsCert: b, beatsKey: c }\n`, 'nublado.yaml').logging;
+	t.like(logging, { enabled: true, rabbitmqHost: 'rmq.example.org:5671', rabbitmqVhost: '%2f', logstashPort: 5044, shipperName: 'nb-example-org' });
+});
+
 test('environment variables override fields, and their problems name the variable', t => {
 	t.is(envName('firefly.replicas'), 'NUBLADO_FIREFLY_REPLICAS');
 	t.is(envName('oauth.clientId'), 'NUBLADO_OAUTH_CLIENT_ID');
@@ -75,6 +85,21 @@ const bad: Array<[string, string, string[]]> = [
 		'nublado.yaml: nfs.server: expected in-cluster or an IP address (volumes need the server\'s IP, not a name), got "nfs.example.org"',
 	]],
 	['YAML that does not parse', 'hostname: [a\n', ['nublado.yaml:2: not valid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]']],
+	['Firefly limits below what it requests (3G, 0.8 CPU)', `${github}firefly: { memory: 2G, cpu: 0.5 }\n`, [
+		'nublado.yaml: firefly.cpu: expected a number of at least 0.8, got 0.5',
+	]],
+	['Firefly memory below its 3G request', `${github}firefly: { memory: 2900M }\n`, ['nublado.yaml: firefly.memory: must be at least 3G, the memory Firefly requests, got 2900M']],
+	['values the logging images cannot take', `${github}logging: { enabled: true, rabbitmqHost: "rmq.example.org/x", rabbitmqVhost: /logs, rabbitmqPassword: { env: P }, shipperName: "a/b", beatsCa: a, beatsCert: b, beatsKey: c }\n`, [
+		'nublado.yaml: logging.rabbitmqHost: expected a host name, with :port if not 5672, got "rmq.example.org/x"',
+		'nublado.yaml: logging.rabbitmqVhost: expected a vhost as an amqp URI writes it (no /: the vhost / is %2f), got "/logs"',
+		'nublado.yaml: logging.shipperName: expected letters, digits, ., _ and -, got "a/b"',
+	]],
+	['prepuller settings its image cannot follow', `${github}prepuller: { images: [a/b:1, c/d:2], command: "echo pulled" }\n`, [
+		'nublado.yaml: prepuller.command: expected one word: the image passes it on unquoted, got "echo pulled"',
+	]],
+	['two images to prepull', `${github}prepuller: { images: [a/b:1, c/d:2] }\n`, ["nublado.yaml: prepuller.images: the prepuller's image pulls only one image of its list; give at most one, got 2"]],
+	['no scan and nothing to pull', `${github}prepuller: { noScan: true }\n`, ['nublado.yaml: prepuller.images: is required with noScan: true (there is nothing else to pull)']],
+	['a scan of a registry other than Docker Hub', `${github}lab: { repoHost: registry.example.org }\n`, ['nublado.yaml: prepuller.noScan: the prepuller scans only Docker Hub, not registry.example.org: set noScan: true and images']],
 ];
 
 for (const [title, text, expected] of bad) {

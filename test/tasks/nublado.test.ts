@@ -134,8 +134,17 @@ test('the whole platform on the sandbox: every object, the values that flow, the
 	t.notThrows(() => execFileSync('openssl', ['dhparam', '-check', '-noout', '-in', join(work, 'dhparam.pem')], { stdio: ['ignore', 'pipe', 'pipe'] }));
 	t.is(checkDhParams(readFileSync(join(work, 'dhparam.pem'), 'utf8')).bits, 1024);
 
-	// The prepuller's minute, the landing page's PNG byte for byte, the hub's configuration.
-	t.is((await get(kube, 'batch/v1', 'CronJob', 'prepuller', ns)).spec.schedule, '17 * * * *');
+	// The prepuller's minute and what it pulls (a scan of lsstsqre/sciplat-lab; no command: its own
+	// echo), the landing page's PNG byte for byte, the hub's configuration.
+	const prepullerJob = (await get(kube, 'batch/v1', 'CronJob', 'prepuller', ns)).spec;
+	t.is(prepullerJob.schedule, '17 * * * *');
+	const pulls = Object.fromEntries(prepullerJob.jobTemplate.spec.template.spec.containers[0].env.map((v: { name: string; value?: string }) => [v.name, v.value ?? '']));
+	t.like(pulls, { PREPULLER_OWNER: 'lsstsqre', PREPULLER_IMAGE_NAME: 'sciplat-lab', PREPULLER_NO_SCAN: '', PREPULLER_COMMAND: '', PREPULLER_NAMESPACE: ns });
+	// Firefly requests what the real one did, with the configured limits; it works on scratch.
+	const firefly = (await get(kube, 'apps/v1', 'Deployment', 'firefly', ns)).spec.template.spec;
+	const { requests, limits } = firefly.containers[0].resources;
+	t.deepEqual([requests.memory, ['0.8', '800m'].includes(requests.cpu), limits], ['3G', true, { memory: '4G', cpu: '3' }]);
+	t.deepEqual(firefly.volumes, [{ name: 'scratch', persistentVolumeClaim: { claimName: 'scratch' } }]);
 	const landing = await get(kube, 'v1', 'ConfigMap', 'landing-page-www', ns);
 	t.deepEqual(Buffer.from(landing.binaryData['logo.png'], 'base64'), readFileSync(join(dir, 'landing/logo.png')));
 	t.true(landing.data['index.html'].includes('LSST Science Platform'));
@@ -230,7 +239,7 @@ prepuller: { enabled: false }
 logging:
   enabled: true
   rabbitmqHost: rmq.example.test
-  rabbitmqVhost: /logs
+  rabbitmqVhost: logs
   rabbitmqPassword: { file: logging/rmq-password }
   beatsCa: logging/ca.crt
   beatsCert: logging/beats.crt
@@ -266,6 +275,11 @@ logging:
 	t.is(Buffer.from(rmq['rabbitmq.pan.password']!, 'base64').toString(), 'rabbit-password-77');
 	const beats = (await get(kube, 'v1', 'Secret', 'filebeat', ns)).data as Record<string, string>;
 	t.deepEqual(Object.keys(beats).sort(), ['beats.crt', 'beats.key', 'ca.crt']);
+	// filebeat as lsstsqre/k8s-filebeat reads it: host and port apart, docker's logs at /containerlogs.
+	const filebeat = (await get(kube, 'apps/v1', 'DaemonSet', 'filebeat', ns)).spec.template.spec;
+	t.deepEqual(Object.fromEntries(filebeat.containers[0].env.map((v: { name: string; value: string }) => [v.name, v.value])), { SHIPPER_NAME: 'lab-example-test', LOGSTASH_HOST: 'logstashrmq', LOGSTASH_PORT: '5044' });
+	t.deepEqual(filebeat.containers[0].volumeMounts.map((m: { mountPath: string }) => m.mountPath), ['/containerlogs', '/tls']);
+	t.is(filebeat.volumes[0].hostPath.path, '/var/lib/docker/containers');
 	t.is((await get(kube, 'apps/v1', 'Deployment', 'proxy', ns)).spec.template.spec.containers[0].env[0].value, '--max-http-header-size=16384');
 	t.false(readFileSync(join(dir, '.nub/state.jsonl'), 'utf8').includes('rabbit-password-77'));
 });
