@@ -50,9 +50,9 @@ test('a ConfigMap edited by hand is put back', async t => {
 	// Someone edits the data by hand.
 	const home = mkdtempSync(join(tmpdir(), 'nub-kubectl-'));
 	t.teardown(() => rmSync(home, { recursive: true, force: true }));
-	const edit = await kubectl(sandbox.kubeconfigPath, home, ['patch', 'configmap', 'fs-mounts', '-n', 'nublado', '--type', 'merge', '-p', '{"data":{"mountpoints":"[]"}}']);
+	const edit = await kubectl(sandbox.kubeconfigPath, home, ['patch', 'configmap', 'fs-mounts', '-n', 'nublado', '--type', 'merge', '-p', '{"data":{"mountpoints.json":"[]"}}']);
 	t.is(edit.code, 0, edit.stderr);
-	await repairs(t, dir, sandbox, /run +hub +drifted: ConfigMap nublado\/fs-mounts: data\.mountpoints changed/, ['hub']);
+	await repairs(t, dir, sandbox, /run +hub +drifted: ConfigMap nublado\/fs-mounts: data\.mountpoints\.json changed/, ['hub']);
 	t.deepEqual((await kube.read(ref))!.data, live.data);
 });
 

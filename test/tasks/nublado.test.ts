@@ -83,7 +83,7 @@ test('the whole platform on the sandbox: every object, the values that flow, the
 		['rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', `prepuller-${ns}`],
 		['v1', 'Secret', 'hub', ns],
 		['v1', 'ConfigMap', 'hub-config', ns],
-		['v1', 'ConfigMap', 'jwt-cert', ns],
+		['v1', 'ConfigMap', 'resourcemap', ns],
 		['v1', 'ConfigMap', 'fs-mounts', ns],
 		['v1', 'PersistentVolumeClaim', 'hub-physpvc', ns],
 		['apps/v1', 'Deployment', 'hub', ns],
