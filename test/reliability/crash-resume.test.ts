@@ -84,10 +84,9 @@ interface KillReport {
 }
 const reports: KillReport[] = [];
 
-/** The cluster of a deployment, normalized, with the state's values that objects embed replaced. */
+/** The cluster of a deployment, normalized. */
 function normalizedCluster(dir: string) {
-	const secrets = stateSecrets(dir);
-	return normalizeCluster(clusterObjects(dir), { [secrets['jwt-certificate'] as string]: '<jwt-certificate>' });
+	return normalizeCluster(clusterObjects(dir));
 }
 
 /** A clean deployment: how long `nub run all` took, and the cluster it made (normalized). */

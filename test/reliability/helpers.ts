@@ -201,8 +201,9 @@ export function checkClusterAgainstState(objects: readonly ClusterObject[], secr
 	const hub = (secrets['hub-secret'] as { data?: Record<string, string> } | undefined)?.data;
 	if (Buffer.from(hub?.jupyterhub_crypto_key ?? '', 'base64').toString() !== secrets['hub-crypto-key']) problems.push('Secret hub carries another crypto key than the state');
 	if (Buffer.from(hub?.configproxy_auth_token ?? '', 'base64').toString() !== secrets['proxy-token']) problems.push('Secret hub carries another proxy token than the state');
+	// With jwt, the identity provider's certificate the configuration names, as the state read it.
 	const jwt = find('ConfigMap', 'jwt-cert')?.data?.['signing-certificate.pem'];
-	if (jwt === undefined || jwt !== secrets['jwt-certificate']) problems.push('ConfigMap jwt-cert does not hold the state\'s chain');
+	if (outputs.has('jwt-certificate') && (jwt === undefined || jwt !== outputs.get('jwt-certificate'))) problems.push('ConfigMap jwt-cert does not hold the certificate the state read');
 	const minute = outputs.get('prepuller-minute');
 	const schedule = find('CronJob', 'prepuller')?.spec?.schedule;
 	if (schedule !== `${minute} * * * *`) problems.push(`CronJob prepuller runs at ${schedule}, the state chose minute ${minute}`);
