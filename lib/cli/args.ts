@@ -79,8 +79,8 @@ Environment:
   NUB_LEASE_SECONDS   team state: how long the lock's Lease lasts unrenewed (default 20)
   CI, NO_COLOR        plain lines instead of live progress; no colours
 
-Exit codes: 0 success, 1 a task failed, 2 usage, configuration, graph or state error,
-130 interrupted, 70 internal error (a bug in nub).
+Exit codes: 0 success, 1 a task failed, 2 nothing ran (a usage, Nubfile, graph,
+configuration, state, lock or cluster error), 70 internal error (a bug in nub), 130 interrupted.
 `;
 
 /** Parses argv (without node and the script); throws a `usage` NubError. */

@@ -1,3 +1,4 @@
+import type { NubErrorKind } from '../engine/errors.ts';
 import type { LockEnvironment } from '../engine/lock.ts';
 import type { Output } from '../reporters/reporter.ts';
 
@@ -19,5 +20,16 @@ export interface CliIo {
 	api: string;
 }
 
-/** Exit codes, as documented in `--help`. */
-export const exitCodes = { ok: 0, taskFailed: 1, usage: 2, interrupted: 130 } as const;
+/**
+ * Exit codes, as documented in `--help` and the README: 0 success; 1 a task failed; 2 nothing ran
+ * (a usage, Nubfile, graph, configuration, state, lock or cluster error, found before any task
+ * started); 70 a bug in nub; 130 interrupted.
+ */
+export const exitCodes = { ok: 0, taskFailed: 1, usage: 2, internal: 70, interrupted: 130 } as const;
+
+/** The exit code of a failure of `kind`. */
+export function exitCodeOf(kind: NubErrorKind): number {
+	if (kind === 'task') return exitCodes.taskFailed;
+	if (kind === 'internal') return exitCodes.internal;
+	return exitCodes.usage;
+}

@@ -10,7 +10,8 @@ import { helpText, parseCommandLine, type Args } from './args.ts';
 import { sandboxDir } from './cluster.ts';
 import { connectionFor, holdState, preflight, readOnlyChecks, readOnlyDigest, readState, reportFailures, stateDirOf, stepOutput, styleOf, teamNamespace } from './common.ts';
 import { describeRecorded, destroySelection, destroySteps, executeSteps, pruneSteps, type Step } from './destroy.ts';
-import { exitCodes, type CliIo } from './io.ts';
+import { exitCodeOf, exitCodes, type CliIo } from './io.ts';
+import { KubeError } from '../k8s/errors.ts';
 import { loadNubfile } from './load-nubfile.ts';
 import { run } from './run.ts';
 
@@ -43,15 +44,18 @@ export async function main(io: CliIo): Promise<number> {
 			case 'unlock':
 				return await unlock(io, args);
 		}
-	} catch (error) {
+	} catch (caught) {
+		// The cluster refusing or out of reach before any task started (team state, checks, destroy):
+		// a cluster error, one line. Inside a task, the same error failed that task instead.
+		const error = caught instanceof KubeError ? new NubError('cluster', caught.message, { cause: caught }) : caught;
 		if (isUserError(error)) {
 			io.stderr.write(`nub: ${error.message}\n`);
 			if (args?.verbose && error.cause instanceof Error && error.cause.stack) io.stderr.write(`${error.cause.stack}\n`);
-			return exitCodes.usage;
+			return exitCodeOf(error.kind);
 		}
 		const hint = args?.verbose ? '' : '(--verbose shows this stack in the TypeScript sources)\n';
 		io.stderr.write(`nub: internal error (a bug in nub; please report it):\n${error instanceof Error ? error.stack : messageOf(error)}\n${hint}`);
-		return 70;
+		return exitCodes.internal;
 	}
 }
 
@@ -129,6 +133,8 @@ async function destroy(io: CliIo, args: Args): Promise<number> {
 	const sealer = createSealer({ stateDir, fromEnvironment: io.env.NUB_STATE_KEY, readOnly: true });
 	const open = (name: string) => JSON.parse(sealer.open(state.lastSuccess(name)!.sealed!, `task "${name}"`)) as unknown;
 	if (args.dryRun) {
+		// From the state as a run would find it: the cluster's, with team state.
+		state = await readState(nubfile, io, args);
 		const steps = destroySteps(state, destroySelection(nubfile.graph, state, args.targets), open);
 		printDestroyPlan(io, args, steps);
 		return exitCodes.ok;
@@ -242,7 +248,7 @@ async function sandbox(io: CliIo, args: Args): Promise<number> {
 	const { findRunningSandbox, resetSandbox, startSandbox } = await import('../sandbox/index.ts');
 	const running = findRunningSandbox(dir);
 	if (running) {
-		throw new NubError('locked', `a sandbox is already serving ${relative(io.cwd, dir) || dir} (pid ${running.pid}, ${running.url}): stop it first`);
+		throw new NubError('lock', `a sandbox is already serving ${relative(io.cwd, dir) || dir} (pid ${running.pid}, ${running.url}): stop it first`);
 	}
 	if (args.targets[0] === 'reset') {
 		await resetSandbox(dir);

@@ -123,12 +123,12 @@ export async function acquireTeamState(options: TeamStateOptions): Promise<TeamS
 		} catch (error) {
 			if (isConflict(error)) {
 				const now = await kube.read(leaseRef(namespace)).catch(() => undefined);
-				lost.abort(new NubError('locked', `lost the state lock: ${now ? describeHolder(now, namespace) : `Lease ${namespace}/${leaseName} was deleted`}; this run stopped`));
+				lost.abort(new NubError('lock', `lost the state lock: ${now ? describeHolder(now, namespace) : `Lease ${namespace}/${leaseName} was deleted`}; this run stopped`));
 				return;
 			}
 			options.warn(`nub: could not renew the state lock: ${(error as Error).message}`);
 			// Past its duration the lease may be someone else's: stop rather than run on unlocked.
-			if (Date.now() - lastRenewed > seconds * 1000) lost.abort(new NubError('locked', `lost the state lock: not renewed for ${seconds} s; this run stopped`));
+			if (Date.now() - lastRenewed > seconds * 1000) lost.abort(new NubError('lock', `lost the state lock: not renewed for ${seconds} s; this run stopped`));
 		}
 	};
 	const timer = setInterval(() => {
@@ -192,12 +192,12 @@ async function takeLease(kube: Kube, namespace: string, holder: string, seconds:
 	} catch (error) {
 		if (!isConflict(error)) throw error;
 		const now = await kube.read(leaseRef(namespace));
-		throw now ? lockedBy(now, namespace) : new NubError('locked', `the state lock Lease ${namespace}/${leaseName} changed while taking it over; try again`);
+		throw now ? lockedBy(now, namespace) : new NubError('lock', `the state lock Lease ${namespace}/${leaseName} changed while taking it over; try again`);
 	}
 }
 
 function lockedBy(lease: KubeObject, namespace: string) {
-	return new NubError('locked', `locked: ${describeHolder(lease, namespace)}; nub unlock removes it if that run is gone`);
+	return new NubError('lock', `locked: ${describeHolder(lease, namespace)}; nub unlock removes it if that run is gone`);
 }
 
 function resourceVersionOf(object: KubeObject): string | undefined {
@@ -287,7 +287,7 @@ export async function unlockTeamState(kube: Kube, namespace: string): Promise<st
 	const lease = await kube.read(leaseRef(namespace));
 	if (!lease) return `no state lock held (no Lease ${namespace}/${leaseName})`;
 	if (expiresAt(lease) > Date.now()) {
-		throw new NubError('locked', `not unlocked: ${describeHolder(lease, namespace)} and it is being renewed: that run is alive`);
+		throw new NubError('lock', `not unlocked: ${describeHolder(lease, namespace)} and it is being renewed: that run is alive`);
 	}
 	// Compare-and-swap again: delete only the lease as read, not one retaken meanwhile.
 	const current = await kube.read(leaseRef(namespace));

@@ -1,6 +1,7 @@
 /**
- * Errors a user can cause and fix, as opposed to bugs. The CLI prints their message alone (exit 2,
- * or 1 for a task's failure); anything else that escapes is an internal error and shows its stack.
+ * The kinds of failure nub tells apart. The CLI prints a NubError's message alone, and its exit
+ * code follows from its kind (lib/cli/io.ts exitCodeOf: 2 for what stops a command before it runs
+ * anything, 1 for a task, 70 for a bug); anything else that escapes is `internal` and shows its stack.
  */
 export type NubErrorKind =
 	/** The command line is wrong: unknown command, flag or target. */
@@ -9,12 +10,18 @@ export type NubErrorKind =
 	| 'nubfile'
 	/** The task graph is invalid: a cycle, a duplicate name, a need that is not a task. */
 	| 'graph'
-	/** The state under `.nub/` cannot be read, decrypted or locked. */
-	| 'state'
-	/** Another run holds the lock on this state. */
-	| 'locked'
 	/** A configuration value is missing or wrong. */
-	| 'config';
+	| 'config'
+	/** The state under `.nub/` (or in the cluster) cannot be read or decrypted. */
+	| 'state'
+	/** Another run holds the lock on this state, or this run lost it. */
+	| 'lock'
+	/** The cluster cannot be reached, refused the credentials, or the kubeconfig lacks the context. */
+	| 'cluster'
+	/** A task failed. */
+	| 'task'
+	/** A bug in nub. */
+	| 'internal';
 
 /** An expected, explainable failure: one line for the user, the original error as `cause`. */
 export class NubError extends Error {

@@ -51,7 +51,7 @@ export function acquireLock(stateDir: string, environment: LockEnvironment): Loc
 			const stale = holder === 'unreadable' || (holder.host === environment.holder.host && !environment.isAlive(holder.pid));
 			if (!stale) {
 				throw new NubError(
-					'locked',
+					'lock',
 					`another nub run holds the lock: pid ${holder.pid} on ${holder.host}, started ${holder.started} (${holder.command}); wait for it to finish, or if that process is gone from another host, delete ${path}`,
 				);
 			}
@@ -73,7 +73,7 @@ export function acquireLock(stateDir: string, environment: LockEnvironment): Loc
 			}
 			unlinkSync(aside);
 		}
-		throw new NubError('locked', `could not take the lock ${path}: other runs keep taking it`);
+		throw new NubError('lock', `could not take the lock ${path}: other runs keep taking it`);
 	} finally {
 		unlinkSync(temporary);
 	}

@@ -110,8 +110,9 @@ test('two working copies on one cluster: the second refuses naming the holder, t
 test('a holder killed mid-run: the next run refuses until its lease expires, then takes over and completes', async t => {
 	const sandbox = await sandboxFor(t);
 	const dir = project(t, sandbox.kubeconfigPath);
-	// Long enough for the refused run to start before the lease lapses, even on a loaded machine.
-	const env = { NUB_LEASE_SECONDS: '5' };
+	// Long enough for the refused run to start before the lease lapses, even on a loaded machine
+	// (a busy 2-core machine has taken more than 5 s to start it).
+	const env = { NUB_LEASE_SECONDS: '15' };
 	const holder = await startHolder(dir, { ...env, SLOW_MS: '60000' });
 	// The token's record reaches the cluster while the run goes on (uploaded after each record).
 	const kube = await Kube.connect({ kubeconfig: sandbox.kubeconfigPath, context: 'nub-sandbox' });
@@ -130,7 +131,10 @@ test('a holder killed mid-run: the next run refuses until its lease expires, the
 	const refused = await nub(dir, ['run', 'all'], { ...key, ...env });
 	t.is(refused.code, 2, refused.stderr);
 	t.regex(refused.stderr, /locked: \d+@\S+ .* holds the state lock/);
-	await new Promise(resolve => setTimeout(resolve, 5500));
+	// Until the lease has lapsed: its last renewal plus its duration.
+	const lease = await kube.read({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'nub-lock', namespace: 'nub-state' } });
+	const lapses = Date.parse((lease!.spec as { renewTime: string }).renewTime) + 15_000;
+	await new Promise(resolve => setTimeout(resolve, Math.max(0, lapses - Date.now()) + 500));
 	const resumed = await nub(dir, ['run', 'all', '--json'], { ...key, ...env });
 	t.is(resumed.code, 0, resumed.stderr);
 	t.deepEqual(summaryOf(resumed.stdout).succeeded.includes('slow'), true);
@@ -190,3 +194,14 @@ test('a run whose lease is taken from it stops, saying it lost the lock, and lea
 function specOf(object: unknown) {
 	return ((object as { spec?: unknown } | undefined)?.spec ?? {}) as { holderIdentity?: string };
 }
+
+test('team state with a context the kubeconfig lacks: one clear line naming it and the contexts there are, exit 2, for every command that reads the state', async t => {
+	const sandbox = await sandboxFor(t);
+	const dir = makeProject({ 'Nubfile.ts': nubfile(sandbox.kubeconfigPath).replace("context: 'nub-sandbox'", "context: 'nowhere'") });
+	t.teardown(() => removeProject(dir));
+	for (const command of [['run', 'all'], ['plan', 'all'], ['destroy', '--dry-run']]) {
+		const result = await nub(dir, command, key);
+		t.is(result.code, 2, `${command.join(' ')}: ${result.stderr}`);
+		t.regex(result.stderr, /^nub: \S+ has no context "nowhere" \(it has "nub-sandbox", "nub-sandbox-viewer"\)\n$/, command.join(' '));
+	}
+});

@@ -14,7 +14,7 @@ test('a second taker is refused with the holder named', t => {
 	const dir = tempDir();
 	const lock = acquireLock(dir, environment(100, [100, 200]));
 	const error = t.throws(() => acquireLock(dir, environment(200, [100, 200])), { instanceOf: NubError });
-	t.is(error?.kind, 'locked');
+	t.is(error?.kind, 'lock');
 	t.regex(error!.message, /pid 100 on here, started 2026-11-25T10:00:00\.000Z \(nub run all\)/);
 	lock.release();
 	t.notThrows(() => acquireLock(dir, environment(200, [200])).release());
