@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
-import { check, describe, leaves, type Field, type Problem, type SecretRef } from './schema.ts';
+import { check, describe, leaves, type Field, type FieldValue, type Flat, type Problem } from './schema.ts';
 
 /** The configuration file's name, beside the Nubfile. */
 export const configFile = 'nublado.yaml';
@@ -18,8 +18,11 @@ const noComma = /^[^,]+$/;
 /** An image the prepuller can take from PREPULLER_IMAGE_LIST (comma-separated, unquoted). */
 const prepulled = /^[a-z0-9][a-z0-9._\-/:@]*$/;
 
-/** The schema of nublado.yaml; `doc` strings are what the README's table says. */
-export const schema: Field = {
+/**
+ * The schema of nublado.yaml; `doc` strings are what the README's table says. Declared `as const`
+ * so that its literal shape is also the configuration's type (NubladoConfig, below).
+ */
+export const schema = {
 	type: 'object',
 	fields: {
 		hostname: { type: 'string', required: true, pattern: hostname, expected: 'a DNS name such as nublado.example.org', doc: 'where the platform is reached' },
@@ -188,56 +191,54 @@ export const schema: Field = {
 			},
 		},
 	},
-};
+} as const satisfies Field;
 
-/** The checked configuration, with defaults and derived values. */
-export interface NubladoConfig {
-	hostname: string;
+/** Every field of nublado.yaml as `check` returns it, before `derive`: the schema's own type. */
+type Checked = FieldValue<typeof schema>;
+
+/**
+ * The checked configuration, with defaults and derived values: the schema's type (Checked) with
+ * what `derive` adds or narrows on top. Only what the schema cannot say is declared here: values
+ * computed from other fields, defaults that depend on another field, and the rules across fields
+ * that make tls, dhparam, logging and dns unions told apart by their switch, each member with only
+ * its own fields (derive drops the others). Every type below is taken from Checked, so a field's
+ * type is still written once, in the schema.
+ */
+export interface NubladoConfig extends Omit<Checked, 'namespace' | 'kubernetes' | 'oauth' | 'tls' | 'dhparam' | 'hub' | 'nfs' | 'firefly' | 'prepuller' | 'logging' | 'dns'> {
+	/** Default: the hostname's first label. */
 	namespace: string;
 	/** The hostname with dashes: the default shipper name and the sandbox cluster name. */
 	clusterName: string;
-	kubernetes?: { context: string; kubeconfig?: string; state: 'file' | 'kubernetes' };
-	oauth: { provider: 'github' | 'cilogon' | 'jwt'; clientId?: string; clientSecret?: SecretRef; allowedGroups: string[]; deniedGroups: string[]; callbackUrl: string; jwtCertificate?: string; cilogonIdp?: string; cilogonHost: string };
-	tls: { source: 'self-signed'; altNames: string[] } | { source: 'files'; cert: string; key: string; chain?: string };
-	dhparam: { bits: number } | { group: 'ffdhe2048' };
-	routes: { hub: string; firefly: string };
-	hub: { image: string; debug: boolean; sessionDbUrl: string; maxHttpHeaderSize: number; configFolder: string };
-	lab: {
-		image?: string;
-		repoHost: string;
-		repoOwner: string;
-		repoName: string;
-		selectorTitle: string;
-		idleTimeout: number;
-		sizes: { tinyCpu: number; mbPerCpu: number; default: 'tiny' | 'small' | 'medium' | 'large'; range: number };
-		limits: { memory: string; cpu: number };
-		guarantees: { memory: string; cpu: number };
-		allowDask: boolean;
-		maxDaskWorkers: number;
-	};
-	nfs: { server: 'in-cluster' | string; size: string; sizeBytes: number };
-	firefly: { enabled: boolean; replicas: number; memory: string; cpu: number; uid: number; jvmSize: string };
-	prepuller: {
-		enabled: boolean;
-		minute?: number;
-		images: string[];
-		noScan: boolean;
-		owner: string;
-		name: string;
-		experimentals: number;
-		dailies: number;
-		weeklies: number;
-		releases: number;
-		sortField: 'name' | 'updated';
-		command?: string;
-		debug: boolean;
-	};
-	logging:
-		| { enabled: false }
-		| { enabled: true; rabbitmqHost: string; rabbitmqVhost: string; rabbitmqPassword: SecretRef; logstashPort: number; shipperName: string; beatsCa: string; beatsCert: string; beatsKey: string };
-	landing: { enabled: boolean; folder: string };
-	dns: { provider: 'none' } | { provider: 'manual'; server?: string; ttl: number } | { provider: 'rfc2136'; server: string; zone: string; keyName: string; keyAlgorithm: string; keySecret: SecretRef; ttl: number };
+	/** None for the sandbox (a section that only repeats the default state is dropped); given, it names a context. */
+	kubernetes?: Filled<Checked['kubernetes'], 'context'>;
+	oauth: Flat<Checked['oauth'] & { callbackUrl: string }>;
+	tls: Flat<{ source: Is<Tls['source'], 'self-signed'> } & Pick<Tls, 'altNames'>> | Flat<{ source: Is<Tls['source'], 'files'> } & Filled<Pick<Tls, 'cert' | 'key' | 'chain'>, 'cert' | 'key'>>;
+	/** Fresh parameters of `bits`, or the named group: never both. */
+	dhparam: Pick<Checked['dhparam'], 'bits'> | Filled<Pick<Checked['dhparam'], 'group'>>;
+	/** maxHttpHeaderSize defaults by the OAuth provider. */
+	hub: Filled<Checked['hub'], 'maxHttpHeaderSize'>;
+	nfs: Flat<Checked['nfs'] & { sizeBytes: number }>;
+	/** jvmSize: the JVM's heap, 7/8 of the memory limit. */
+	firefly: Flat<Checked['firefly'] & { jvmSize: string }>;
+	/** images, noScan, owner and name default from lab. */
+	prepuller: Filled<Checked['prepuller'], 'images' | 'noScan' | 'owner' | 'name'>;
+	/** Every field is required when logging is on (shipperName defaults to clusterName); off, there are none. */
+	logging: { enabled: Is<Logging['enabled'], false> } | Flat<{ enabled: Is<Logging['enabled'], true> } & Filled<Omit<Logging, 'enabled'>>>;
+	dns:
+		| { provider: Is<Dns['provider'], 'none'> }
+		| Flat<{ provider: Is<Dns['provider'], 'manual'> } & Pick<Dns, 'server' | 'ttl'>>
+		| Flat<{ provider: Is<Dns['provider'], 'rfc2136'> } & Filled<Omit<Dns, 'provider'>, 'server' | 'zone' | 'keySecret'>>;
 }
+
+type Tls = Checked['tls'];
+type Logging = Checked['logging'];
+type Dns = Checked['dns'];
+
+/** `T` with the fields `K` (default: all) always given: derive fills them in or requires them. */
+type Filled<T, K extends keyof T = keyof T> = Flat<Omit<T, K> & { [P in K]-?: Exclude<T[P], undefined> }>;
+
+/** `V`, which must be one of the schema's values `Values`: a union member's switch. */
+type Is<Values, V extends Values> = V;
 
 /** Bad configuration: every problem, one line each, naming the file (or variable) and field. */
 export class ConfigError extends Error {

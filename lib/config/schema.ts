@@ -12,10 +12,45 @@ export type Field =
 	| { type: 'number'; required?: boolean; default?: number; min?: number; doc?: string }
 	| { type: 'boolean'; required?: boolean; default?: boolean; doc?: string }
 	| { type: 'enum'; values: readonly string[]; required?: boolean; default?: string; doc?: string }
-	| { type: 'list'; items: Field; required?: boolean; default?: unknown[]; doc?: string }
+	| { type: 'list'; items: Field; required?: boolean; default?: readonly unknown[]; doc?: string }
 	| { type: 'object'; fields: Record<string, Field>; required?: boolean; doc?: string }
 	/** A credential given by reference: `{ env: NAME }` or `{ file: path }`, never its value. */
 	| { type: 'secret'; required?: boolean; doc?: string };
+
+/**
+ * The value `check` returns for `F`, as a type: a schema declared `as const satisfies Field` is then
+ * the one declaration of both the checks and the type, so a field added to it is in the type too.
+ * A field is present when it is required, has a default, or is an object (an absent object is
+ * checked as `{}`, which fills in its own defaults); any other is optional.
+ */
+export type FieldValue<F extends Field> = F extends { type: 'string' }
+	? string
+	: F extends { type: 'integer' | 'number' }
+		? number
+		: F extends { type: 'boolean' }
+			? boolean
+			: F extends { type: 'enum'; values: ReadonlyArray<infer V> }
+				? V
+				: F extends { type: 'list'; items: infer Item extends Field }
+					? Array<FieldValue<Item>>
+					: F extends { type: 'secret' }
+						? SecretRef
+						: F extends { type: 'object'; fields: infer Fields extends Record<string, Field> }
+							? FieldsValue<Fields>
+							: never;
+
+/** An object's fields as `check` returns them: see FieldValue. */
+type FieldsValue<Fields extends Record<string, Field>> = Flat<
+	{ -readonly [K in keyof Fields as Present<Fields[K]> extends true ? K : never]: FieldValue<Fields[K]> } & {
+		-readonly [K in keyof Fields as Present<Fields[K]> extends true ? never : K]?: FieldValue<Fields[K]>;
+	}
+>;
+
+/** Whether `check` always gives the field a value (when it reports no problem). */
+type Present<F extends Field> = F extends { type: 'object' } | { required: true } | { default: unknown } ? true : false;
+
+/** One object type from an intersection, for readable types in an editor. */
+export type Flat<T> = { [K in keyof T]: T[K] } & {};
 
 /** One problem: where (a dotted path) and what. */
 export interface Problem {
