@@ -3,12 +3,13 @@
 // none, an example for nub's embedded sandbox cluster). `npx nub list` shows the targets.
 import { cluster } from 'nub';
 import { loadConfig } from './lib/config/nublado.ts';
-import { readCredentials } from './tasks/credentials.ts';
 import { nubladoTasks } from './tasks/platform.ts';
 
 const root = import.meta.dirname;
 const { config } = loadConfig(root, process.env);
-const nublado = nubladoTasks({ config, credentials: readCredentials(config, root, process.env), root });
+// Credentials are not read here: each is read by the task that uses it, when a run needs it
+// (tasks/credentials.ts), so `nub list`, `nub graph` and `nub destroy --dry-run` need none.
+const nublado = nubladoTasks({ config, root });
 
 // The cluster named by nublado.yaml (kubernetes.context); with none, nub uses its sandbox.
 export const target = config.kubernetes ? cluster(config.kubernetes) : undefined;

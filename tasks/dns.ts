@@ -2,7 +2,7 @@ import { task, type Task } from 'nub';
 import { parseNameserver, type DnsProvider } from '../lib/dns/dns.ts';
 import { manualDns, rfc2136 } from '../lib/dns/rfc2136.ts';
 import { withUndo } from '../lib/engine/undo.ts';
-import { credentialTask } from './credentials.ts';
+import { credentialsOf, credentialTask, readCredential } from './credentials.ts';
 import type { Deployment } from './platform.ts';
 
 /** The record `<hostname> A <ingress IP>`, and what the provider did about it. */
@@ -14,9 +14,11 @@ export interface DnsRecord {
 }
 
 /** Sets the DNS record through the configured provider; with none (the sandbox), says what to set. */
-export function dnsTask({ config, credentials }: Deployment, ingressIp: Task<string>): Task<DnsRecord> {
+export function dnsTask(deployment: Deployment, ingressIp: Task<string>): Task<DnsRecord> {
+	const { config } = deployment;
 	const dns = config.dns;
-	const tsig = dns.provider === 'rfc2136' ? credentialTask('dns-tsig-secret', 'dns', credentials.tsigSecret!) : undefined;
+	const { tsigSecret } = credentialsOf(config);
+	const tsig = tsigSecret ? credentialTask('dns-tsig-secret', 'dns', tsigSecret, deployment) : undefined;
 	const providerOf = (tsigSecret: string | undefined): DnsProvider | undefined => {
 		if (dns.provider === 'rfc2136') return rfc2136({ server: parseNameserver(dns.server), zone: dns.zone, key: { name: dns.keyName, algorithm: dns.keyAlgorithm, secret: tsigSecret! } });
 		if (dns.provider === 'manual') return manualDns(dns.server ? { check: parseNameserver(dns.server) } : {});
@@ -54,7 +56,8 @@ export function dnsTask({ config, credentials }: Deployment, ingressIp: Task<str
 				log.info(`no DNS provider set the record: remove ${config.hostname} A yourself if you made it`);
 				return;
 			}
-			const provider = providerOf(credentials.tsigSecret);
+			// The TSIG key is read now, by the undo that uses it: `nub destroy --dry-run` needs none.
+			const provider = providerOf(tsigSecret ? readCredential(tsigSecret, deployment.root, deployment.env ?? process.env) : undefined);
 			if (!provider?.remove) {
 				log.info(`the DNS provider is now ${dns.provider}: remove ${record.name} A ${record.address ?? ''} where it was set (${record.provider})`.trimEnd());
 				return;

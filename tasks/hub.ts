@@ -4,7 +4,7 @@ import { isAbsolute, join } from 'node:path';
 import { task, type KubeObject, type Task } from 'nub';
 import { secretManifest } from '../lib/k8s/secret.ts';
 import { applyTask, type Applied } from './apply.ts';
-import { credentialTask } from './credentials.ts';
+import { credentialsOf, credentialTask } from './credentials.ts';
 import { folderMapTask, type FolderMap } from './landing.ts';
 import type { Deployment } from './platform.ts';
 import type { SecretTasks } from './secrets.ts';
@@ -16,12 +16,14 @@ import type { SecretTasks } from './secrets.ts';
  * proxy comes after the hub's Service and Secret exist: it reads both when it starts.
  */
 export function hubTasks(
-	{ config, credentials }: Deployment,
+	deployment: Deployment,
 	upstream: { namespace: Task<Applied>; tls: Task<Applied>; nfsServiceIp: Task<string>; secrets: SecretTasks },
 ) {
+	const { config } = deployment;
 	const ns = config.namespace;
 	const { oauth } = config;
-	const oauthSecret = oauth.provider === 'jwt' ? undefined : credentialTask('oauth-client-secret', 'hub', credentials.oauthClientSecret!);
+	const { oauthClientSecret } = credentialsOf(config);
+	const oauthSecret = oauth.provider === 'jwt' ? undefined : credentialTask('oauth-client-secret', 'hub', oauthClientSecret!, deployment);
 	const { hubCryptoKey, proxyToken } = upstream.secrets;
 	const hubSecret = task({
 		name: 'hub-secret',

@@ -3,15 +3,16 @@ import { isAbsolute, join } from 'node:path';
 import { task, type Task } from 'nub';
 import { secretManifest } from '../lib/k8s/secret.ts';
 import { applyTask, type Applied } from './apply.ts';
-import { credentialTask } from './credentials.ts';
+import { credentialsOf, credentialTask } from './credentials.ts';
 import type { Deployment } from './platform.ts';
 
 /** Optional logging: logstashrmq (to RabbitMQ) first, then filebeat on every node shipping to it. */
-export function loggingTasks({ config, credentials }: Deployment, namespace: Task<Applied>) {
+export function loggingTasks(deployment: Deployment, namespace: Task<Applied>) {
+	const { config } = deployment;
 	if (!config.logging.enabled) throw new Error('loggingTasks: logging is not enabled');
 	const logging = config.logging;
 	const ns = config.namespace;
-	const password = credentialTask('rabbitmq-password', 'logging', credentials.rabbitmqPassword!);
+	const password = credentialTask('rabbitmq-password', 'logging', credentialsOf(config).rabbitmqPassword!, deployment);
 	const logstashrmq = applyTask({
 		name: 'logstashrmq',
 		description: `logstash shipping to RabbitMQ: Secret, Service (NodePort, port ${logging.logstashPort}), Deployment`,

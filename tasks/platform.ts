@@ -14,7 +14,7 @@
 import { task, type Task } from 'nub';
 import type { NubladoConfig } from '../lib/config/nublado.ts';
 import { applyTask, type Applied } from './apply.ts';
-import type { Credentials } from './credentials.ts';
+import type { Environment } from './credentials.ts';
 import { dnsTask } from './dns.ts';
 import { fireflyTask } from './firefly.ts';
 import { hubTasks } from './hub.ts';
@@ -28,10 +28,13 @@ import { storageTasks } from './storage.ts';
 /** What every component needs to know. */
 export interface Deployment {
 	config: NubladoConfig;
-	/** The credentials the configuration names, read (see credentials.ts). */
-	credentials: Credentials;
 	/** The Nubfile's folder: configuration files and folders are relative to it. */
 	root: string;
+	/**
+	 * Where `{ env: NAME }` credentials are read from, by the tasks that use them (credentials.ts):
+	 * by default the process's environment, as it is when they read it.
+	 */
+	env?: Environment;
 }
 
 export function nubladoTasks(deployment: Deployment) {

@@ -26,8 +26,9 @@ const noInputs: InputFingerprint = Object.freeze({});
 export type SecretDigest = (text: string) => string;
 
 /**
- * The part of the fingerprint that needs no I/O: enough for tasks that declare no files. A secret
- * input is digested with `secretDigest` (the sealer's keyed digest), never hashed in clear.
+ * The part of the fingerprint that needs no I/O: enough for tasks that declare no files (a secret
+ * input given as a function reads its value now). A secret input is digested with `secretDigest`
+ * (the sealer's keyed digest), never hashed in clear.
  */
 export function fingerprintValues(inputs: TaskInputs, secretDigest?: SecretDigest): InputFingerprint {
 	if (inputs.version === undefined && inputs.config === undefined && inputs.secret === undefined) return noInputs;
@@ -36,7 +37,8 @@ export function fingerprintValues(inputs: TaskInputs, secretDigest?: SecretDiges
 	if (inputs.config !== undefined) fingerprint.config = contentHash(canonicalJson(inputs.config));
 	if (inputs.secret !== undefined) {
 		if (!secretDigest) throw new Error('a secret input needs the state key to be fingerprinted');
-		fingerprint.secret = secretDigest(canonicalJson(inputs.secret));
+		const secret = typeof inputs.secret === 'function' ? inputs.secret() : inputs.secret;
+		fingerprint.secret = secretDigest(canonicalJson(secret));
 	}
 	return fingerprint;
 }

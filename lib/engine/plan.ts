@@ -14,6 +14,8 @@ export type Reason =
 	| { kind: 'interrupted' }
 	/** A declared input differs from its last success: `input` is `version`, `config` or `file <path>`. */
 	| { kind: 'input-changed'; input: string }
+	/** Plan only: a declared input cannot be read (a file gone, a credential not given); a run would fail the task. */
+	| { kind: 'input-unreadable'; error: string }
 	/** What it needs now produces a different output than when it last succeeded. */
 	| { kind: 'upstream-changed'; task: string }
 	/** It needs other tasks than when it last succeeded. */
@@ -36,6 +38,8 @@ export function describeReason(reason: Reason): string {
 			return 'interrupted last time';
 		case 'input-changed':
 			return `${reason.input} changed`;
+		case 'input-unreadable':
+			return `an input cannot be read: ${reason.error}`;
 		case 'upstream-changed':
 			return `output of ${reason.task} changed`;
 		case 'needs-changed':
@@ -154,7 +158,7 @@ export async function planRun(
 		try {
 			inputs = node.task.inputs.files?.length ? await fingerprintInputs(node.task.inputs, root, secretDigest) : fingerprintValues(node.task.inputs, secretDigest);
 		} catch (error) {
-			plan.push({ name: node.name, action: 'run', reasons: [{ kind: 'input-changed', input: (error as Error).message }], secret: node.task.secret });
+			plan.push({ name: node.name, action: 'run', reasons: [{ kind: 'input-unreadable', error: (error as Error).message.split('\n')[0]! }], secret: node.task.secret });
 			hashes.set(node, undefined);
 			continue;
 		}

@@ -5,6 +5,8 @@ import { messageOf, type GraphNode } from './graph.ts';
 export interface PreflightProblem {
 	name: string;
 	message: string;
+	/** The message names what is wrong itself (a configuration field, a file): shown without the task's name. */
+	located?: true;
 }
 
 /**
@@ -23,13 +25,22 @@ export async function runPreflights(
 	const results = await Promise.allSettled(checked.map(async node => node.task.preflight!({ name: node.name, root, signal, unchanged: await unchanged(node) })));
 	const problems: PreflightProblem[] = [];
 	results.forEach((result, i) => {
-		if (result.status === 'rejected') problems.push({ name: checked[i]!.name, message: messageOf(result.reason).split('\n')[0]! });
+		if (result.status !== 'rejected') return;
+		const name = checked[i]!.name;
+		// Configuration problems (an error with `problems`, as the Nubfile's loading reports them)
+		// name their field and file already: each is a line as it is.
+		const lines = (result.reason as { problems?: unknown } | null)?.problems;
+		if (Array.isArray(lines) && lines.length > 0 && lines.every(line => typeof line === 'string')) {
+			for (const line of lines as string[]) problems.push({ name, message: line.split('\n')[0]!, located: true });
+		} else {
+			problems.push({ name, message: messageOf(result.reason).split('\n')[0]! });
+		}
 	});
 	return problems;
 }
 
-/** One `config` NubError for the problems: a line each, naming the task. */
+/** One `config` NubError for the problems: a line each, naming the task (unless it names its own source). */
 export function preflightError(problems: readonly PreflightProblem[]): NubError {
-	const lines = problems.map(problem => `task "${problem.name}": ${problem.message}`);
+	const lines = problems.map(problem => (problem.located ? problem.message : `task "${problem.name}": ${problem.message}`));
 	return new NubError('config', lines.join('\nnub: '));
 }

@@ -69,9 +69,12 @@ export interface TaskInputs {
 	version?: string | number;
 	/**
 	 * A secret value the task uses (a credential from the environment): a change reruns the task,
-	 * and the state keeps only an HMAC of it under the state key, never even a plain hash.
+	 * and the state keeps only an HMAC of it under the state key, never even a plain hash. A
+	 * function is called when a run or plan fingerprints the task, never when the Nubfile loads:
+	 * the credential is read only by the commands that need it (`nub list` does not). If it throws,
+	 * the run fails the task and a plan says the input cannot be read.
 	 */
-	secret?: Json;
+	secret?: Json | (() => Json);
 }
 
 /** An object of tasks: the keys name the inputs `run` receives. */
