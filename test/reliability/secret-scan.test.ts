@@ -32,12 +32,11 @@ dhparam:
 /** The deployment of Nubfile.ts, plus a task that needs every secret and shows them all. */
 const scanNubfile = `import { task } from 'nub';
 import { loadConfig } from './lib/config/nublado.ts';
-import { readCredentials } from './tasks/credentials.ts';
 import { nubladoTasks } from './tasks/platform.ts';
 
 const root = import.meta.dirname;
 const { config } = loadConfig(root, process.env);
-const nublado = nubladoTasks({ config, credentials: readCredentials(config, root, process.env), root });
+const nublado = nubladoTasks({ config, root });
 export const { all } = nublado;
 const { secrets, hub } = nublado.tasks;
 
