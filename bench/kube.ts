@@ -18,7 +18,7 @@
  * plus: the manual sequence step by step, a variant of it that checks every rollout once at the
  * end, how soon each side noticed a finished rollout, where nub's full deployment and its checked
  * no-op spend their time, and npx's own start-up (`npx --no-install nub --version` minus `node
- * bin/nub.cjs --version`, round-robin: the same command, with and without npx in front).
+ * bin/nub.js --version`, round-robin: the same command, with and without npx in front).
  *
  * Why the baseline checks each step's rollouts before the next step: nub's apply tasks each wait
  * for their Deployments (tasks/*.ts `rollouts`), so a full run ends with every Deployment
@@ -186,14 +186,14 @@ export const kubeBench: BenchGroup = async context => {
 	const { repoRoot, repetitions, log } = context;
 	const build = builtNubkube();
 	if (!build) throw new Error('the control plane is not built: npm run cluster -- build (about 10 minutes the first time)');
-	const nubBin = join(repoRoot, 'bin', 'nub.cjs');
+	const nubBin = join(repoRoot, 'bin', 'nub.js');
 	const work = context.tempDir();
 
 	// --- Project, graph -------------------------------------------------------------------------
 	const project = makeNubladoProject(context, nubladoYaml);
 	// As `npm install` leaves it, for npx.
 	mkdirSync(join(project, 'node_modules', '.bin'));
-	symlinkSync('../nub/bin/nub.cjs', join(project, 'node_modules', '.bin', 'nub'));
+	symlinkSync('../nub/bin/nub.js', join(project, 'node_modules', '.bin', 'nub'));
 	log(`project: ${project}`);
 	const nodes = await loadGraph(project);
 	log(`graph of all: ${nodes.length} tasks, ${nodes.reduce((sum, node) => sum + node.needs.length, 0)} edges`);
@@ -264,8 +264,8 @@ export const kubeBench: BenchGroup = async context => {
 	// round right after that no-op (the control plane still up), so that they see the same load.
 	const startupSpecs: CommandSpec[] = [
 		{ label: 'node -e 0', command: process.execPath, args: ['-e', '0'], cwd: project, env },
-		{ label: 'node bin/nub.cjs --version', command: process.execPath, args: [nubBin, '--version'], cwd: project, env },
-		{ label: 'node bin/nub.cjs list', command: process.execPath, args: [nubBin, 'list'], cwd: project, env },
+		{ label: 'node bin/nub.js --version', command: process.execPath, args: [nubBin, '--version'], cwd: project, env },
+		{ label: 'node bin/nub.js list', command: process.execPath, args: [nubBin, 'list'], cwd: project, env },
 		// What a checked run loads before its first request, as nub loads it (lib/k8s/client.ts: a dynamic import of the ES module package).
 		{ label: 'node: import @kubernetes/client-node', command: process.execPath, args: ['--input-type=module', '-e', "await import('@kubernetes/client-node')"], cwd: repoRoot, env },
 		{
@@ -395,7 +395,7 @@ export const kubeBench: BenchGroup = async context => {
 		{
 			name: 'a. full deployment, nub vs the manual sequence',
 			baseline: { name: 'manual sequence (kubectl apply, rollout status per step)', command: `bash ${scripts.perStep} (kubectl ${build.release})`, stats: manualStats },
-			subject: { name: 'nub run all --json (full)', command: lastFullSpec ? commandLine(lastFullSpec) : 'node bin/nub.cjs run all --json', stats: fullStats },
+			subject: { name: 'nub run all --json (full)', command: lastFullSpec ? commandLine(lastFullSpec) : 'node bin/nub.js run all --json', stats: fullStats },
 			goalMax: 0.5,
 		},
 		{
@@ -407,7 +407,7 @@ export const kubeBench: BenchGroup = async context => {
 		{
 			name: 'c. checked no-op, nub vs kubectl diff',
 			baseline: { name: 'kubectl diff --server-side (every manifest, one invocation)', command: lastDiffSpec ? commandLine(lastDiffSpec) : 'kubectl diff', stats: diffStats },
-			subject: { name: 'nub run all (no-op, checked)', command: lastNoopSpec ? commandLine(lastNoopSpec) : 'node bin/nub.cjs run all', stats: noopStats },
+			subject: { name: 'nub run all (no-op, checked)', command: lastNoopSpec ? commandLine(lastNoopSpec) : 'node bin/nub.js run all', stats: noopStats },
 			goalMax: 1,
 		},
 	];
@@ -867,7 +867,7 @@ function fullBreakdown(runs: readonly NubFullRun[], wallStats: Stats): Breakdown
 		title: `nub's full deployment: where the wall time goes (${runs.length} runs; times from the arrival of each --json line)`,
 		columns: ['step', 'median', 'min', 'max', 'share of wall'],
 		rows: [
-			row('start: spawn to the first task taken up (Node, bundle check, Nubfile, preflights, lock, state)', runs.map(run => run.startMs)),
+			row('start: spawn to the first task taken up (Node, dist check, Nubfile, preflights, lock, state)', runs.map(run => run.startMs)),
 			row('run: the first task taken up to the last task-end', runs.map(run => run.runMs)),
 			row('  the first task taken up to the first API request (the Kubernetes client loaded, the secrets made)', runs.map(run => run.firstRequestMs - run.startMs)),
 			row('  critical path (longest chain of task durations)', runs.map(run => run.path.totalMs)),
@@ -961,7 +961,7 @@ function noopBreakdown(phases: readonly NoopPhases[], noop: Stats, diff: Stats, 
 		notes: [
 			'The start-up pieces are medians of separate processes subtracted from one another: on a loaded machine a piece can come out negative.',
 			`kubectl diff --server-side: ${formatMs(diff.median)} for every manifest, ${medianOf([...diffRequests])} requests (one GET and one dry-run PATCH per object, and discovery).`,
-			`npx's own start-up: npx --no-install nub --version ${formatMs(startup.npx.median)} minus node bin/nub.cjs --version ${formatMs(startup.version.median)} = ${formatMs(startup.npx.median - startup.version.median)} (round-robin, medians; npm offline, nub from node_modules/.bin), so npx nub run all takes about ${formatMs(noop.median + startup.npx.median - startup.version.median)} for this no-op.`,
+			`npx's own start-up: npx --no-install nub --version ${formatMs(startup.npx.median)} minus node bin/nub.js --version ${formatMs(startup.version.median)} = ${formatMs(startup.npx.median - startup.version.median)} (round-robin, medians; npm offline, nub from node_modules/.bin), so npx nub run all takes about ${formatMs(noop.median + startup.npx.median - startup.version.median)} for this no-op.`,
 		],
 	};
 }

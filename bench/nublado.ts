@@ -49,7 +49,7 @@ interface FullRun {
 	wallMs: number;
 	events: RunEvents;
 	path: CriticalPath;
-	/** Spawn to the run-start line: Node, the bundle check, the Nubfile, preflights, lock, state. */
+	/** Spawn to the run-start line: Node, the dist check, the Nubfile, preflights, lock, state. */
 	startMs: number;
 	/** The run-start line to the last task-end line. */
 	runMs: number;
@@ -75,7 +75,7 @@ interface RequestCounts {
 
 export const nubladoBench: BenchGroup = async context => {
 	const { repoRoot, repetitions, log } = context;
-	const nubBin = join(repoRoot, 'bin', 'nub.cjs');
+	const nubBin = join(repoRoot, 'bin', 'nub.js');
 
 	// --- Project, graph, sandbox --------------------------------------------------------------------
 	const project = makeNubladoProject(context);
@@ -326,7 +326,7 @@ function wallBreakdown(runs: readonly FullRun[], wallStats: Stats): Breakdown {
 		title: `Full deployment: where the wall time goes (${runs.length} runs; times from the arrival of each --json line)`,
 		columns: ['step', 'median', 'min', 'max', 'share of wall'],
 		rows: [
-			row('start: spawn to run-start (Node, bundle check, Nubfile, preflights, lock, state)', runs.map(run => run.startMs)),
+			row('start: spawn to run-start (Node, dist check, Nubfile, preflights, lock, state)', runs.map(run => run.startMs)),
 			row('run: run-start to the last task-end', runs.map(run => run.runMs)),
 			row('  critical path (longest chain of task durations)', runs.map(run => run.path.totalMs)),
 			row('  rest of the run (run minus critical path)', runs.map(run => run.runMs - run.path.totalMs)),

@@ -5,7 +5,7 @@ export interface BenchContext {
 	/** Timed runs per measurement (5, or 3 with --quick). */
 	repetitions: number;
 	quick: boolean;
-	/** The repository root (where package.json and bin/nub.cjs are). */
+	/** The repository root (where package.json and bin/nub.js are). */
 	repoRoot: string;
 	/** A fresh folder `$TMPDIR/nub-bench-XXXXXX`, removed when the bench ends (unless --keep). */
 	tempDir(): string;

@@ -195,11 +195,9 @@ export async function readOnlyChecks(nubfile: Nubfile, io: CliIo, args: Args, no
 }
 
 /** The tasks' read-only checks, before the lock and before anything runs. */
-export async function preflight(nubfile: Nubfile, nodes: readonly GraphNode[], io: CliIo, state: StateStore | 'settled') {
+export async function preflight(nubfile: Nubfile, nodes: readonly GraphNode[], io: CliIo, state: StateStore) {
 	const digest = readOnlyDigest(nubfile, io);
 	const unchanged = async (node: GraphNode) => {
-		// Settled: every task's inputs are those of its last success, which no failure followed.
-		if (state === 'settled') return true;
 		const ok = state.lastSuccess(node.name);
 		if (!ok || state.get(node.name)?.fail) return false;
 		try {

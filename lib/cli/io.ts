@@ -16,7 +16,10 @@ export interface CliIo {
 	lock: LockEnvironment;
 	/** Aborted on the first Ctrl-C. */
 	signal: AbortSignal;
-	/** The module a Nubfile's `import ... from 'nub'` loads: the one this CLI runs. */
+	/**
+	 * The module a Nubfile's `import ... from 'nub'` loads, of the engine this CLI runs: dist/index.js
+	 * in nub's package, beside the rest of lib/ compiled (see boot/bundle.ts).
+	 */
 	api: string;
 }
 

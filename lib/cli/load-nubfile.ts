@@ -1,9 +1,11 @@
 import { existsSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
-import { bundle, BundleError, cacheDir, loadBundled, shortHash } from '../boot/bundle.cjs';
+import { pathToFileURL } from 'node:url';
+import { BundleError, bundleNubfile, shortHash } from '../boot/bundle.ts';
 import { NubError } from '../engine/errors.ts';
 import { buildGraph, messageOf, type Graph } from '../engine/graph.ts';
 import { isTask, type Task } from '../engine/task.ts';
+import { projectCacheDir } from '../files/user-cache.ts';
 import { isCluster, type Cluster } from '../k8s/target.ts';
 
 /** A loaded, validated Nubfile. */
@@ -17,12 +19,13 @@ export interface Nubfile {
 }
 
 /**
- * Loads the Nubfile: esbuild bundles it with its local imports (`tasks/*.ts`) into a cached module
- * (CommonJS, or ES modules for a Nubfile with a top-level await), rebuilt only when one of them
- * changed, in which `import ... from 'nub'` loads `api`, the engine this CLI runs. Its exported tasks are the targets; the whole graph is built from them.
- * Any failure is a `nubfile` or `graph` NubError naming the file; nothing is run or written.
+ * Loads the Nubfile: esbuild bundles it with its local imports (`tasks/*.ts`) into an ES module in
+ * a cache folder, made again only when one of them changed, in which `import ... from 'nub'` and
+ * imports of nub's lib/ load the engine this CLI runs (`api`: see boot/bundle.ts). Its exported
+ * tasks are the targets; the whole graph is built from them. Any failure is a `nubfile` or
+ * `graph` NubError naming the file; nothing is run or written.
  */
-export async function loadNubfile(cwd: string, file: string | undefined, api: string, command?: string): Promise<Nubfile> {
+export async function loadNubfile(cwd: string, file: string | undefined, api: string): Promise<Nubfile> {
 	const path = resolve(cwd, file ?? 'Nubfile.ts');
 	const shown = relative(cwd, path) || path;
 	if (!existsSync(path)) {
@@ -31,10 +34,8 @@ export async function loadNubfile(cwd: string, file: string | undefined, api: st
 	const root = dirname(path);
 	let exports: Record<string, unknown>;
 	try {
-		const id = shortHash(path);
-		// Splitting (of an ES module bundle) keeps what tasks import dynamically out of the start.
-		const { nubfile } = await bundle({ entryPoints: { nubfile: path }, outdir: cacheDir(root, `nubfile-${id}`), workingDir: cwd, splitting: true, aliases: { nub: api } });
-		exports = await loadBundled(nubfile!, { codeCache: command });
+		const bundle = await bundleNubfile({ entry: path, outdir: projectCacheDir(root, `nubfile-${shortHash(path)}`), workingDir: cwd, api });
+		exports = (await import(pathToFileURL(bundle).href)) as Record<string, unknown>;
 	} catch (error) {
 		// Configuration the Nubfile checks as it loads reports every problem, a line each.
 		const problems = (error as { problems?: unknown }).problems;

@@ -27,7 +27,7 @@ export async function main(io: CliIo): Promise<number> {
 				io.stdout.write(helpText);
 				return exitCodes.ok;
 			case 'version':
-				io.stdout.write(`${version()}\n`);
+				io.stdout.write(`${version(io)}\n`);
 				return exitCodes.ok;
 			case 'list':
 				return await list(io, args);
@@ -59,13 +59,14 @@ export async function main(io: CliIo): Promise<number> {
 	}
 }
 
-function version(): string {
-	const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+/** nub's version, from the package.json of the folder that holds `api`'s. */
+function version(io: CliIo): string {
+	const pkg = JSON.parse(readFileSync(join(dirname(dirname(io.api)), 'package.json'), 'utf8')) as { version: string };
 	return pkg.version;
 }
 
 async function list(io: CliIo, args: Args): Promise<number> {
-	const nubfile = await loadNubfile(io.cwd, args.file, io.api, args.command);
+	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
 	const nodes = args.all ? nubfile.graph.nodes : nubfile.graph.targets;
 	if (args.json) {
 		for (const node of nodes) io.stdout.write(`${JSON.stringify({ name: node.name, description: node.task.description ?? null, target: nubfile.graph.targets.includes(node) })}\n`);
@@ -79,7 +80,7 @@ async function list(io: CliIo, args: Args): Promise<number> {
 }
 
 async function plan(io: CliIo, args: Args): Promise<number> {
-	const nubfile = await loadNubfile(io.cwd, args.file, io.api, args.command);
+	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
 	const nodes = selectNodes(nubfile.graph, args.targets);
 	const forced = forcedTasks(nubfile.graph, args.targets, { force: args.force });
 	const state = await readState(nubfile, io, args);
@@ -126,7 +127,7 @@ function planLine(entry: PlanEntry, width: number, style: Style) {
  * run again, it continues with what is left; `nub run` afterwards makes everything anew.
  */
 async function destroy(io: CliIo, args: Args): Promise<number> {
-	const nubfile = await loadNubfile(io.cwd, args.file, io.api, args.command);
+	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
 	if (args.targets.length > 0) selectNodes(nubfile.graph, args.targets); // unknown names fail here
 	const stateDir = stateDirOf(nubfile);
 	let state = StateStore.load(stateDir);
@@ -170,7 +171,7 @@ async function destroy(io: CliIo, args: Args): Promise<number> {
  * longer being renewed (a live run renews it every quarter of its duration).
  */
 async function unlock(io: CliIo, args: Args): Promise<number> {
-	const nubfile = await loadNubfile(io.cwd, args.file, io.api, args.command);
+	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
 	const namespace = teamNamespace(nubfile, io, false);
 	if (!namespace) {
 		throw new NubError('usage', `nub unlock is for team state (cluster({ context, state: 'kubernetes' })); a run's file lock is ${relative(io.cwd, join(stateDirOf(nubfile), 'lock')) || 'lock'}, and nub takes it over by itself when its holder is gone`);
@@ -210,7 +211,7 @@ function printDestroyPlan(io: CliIo, args: Args, steps: readonly Step[]) {
  * state from the last run and the plan. Reads, never writes (but the output file).
  */
 async function graph(io: CliIo, args: Args): Promise<number> {
-	const nubfile = await loadNubfile(io.cwd, args.file, io.api, args.command);
+	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
 	const targets = args.targets.length > 0 ? args.targets : nubfile.graph.targets.map(target => target.name);
 	const nodes = selectNodes(nubfile.graph, targets);
 	const forced = forcedTasks(nubfile.graph, targets, { force: args.force });

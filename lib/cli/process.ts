@@ -1,13 +1,11 @@
-import { fstatSync, writeSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { availableParallelism, hostname } from 'node:os';
 import type { Output } from '../reporters/reporter.ts';
 import { exitCodes, main } from './main.ts';
 
 /**
  * The real edge: argv, environment, streams, signals and the exit code; `api` is the module that
- * Nubfiles get for `import ... from 'nub'` (the bundled `lib/index.ts` beside this CLI). Everything else in the
- * CLI takes these through `CliIo`, so tests can run it in-process with fakes.
+ * Nubfiles get for `import ... from 'nub'` (dist/index.js, beside this CLI). Everything else in
+ * the CLI takes these through `CliIo`, so tests can run it in-process with fakes.
  *
  * The first Ctrl-C aborts the run (running tasks get their signal, the state is saved, exit
  * 130); a second one exits at once.
@@ -21,17 +19,15 @@ export async function runFromProcess(api: string): Promise<void> {
 	};
 	process.on('SIGINT', onSignal);
 	process.on('SIGTERM', onSignal);
-	// A terminal gets the stream (listr2 draws on it); anything else the file descriptor.
-	const isTTY = isTerminal(1);
-	const stdout = isTTY ? { output: process.stdout, flush: flushStream(() => process.stdout) } : descriptorOutput(1, () => process.stdout);
-	const stderr = descriptorOutput(2, () => process.stderr);
+	const stdout = streamOutput(process.stdout);
+	const stderr = streamOutput(process.stderr);
 	const code = await main({
 		argv: process.argv.slice(2),
 		cwd: process.cwd(),
 		env: process.env,
 		stdout: stdout.output,
 		stderr: stderr.output,
-		isTTY,
+		isTTY: process.stdout.isTTY === true,
 		cores: availableParallelism(),
 		signal: controller.signal,
 		api,
@@ -43,91 +39,32 @@ export async function runFromProcess(api: string): Promise<void> {
 	process.exitCode = code;
 	// Interrupted tasks that ignore their signal must not keep the process alive.
 	if (code === exitCodes.interrupted) process.exit(code);
-	// Nothing is left to do once the output is written. Exit then rather than when the event loop
-	// empties: by then V8 has often begun a full garbage collection of everything the run read
-	// (10-20 ms for 10,000 tasks), which Node lets finish first.
+	// Exit once the output is out rather than when nothing is left to wait for: what a task left
+	// open (a keep-alive connection, a timer) must not hold the process after its run ended.
 	await stderr.flush();
 	await stdout.flush();
 	process.exit();
 }
 
 /**
- * Output written straight to a file descriptor. Node's `process.stdout` for a pipe is a socket
- * stream whose modules take a start about 7 ms to load, which a cached no-op that prints one line
- * need not pay. What is written in one turn of the event loop goes out in one write at its end
- * (10,000 `--json` lines are not 10,000 system calls), or at once past 64 KiB, and whatever is
- * left when the process exits. Should the descriptor refuse to block (EAGAIN, a non-blocking pipe
- * that is full), the rest goes through the stream. A reader gone (EPIPE) gets nothing more.
+ * `stream` as the CLI's output, and a flush that resolves once what was written has been handed
+ * to the system (`process.exit` drops what a pipe has not taken yet). A reader that went away
+ * (`nub list | head -1`) gets nothing more, and that is no error.
  */
-function descriptorOutput(fd: number, stream: () => NodeJS.WriteStream): { output: Output; flush: () => Promise<void> } {
-	let fallback: NodeJS.WriteStream | undefined;
-	let closed = false;
-	let pending: string[] = [];
-	let pendingLength = 0;
-	let scheduled = false;
-	const send = () => {
-		scheduled = false;
-		if (pending.length === 0) return;
-		let bytes = Buffer.from(pending.join(''));
-		pending = [];
-		pendingLength = 0;
-		if (closed) return;
-		if (fallback) {
-			fallback.write(bytes);
-			return;
-		}
-		while (bytes.length > 0) {
-			try {
-				bytes = bytes.subarray(writeSync(fd, bytes));
-			} catch (error) {
-				const code = (error as NodeJS.ErrnoException).code;
-				if (code === 'EPIPE') {
-					closed = true;
-					return;
-				}
-				if (code !== 'EAGAIN') throw error;
-				fallback = stream();
-				fallback.write(bytes);
-				return;
-			}
-		}
-	};
-	process.on('exit', send);
-	const output: Output = {
-		write(text: string) {
-			pending.push(text);
-			pendingLength += text.length;
-			if (pendingLength >= 64 * 1024) send();
-			else if (!scheduled) {
-				scheduled = true;
-				setImmediate(send);
-			}
+function streamOutput(stream: NodeJS.WriteStream): { output: Output; flush: () => Promise<void> } {
+	let gone = false;
+	stream.on('error', error => {
+		if ((error as NodeJS.ErrnoException).code !== 'EPIPE') throw error;
+		gone = true;
+	});
+	return {
+		output: {
+			write(text: string) {
+				if (!gone) stream.write(text);
+			},
 		},
+		flush: () => new Promise(resolve => (gone || stream.destroyed ? resolve() : stream.write('', () => resolve()))),
 	};
-	const flush = async () => {
-		send();
-		if (fallback) await flushStream(() => fallback!)();
-	};
-	return { output, flush };
-}
-
-/**
- * Whether the descriptor is a terminal. Only a character device can be: a pipe or a file (CI, a
- * log) is told so without loading node:tty, which loads the socket and stream modules with it.
- */
-function isTerminal(fd: number): boolean {
-	try {
-		if (!fstatSync(fd).isCharacterDevice()) return false;
-	} catch {
-		return false;
-	}
-	const { isatty } = createRequire(import.meta.url)('node:tty') as typeof import('node:tty');
-	return isatty(fd);
-}
-
-/** Resolves once what was written to the stream so far has been handed to the system. */
-function flushStream(stream: () => NodeJS.WriteStream): () => Promise<void> {
-	return () => new Promise(resolve => stream().write('', () => resolve()));
 }
 
 function isAlive(pid: number): boolean {

@@ -162,13 +162,13 @@ export async function acquireTeamState(options: TeamStateOptions): Promise<TeamS
 			if (!lost.signal.aborted) uploader.upload();
 		},
 		release: async () => {
-			await uploader.settled().catch(() => undefined);
+			await uploader.uploaded().catch(() => undefined);
 			await release();
 		},
 		close: async () => {
 			try {
 				if (!lost.signal.aborted) uploader.upload();
-				await uploader.settled();
+				await uploader.uploaded();
 			} finally {
 				await release();
 			}
@@ -226,7 +226,7 @@ async function download(kube: Kube, namespace: string, stateDir: string) {
 /**
  * At most one upload in flight; a request meanwhile marks the file dirty and the latest content
  * goes up when the one in flight ends. A failed upload is retried (the client already retries
- * what is transient) a few times before `settled` reports it.
+ * what is transient) a few times before `uploaded` reports it.
  */
 function coalescedUploader(kube: Kube, namespace: string, file: string, warn: (line: string) => void) {
 	let inFlight: Promise<void> | undefined;
@@ -272,7 +272,7 @@ function coalescedUploader(kube: Kube, namespace: string, file: string, warn: (l
 			dirty = true;
 			inFlight ??= loop();
 		},
-		settled: async () => {
+		uploaded: async () => {
 			while (inFlight) await inFlight;
 			if (failure) throw failure instanceof NubError ? failure : new NubError('state', `the state could not be uploaded to Secret ${namespace}/${secretName}: ${failure.message}`, { cause: failure });
 		},

@@ -31,8 +31,6 @@ export interface RunSummary {
 	/** The first line of each failure, by task name (secrets redacted). */
 	errors: Record<string, string>;
 	durationMs: number;
-	/** Every task was cached, known from the settled mark without reading the state (settled.ts). */
-	settled?: boolean;
 }
 
 /**

@@ -368,32 +368,6 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 	return summary;
 }
 
-/**
- * A run in which every task is cached, as the settled mark (settled.ts) showed: the events and
- * summary `runGraph` gives when it finds every task cached, without a state to read it from.
- */
-export function settledRun(nodes: readonly GraphNode[], emit: (event: NubEvent) => void, jobs: number, now: () => number = Date.now): RunSummary {
-	const startedAt = now();
-	const names = nodes.map(node => node.name);
-	emit({ type: 'run-start', tasks: names, jobs: Math.max(1, jobs) });
-	for (let i = 0; i < names.length; i++) emit({ type: 'task-cached', name: names[i]! });
-	const summary: RunSummary = {
-		succeeded: [],
-		cached: names,
-		failed: [],
-		interrupted: [],
-		blocked: [],
-		skipped: [],
-		changed: [],
-		retries: {},
-		errors: {},
-		durationMs: now() - startedAt,
-		settled: true,
-	};
-	emit({ type: 'run-end', summary });
-	return summary;
-}
-
 /** The failed or interrupted task at the root of a chain of blocked ones. */
 function blockerOf(node: GraphNode, outcomes: ReadonlyArray<Outcome | undefined>): string {
 	let current = node;

@@ -20,19 +20,16 @@ export interface Undo {
 	describe?(previous: unknown): string;
 }
 
-/**
- * Where a task's undo is kept: a property under a registered symbol, so the Nubfile's bundle (which
- * has its own copy of this module) and the CLI's see the same one.
- */
-const undoKey = Symbol.for('nub.undo');
+/** The undo each task declared. */
+const undos = new WeakMap<Task<unknown>, Undo>();
 
 /** Declares how `nub destroy` undoes `task`; returns the task. */
 export function withUndo<T extends Task<unknown>>(task: T, undo: Undo): T {
-	Object.defineProperty(task, undoKey, { value: undo, enumerable: false, configurable: true });
+	undos.set(task, undo);
 	return task;
 }
 
 /** The undo `task` declares, if any. */
 export function undoOf(task: Task<unknown>): Undo | undefined {
-	return (task as unknown as Record<symbol, Undo | undefined>)[undoKey];
+	return undos.get(task);
 }

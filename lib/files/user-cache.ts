@@ -28,3 +28,25 @@ export function checkOwnFolder(dir: string): void {
 	if (uid !== undefined && stat.uid !== uid) throw new Error(`${dir} belongs to uid ${stat.uid}, not to you (uid ${uid}): nub does not use it as its cache; remove it`);
 	if ((stat.mode & 0o022) !== 0) throw new Error(`${dir} can be written by others (mode ${(stat.mode & 0o777).toString(8)}): nub does not use it as its cache; chmod 700 it or remove it`);
 }
+
+/**
+ * A cache folder for a project (`<root>/node_modules/.cache/nub/<name>`) when its node_modules is
+ * a folder of this user's that nobody else can write, else one of the user's own cache
+ * (`userCacheDir`). Either way checked as `userCacheDir` checks: made 0700, a folder of this
+ * user's that nobody else can write.
+ */
+export function projectCacheDir(root: string, ...names: string[]): string {
+	try {
+		const modules = join(root, 'node_modules');
+		checkOwnFolder(modules);
+		let dir = modules;
+		for (const name of ['.cache', 'nub', ...names]) {
+			dir = join(dir, name);
+			mkdirSync(dir, { mode: 0o700, recursive: true });
+			checkOwnFolder(dir);
+		}
+		return dir;
+	} catch {
+		return userCacheDir(...names);
+	}
+}

@@ -55,7 +55,7 @@ export const fieldManager = 'nub';
 
 /**
  * A connection to one cluster through @kubernetes/client-node (imported when the first connection
- * is made: it costs about 0.4 s to load). Every call retries what is transient with backoff and
+ * is made, so a run that connects to no cluster never loads it). Every call retries what is transient with backoff and
  * honours Retry-After, and throws a KubeError that says what to do otherwise.
  */
 export class Kube {
@@ -70,7 +70,7 @@ export class Kube {
 	) {}
 
 	static async connect(target: ClusterTarget, options: KubeOptions = {}): Promise<Kube> {
-		const { KubeConfig, KubernetesObjectApi } = await import('@kubernetes/client-node');
+		const { KubeConfig, KubernetesObjectApi } = await import('./client-node.ts');
 		/** The client's object API, with the URL of a kind's collection (for watches) made public. */
 		class ObjectApi extends KubernetesObjectApi {
 			uriPath(spec: KubernetesObject, action: 'list'): Promise<string> {
@@ -281,7 +281,7 @@ export class Kube {
 	 */
 	private async nextChange(ref: ObjectRef, resourceVersion: string | undefined, maxMs: number, call: CallOptions): Promise<void> {
 		call.signal?.throwIfAborted();
-		const { Watch } = await import('@kubernetes/client-node');
+		const { Watch } = await import('./client-node.ts');
 		const path = await this.api.uriPath({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { ...(ref.metadata.namespace ? { namespace: ref.metadata.namespace } : {}) } }, 'list');
 		const timeoutSeconds = Math.max(1, Math.min(60, Math.ceil(maxMs / 1000)));
 		let stop: AbortController | undefined;

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeProject, nub, removeProject, repoRoot } from '../helpers/project.ts';
 
@@ -18,6 +19,10 @@ const cacheFolder = (dir: string) => {
 	const [folder] = readdirSync(root).filter(name => name.startsWith('nubfile-'));
 	return join(root, folder!);
 };
+const bundleOf = (folder: string) => {
+	const manifest = JSON.parse(readFileSync(join(folder, 'manifest.json'), 'utf8')) as { entry: string; inputs: Record<string, string> };
+	return { manifest, text: readFileSync(join(folder, manifest.entry), 'utf8') };
+};
 
 test('a Nubfile and the modules it imports are bundled once and rebuilt when one of them changes', async t => {
 	const dir = makeProject({ 'Nubfile.ts': nubfile, 'tasks/greeting.ts': greeting('hi') });
@@ -25,13 +30,13 @@ test('a Nubfile and the modules it imports are bundled once and rebuilt when one
 	t.is(first.code, 0, first.stderr);
 	// import.meta keeps the values of the source file, not of the bundle in the cache.
 	t.regex(first.stdout, /hi from tasks\/greeting\.ts/);
-	const manifest = JSON.parse(readFileSync(join(cacheFolder(dir), 'manifest.json'), 'utf8')) as { inputs: Record<string, string> };
+	const { manifest } = bundleOf(cacheFolder(dir));
 	const inputs = Object.keys(manifest.inputs).sort();
 	t.deepEqual(inputs.filter(path => path.startsWith(dir)).map(path => path.slice(dir.length + 1)), ['Nubfile.ts', 'tasks/greeting.ts']);
-	t.deepEqual(inputs.filter(path => !path.startsWith(dir)).map(path => path.slice(repoRoot.length + 1)), ['lib/boot/bundle.cjs'], 'how bundles are made is an input too');
+	t.deepEqual(inputs.filter(path => !path.startsWith(dir)).map(path => path.slice(repoRoot.length + 1)), ['lib/boot/bundle.ts'], 'how bundles are made is an input too');
 
 	// Unchanged inputs: the same bundle is imported, nothing is rebuilt.
-	const outputs = () => readdirSync(cacheFolder(dir)).filter(name => !name.endsWith('.v8cache')).sort();
+	const outputs = () => readdirSync(cacheFolder(dir)).sort();
 	const before = outputs();
 	const manifestText = readFileSync(join(cacheFolder(dir), 'manifest.json'), 'utf8');
 	t.is((await nub(dir, ['list'])).code, 0);
@@ -71,22 +76,35 @@ test('processes starting at once over a changed Nubfile all load it', async t =>
 	removeProject(dir);
 });
 
-test('nub and the Nubfile load as CommonJS: a run that imports no ES module never runs the ES module loader', async t => {
-	// Node loads esm/module_job to load the first ES module, and never otherwise.
+test("one engine in a process: tasks made through lib/'s own modules and through 'nub' are one graph", async t => {
+	const lib = join(repoRoot, 'lib');
 	const dir = makeProject({
-		'Nubfile.ts': `import { task } from 'nub';
-const esm = (process as unknown as { moduleLoadList: string[] }).moduleLoadList.some(name => name.endsWith('esm/module_job'));
-export const all = task({ name: 'all', description: esm ? 'an ES module was loaded' : 'CommonJS only', run: () => 1 });
+		'Nubfile.ts': `import { writeFileSync } from 'node:fs';
+import { task as nubTask } from 'nub';
+import { task } from '${lib}/engine/task.ts';
+import { withUndo } from '${lib}/engine/undo.ts';
+import { word } from './tasks/word.ts';
+const made = task({ name: 'made', run: () => word });
+const marked = withUndo(task({ name: 'marked', run: () => 'marked' }), { run: () => writeFileSync(new URL('./undone', import.meta.url), 'yes') });
+export const all = nubTask({ name: 'all', needs: { made, marked }, run: ({ made, marked }) => made + ' ' + marked });
 `,
+		'tasks/word.ts': "export const word = 'lib';\n",
 	});
-	const listed = await nub(dir, ['list']);
-	t.is(listed.code, 0, listed.stderr);
-	t.is(listed.stdout.trim(), 'all  CommonJS only');
-	t.true(readdirSync(cacheFolder(dir)).some(name => /^nubfile-.*\.cjs$/.test(name)));
+	const result = await nub(dir, ['run', 'all', '--json']);
+	t.is(result.code, 0, result.stderr);
+	t.true(result.stdout.includes('"output":"lib marked"'), result.stdout);
+	// lib/ is imported, not copied: the bundle holds the project's code only.
+	const { text } = bundleOf(cacheFolder(dir));
+	t.false(text.includes('class NubTask'));
+	t.regex(text, /from "file:\/\/[^"]*\/dist\/engine\/task\.js"/);
+	// The undo declared through lib/engine/undo.ts is the one `nub destroy` finds.
+	const destroyed = await nub(dir, ['destroy', 'all']);
+	t.is(destroyed.code, 0, destroyed.stderr);
+	t.true(existsSync(join(dir, 'undone')));
 	removeProject(dir);
 });
 
-test('a Nubfile with a top-level await is bundled as ES modules, and its tasks are those of the engine that runs them', async t => {
+test('a Nubfile with a top-level await loads, and its tasks are those of the engine that runs them', async t => {
 	const dir = makeProject({
 		'Nubfile.ts': `import { task } from 'nub';
 const word = await Promise.resolve('awaited');
@@ -96,13 +114,12 @@ export const all = task({ name: 'all', run: () => word });
 	const first = await nub(dir, ['run', 'all', '--json']);
 	t.is(first.code, 0, first.stderr);
 	t.true(first.stdout.includes('"output":"awaited"'), first.stdout);
-	t.true(readdirSync(cacheFolder(dir)).some(name => /^nubfile-.*\.mjs$/.test(name)));
 	const again = await nub(dir, ['run', 'all', '--json']);
 	t.regex(again.stdout, /"cached":\["all"\]/);
 	removeProject(dir);
 });
 
-test('a package that is only an ES module loads from a CommonJS Nubfile: bundled when imported statically, imported when dynamically', async t => {
+test('a package that is only an ES module loads, imported statically and dynamically; packages stay imports', async t => {
 	const dir = makeProject({
 		'Nubfile.ts': `import { task } from 'nub';
 import { word } from 'esm-only';
@@ -114,29 +131,8 @@ export const all = task({ name: 'all', run: async () => word + ' and ' + (await 
 	const result = await nub(dir, ['run', 'all', '--json']);
 	t.is(result.code, 0, result.stderr);
 	t.true(result.stdout.includes('"output":"esm and esm"'), result.stdout);
-	const [bundled] = readdirSync(cacheFolder(dir)).filter(name => /^nubfile-.*\.cjs$/.test(name));
-	const text = readFileSync(join(cacheFolder(dir), bundled!), 'utf8');
-	t.regex(text, /var word = "esm"/, 'the static import is bundled in');
-	t.regex(text, /__nubI\("file:\/\/[^"]*esm-only\/index\.js"\)/, 'the dynamic import stays an import of the package, through nub\'s boot module');
-	t.false(text.includes('import('));
-	removeProject(dir);
-});
-
-test("a CommonJS bundle keeps V8's code cache beside it, one per command; a damaged cache is written anew", async t => {
-	const dir = makeProject({ 'Nubfile.ts': nubfile, 'tasks/greeting.ts': greeting('hi') });
-	const caches = () => readdirSync(cacheFolder(dir)).filter(name => name.endsWith('.v8cache')).sort();
-	t.is((await nub(dir, ['run', 'hello'])).code, 0);
-	t.deepEqual(caches().map(name => name.replace(/^nubfile-\w+/, 'nubfile')), ['nubfile.cjs.run.v8cache']);
-	t.is((await nub(dir, ['list'])).code, 0);
-	t.deepEqual(caches().map(name => name.replace(/^nubfile-\w+/, 'nubfile')), ['nubfile.cjs.list.v8cache', 'nubfile.cjs.run.v8cache']);
-	const run = join(cacheFolder(dir), caches().find(name => name.endsWith('.run.v8cache'))!);
-	const written = readFileSync(run);
-	t.true(written.length > 100);
-	writeFileSync(run, 'not a code cache');
-	const again = await nub(dir, ['run', 'hello', '--json']);
-	t.is(again.code, 0, again.stderr);
-	t.regex(again.stdout, /"cached":\["hello"\]/);
-	t.true(readFileSync(run).length > 100, 'the damaged cache was replaced');
+	const { text } = bundleOf(cacheFolder(dir));
+	t.regex(text, /from "file:\/\/[^"]*esm-only\/index\.js"/, 'the package is imported from the file Node would load from the project');
 	removeProject(dir);
 });
 
@@ -148,12 +144,22 @@ test('a Nubfile in a CommonJS package (no "type": "module") loads as well', asyn
 	removeProject(dir);
 });
 
-test('a code cache is written by a run that succeeds, not by one that stopped at an error', async t => {
+test("the bundle goes to the user's own cache when the project's node_modules is not the user's alone, never to a shared folder", async t => {
+	const cache = mkdtempSync(join(tmpdir(), 'nub-user-cache-'));
 	const dir = makeProject({ 'Nubfile.ts': nubfile, 'tasks/greeting.ts': greeting('hi') });
-	const caches = () => readdirSync(cacheFolder(dir)).filter(name => name.endsWith('.v8cache'));
-	t.is((await nub(dir, ['run', 'no-such-task'])).code, 2);
-	t.deepEqual(caches(), []);
-	t.is((await nub(dir, ['run', 'hello'])).code, 0);
-	t.is(caches().length, 1);
+	const userBundles = () => (existsSync(join(cache, 'nub')) ? readdirSync(join(cache, 'nub')).filter(name => name.startsWith('nubfile-')) : []);
+	// node_modules that others can write: not used.
+	chmodSync(join(dir, 'node_modules'), 0o777);
+	const shared = await nub(dir, ['run', 'hello'], { XDG_CACHE_HOME: cache });
+	t.is(shared.code, 0, shared.stderr);
+	t.false(existsSync(join(dir, 'node_modules/.cache')));
+	t.is(userBundles().length, 1);
+	t.is(statSync(join(cache, 'nub', userBundles()[0]!)).mode & 0o777, 0o700);
+	// No node_modules at all: the user's cache too.
+	rmSync(join(dir, 'node_modules'), { recursive: true });
+	const none = await nub(dir, ['list'], { XDG_CACHE_HOME: cache });
+	t.is(none.code, 0, none.stderr);
+	t.is(userBundles().length, 1, 'the same Nubfile, the same folder');
 	removeProject(dir);
+	rmSync(cache, { recursive: true, force: true });
 });

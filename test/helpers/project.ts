@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 /** The repository's root. */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const bin = join(repoRoot, 'bin/nub.cjs');
+const bin = join(repoRoot, 'bin/nub.js');
 
 /**
  * A throw-away project folder outside the repository, where `import { task } from 'nub'` resolves
