@@ -82,6 +82,8 @@ export interface ApplySpec<N extends Needs> {
 	files?: readonly string[];
 	config?: Json;
 	rollouts?: readonly Rollout[];
+	/** PersistentVolumeClaims waited for, after the apply, until bound to their volumes. */
+	claims?: ReadonlyArray<{ namespace: string; name: string }>;
 	/**
 	 * Runs before the apply, with the objects about to be applied: for what the cluster cannot
 	 * change in place (an immutable field), which the task replaces itself.
@@ -139,6 +141,7 @@ export function applyTask<N extends Needs = {}>(spec: ApplySpec<N>): Task<Applie
 			await spec.prepare?.(objects, cluster, context);
 			const results = await cluster.apply(objects);
 			for (const rollout of spec.rollouts ?? []) await cluster.waitForRollout(rollout.kind, rollout.namespace, rollout.name);
+			for (const claim of spec.claims ?? []) await cluster.waitForBound(claim.namespace, claim.name);
 			const applied = results.map(({ object }) => ({
 				apiVersion: object.apiVersion,
 				kind: object.kind,

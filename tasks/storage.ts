@@ -71,6 +71,8 @@ export function storageTasks({ config }: Deployment, namespace: Task<Applied>) {
 		values: ({ nfsIp }) => ({ NAMESPACE: ns, NFS_SERVER_IP: nfsIp, SIZE: size }),
 		each: exports,
 		preview: { nfsIp: '10.96.0.10' },
+		// Done when every claim is bound: a lab that mounts one before then waits for it.
+		claims: exports.map(entry => ({ namespace: ns, name: entry.EXPORT })),
 		prepare: (objects, cluster, context) => replaceChangedVolumes(objects, cluster, ns, context.log.info),
 	});
 	const keepalive = applyTask({

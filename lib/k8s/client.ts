@@ -242,6 +242,16 @@ export class Kube {
 		});
 	}
 
+	/** Waits until a PersistentVolumeClaim is bound to a volume. */
+	async waitForBound(namespace: string, name: string, call: WaitCall = {}): Promise<void> {
+		const ref = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name, namespace } };
+		await this.waitFor(ref, `PersistentVolumeClaim ${namespace}/${name} to be bound`, 120_000, call, claim => {
+			if (!claim) return { seen: 'no such claim yet' };
+			const phase = (claim.status as { phase?: string } | undefined)?.phase ?? 'no phase yet';
+			return phase === 'Bound' ? { value: true, seen: phase } : { seen: phase };
+		});
+	}
+
 	/**
 	 * Waits for a Deployment, DaemonSet or StatefulSet to roll out: the controller has seen the
 	 * latest spec (observedGeneration) and every replica is updated and available.

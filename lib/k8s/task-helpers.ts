@@ -25,6 +25,7 @@ export interface TaskKube {
 	waitForClusterIp(namespace: string, name: string, options?: { timeoutMs?: number }): Promise<string>;
 	waitForLoadBalancer(namespace: string, name: string, options?: { timeoutMs?: number }): Promise<string>;
 	waitForRollout(kind: 'Deployment' | 'DaemonSet' | 'StatefulSet', namespace: string, name: string, options?: { timeoutMs?: number }): Promise<void>;
+	waitForBound(namespace: string, name: string, options?: { timeoutMs?: number }): Promise<void>;
 }
 
 /**
@@ -61,5 +62,6 @@ export async function kube(context: TaskContext): Promise<TaskKube> {
 		waitForClusterIp: (namespace, name, options) => client.waitForClusterIp(namespace, name, call(options)),
 		waitForLoadBalancer: (namespace, name, options) => client.waitForLoadBalancer(namespace, name, call(options)),
 		waitForRollout: (kind, namespace, name, options) => client.waitForRollout(kind, namespace, name, call(options)),
+		waitForBound: (namespace, name, options) => client.waitForBound(namespace, name, call(options)),
 	};
 }
