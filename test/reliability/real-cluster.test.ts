@@ -6,11 +6,12 @@
  *   nub-state/nub-lock of the real API; two operators (two working copies) at once, the second
  *   refused naming the first; the first killed mid-run, its lease taken over once stale, and the
  *   work it finished reused;
- * - seeded SIGKILLs of a whole deployment (NUB_REAL_CRASH_RUNS, default 5), each resumed: the
- *   cluster ends equal to a clean deployment's, the secrets are the first ones made.
+ * - seeded SIGKILLs of a whole deployment (NUB_REAL_CRASH_RUNS, default 5), each as a chosen
+ *   task starts, each resumed: the cluster ends equal to a clean deployment's, the secrets are
+ *   the first ones made.
  *
- * Every deployment gets a control plane of its own. Replay a kill with NUB_REAL_CRASH_SEED and
- * NUB_REAL_CRASH_DURATION_MS (both printed).
+ * Every deployment gets a control plane of its own. Replay the kills with NUB_REAL_CRASH_SEED
+ * (printed).
  */
 import test from 'ava';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -99,9 +100,9 @@ test('team state on the real API: two operators at once, the second refused nami
 
 const runs = Number(process.env.NUB_REAL_CRASH_RUNS ?? 5);
 const baseSeed = seedFrom('NUB_REAL_CRASH_SEED');
-const givenDuration = Number(process.env.NUB_REAL_CRASH_DURATION_MS ?? Number.NaN);
 let reference: Record<string, unknown> | undefined;
-let durationMs = 0;
+/** How many tasks a clean deployment starts: the kills are placed among them. */
+let taskCount = 0;
 
 console.log(`real-cluster crash-resume: base seed ${baseSeed}, ${runs} kills (replay with NUB_REAL_CRASH_SEED=${baseSeed})`);
 
@@ -127,11 +128,12 @@ test.serial('a clean deployment on the real cluster, measured', async t => {
 	const dir = project(t, cluster, 'file');
 	const start = performance.now();
 	const clean = await nub(dir, ['run', 'all', '--json']);
-	durationMs = givenDuration > 0 ? givenDuration : Math.round(performance.now() - start);
+	const durationMs = Math.round(performance.now() - start);
 	t.is(clean.code, 0, clean.stderr + clean.stdout.slice(-2000));
+	taskCount = wholeJsonLines(clean.stdout).filter(event => event.type === 'task-start').length;
 	reference = await deployedCluster(dir, cluster);
 	t.true(Object.keys(reference).length > 40);
-	console.log(`real-cluster crash-resume: a clean deployment took ${durationMs} ms`);
+	console.log(`real-cluster crash-resume: a clean deployment took ${durationMs} ms and started ${taskCount} tasks`);
 });
 
 for (let index = 0; index < runs; index++) {
@@ -140,16 +142,24 @@ for (let index = 0; index < runs; index++) {
 		if (!reference) return t.fail('the clean deployment failed');
 		const cluster = await clusterFor(t);
 		const dir = project(t, cluster, 'file');
-		// Stratified over the middle of the run: kill k of n falls in the k-th slice of [10%, 90%].
-		const slice = (0.8 * durationMs) / runs;
-		const killAt = Math.round(0.1 * durationMs + slice * index + slice * seededRandom(seed)());
-		console.log(`  kill ${index + 1}: seed ${seed}, at ${killAt} ms of ${durationMs} ms (NUB_REAL_CRASH_DURATION_MS=${durationMs})`);
+		// Placed by progress, not by the clock (a later run is faster than the first, which built
+		// the Nubfile's bundle): kill k of n comes as the run reports starting its j-th task, j
+		// drawn from the k-th slice of [10%, 90%] of the tasks, while that task and others run.
+		const slice = (0.8 * taskCount) / runs;
+		const killAfter = Math.max(1, Math.ceil(0.1 * taskCount + slice * index + slice * seededRandom(seed)()));
+		console.log(`  kill ${index + 1}: seed ${seed}, as task ${killAfter} of ${taskCount} starts`);
 		const child = startNub(dir, ['run', 'all', '--json']);
 		const done = finished(child);
-		const timer = setTimeout(() => child.kill('SIGKILL'), killAt);
+		let started = 0;
+		let seen = '';
+		child.stdout!.on('data', (chunk: string) => {
+			seen += chunk;
+			const lines = seen.split('\n');
+			seen = lines.pop()!;
+			for (const line of lines) if (line.includes('"type":"task-start"') && ++started === killAfter) child.kill('SIGKILL');
+		});
 		const killed = await done;
-		clearTimeout(timer);
-		t.is(killed.signal, 'SIGKILL', `the run ended before its kill at ${killAt} ms`);
+		t.is(killed.signal, 'SIGKILL', `the run ended before task ${killAfter} started (${started} did)`);
 		const before = madeOnce(stateSecrets(dir));
 		const state = StateStore.load(join(dir, '.nub'));
 		const finishedBefore = new Set([...state.names()].filter(name => state.lastSuccess(name)));
