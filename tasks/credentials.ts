@@ -55,13 +55,15 @@ export function credentialsOf(config: NubladoConfig): Credentials {
 }
 
 /**
- * A credential that cannot be read or used: names the field and the variable or file. Its
- * `problems` (its one line) make a preflight show it as it is, as the configuration's problems
- * are shown.
+ * A credential that cannot be read or used: names the field and the variable or file. Being
+ * `located`, its `problems` (its one line) are shown by a preflight as they are, as the
+ * configuration's problems are shown.
  */
 export class CredentialError extends Error {
 	override readonly name = 'CredentialError';
 	readonly problems: readonly string[];
+	/** Its line names the field and the variable or file: a preflight shows it without the task's name. */
+	readonly located = true;
 	constructor(message: string) {
 		super(message);
 		this.problems = [message];

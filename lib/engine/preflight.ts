@@ -27,11 +27,13 @@ export async function runPreflights(
 	results.forEach((result, i) => {
 		if (result.status !== 'rejected') return;
 		const name = checked[i]!.name;
-		// Configuration problems (an error with `problems`, as the Nubfile's loading reports them)
-		// name their field and file already: each is a line as it is.
-		const lines = (result.reason as { problems?: unknown } | null)?.problems;
-		if (Array.isArray(lines) && lines.length > 0 && lines.every(line => typeof line === 'string')) {
-			for (const line of lines as string[]) problems.push({ name, message: line.split('\n')[0]!, located: true });
+		// An error that says its lines name what is wrong themselves (a configuration field, a
+		// credential's variable: `located`) is shown as it is, a line per problem; any other is
+		// shown under the task's name.
+		const reason = result.reason as { problems?: unknown; located?: unknown } | null;
+		const lines = reason?.located === true && Array.isArray(reason.problems) ? reason.problems.filter((line): line is string => typeof line === 'string') : [];
+		if (lines.length > 0) {
+			for (const line of lines) problems.push({ name, message: line.split('\n')[0]!, located: true });
 		} else {
 			problems.push({ name, message: messageOf(result.reason).split('\n')[0]! });
 		}
