@@ -19,8 +19,8 @@ export interface WriteAsideOptions {
 /**
  * Replaces `path` with `contents` so that no reader ever sees it half written: the contents go to
  * a temporary file in the same folder (the same file system, where a rename is atomic), which is
- * then renamed over `path`. If anything fails the temporary file is removed and the error thrown;
- * `path` is then as it was. The folder must exist.
+ * then renamed over `path`. If the write or the rename fails, the temporary file is removed and
+ * the error thrown: `path` is then as it was. The folder must exist.
  *
  * The temporary name holds the pid and a random part, and is created exclusively, so two writers
  * of the same path never share a temporary file: the last rename wins, whole.
