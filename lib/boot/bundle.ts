@@ -1,8 +1,9 @@
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Loader, Message, Metafile, OutputFile, Plugin } from 'esbuild';
+import { writeAside } from '../files/write-aside.ts';
 
 /**
  * Bundles a Nubfile with the modules it imports from its project (`tasks/*.ts`) into one ES module
@@ -223,11 +224,10 @@ function prune(outdir: string, keep: Set<string>): void {
 	}
 }
 
+/** Writes one output whole (a process importing it meanwhile sees the old file or the new one). */
 function writeAtomically(path: string, contents: string | Uint8Array): void {
 	mkdirSync(dirname(path), { recursive: true });
-	const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-	writeFileSync(temporary, contents);
-	renameSync(temporary, path);
+	writeAside(path, contents);
 }
 
 function sameContents(path: string, contents: Uint8Array): boolean {

@@ -1,5 +1,6 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdirSync, readFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeAside } from '../files/write-aside.ts';
 import { NubError } from '../engine/errors.ts';
 import type { LockHolder } from '../engine/lock.ts';
 import type { Kube } from '../k8s/client.ts';
@@ -217,10 +218,7 @@ async function download(kube: Kube, namespace: string, stateDir: string) {
 	if (text === undefined) return;
 	mkdirSync(stateDir, { recursive: true, mode: 0o700 });
 	chmodSync(stateDir, 0o700);
-	const file = join(stateDir, 'state.jsonl');
-	const temporary = `${file}.download`;
-	writeFileSync(temporary, text, { mode: 0o600 });
-	renameSync(temporary, file);
+	writeAside(join(stateDir, 'state.jsonl'), text, { mode: 0o600 });
 }
 
 /**

@@ -1,5 +1,6 @@
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeAside } from '../files/write-aside.ts';
 import { nodeCrypto, shortDigest } from './json.ts';
 import { NubError } from './errors.ts';
 
@@ -86,22 +87,7 @@ function loadKey(source: StateKeySource, create: boolean): Buffer {
 	// disk. An empty file (an older nub's crash between creating and writing it) sealed nothing.
 	const key = nodeCrypto().randomBytes(32);
 	mkdirSync(source.stateDir, { recursive: true, mode: 0o700 });
-	const temporary = `${file}.${nodeCrypto().randomBytes(6).toString('hex')}.tmp`;
-	const fd = openSync(temporary, 'w', 0o600);
-	try {
-		writeSync(fd, `${key.toString('hex')}\n`);
-		fsyncSync(fd);
-	} finally {
-		closeSync(fd);
-	}
-	chmodSync(temporary, 0o600);
-	renameSync(temporary, file);
-	const dir = openSync(source.stateDir, 'r');
-	try {
-		fsyncSync(dir);
-	} finally {
-		closeSync(dir);
-	}
+	writeAside(file, `${key.toString('hex')}\n`, { mode: 0o600, fsync: true });
 	return key;
 }
 

@@ -1,7 +1,8 @@
-import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, ftruncateSync, chmodSync } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync, ftruncateSync, chmodSync } from 'node:fs';
 import { isAscii } from 'node:buffer';
 import { join } from 'node:path';
 import { statSync } from 'node:fs';
+import { writeAside } from '../files/write-aside.ts';
 import { NubError } from './errors.ts';
 import type { Json } from './json.ts';
 
@@ -370,10 +371,11 @@ export class StateStore {
 		return this.fd;
 	}
 
-	/** Writes the live records to a new file and renames it over the log. */
+	/**
+	 * Writes the live records to a new file and renames it over the log, both flushed: after a
+	 * crash the log is the old one or the whole new one.
+	 */
 	private rewrite() {
-		const temporary = `${this.file}.tmp`;
-		const fd = openSync(temporary, 'w', 0o600);
 		let text = header;
 		let lines = 1;
 		// Successes first: a failure is since the success, and must be applied after it.
@@ -381,13 +383,7 @@ export class StateStore {
 			text += `${JSON.stringify(record)}\n`;
 			lines++;
 		}
-		writeSync(fd, text);
-		fsyncSync(fd);
-		closeSync(fd);
-		renameSync(temporary, this.file);
-		const dirFd = openSync(this.dir, 'r');
-		fsyncSync(dirFd);
-		closeSync(dirFd);
+		writeAside(this.file, text, { mode: 0o600, fsync: true });
 		this.lines = lines;
 		this.fileBytes = this.validBytes = Buffer.byteLength(text);
 		this.missingNewline = false;

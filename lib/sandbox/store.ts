@@ -5,8 +5,9 @@
  *
  *   write ──> object gets the next resourceVersion ──> state.json ──> watchers get the event
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeAside } from '../files/write-aside.ts';
 import type { KubeObject } from './patch.ts';
 import { copy, metadataOf } from './object.ts';
 import type { ResourceType } from './resources.ts';
@@ -169,10 +170,7 @@ export class Store {
 
 	private save(): void {
 		const state: StateFile = { resourceVersion: this.counter, objects: [...this.objects.values()], pending: this.pending };
-		const path = statePath(this.dir);
-		const temporary = `${path}.${process.pid}.tmp`;
-		writeFileSync(temporary, JSON.stringify(state), { mode: 0o600 });
-		renameSync(temporary, path);
+		writeAside(statePath(this.dir), JSON.stringify(state), { mode: 0o600 });
 	}
 }
 
