@@ -1,5 +1,5 @@
 import test from 'ava';
-import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NubError } from '../../lib/engine/errors.ts';
 import { depsMap, depsText, StateStore } from '../../lib/engine/state-store.ts';
@@ -103,6 +103,9 @@ test('a file that is not nub state is refused', t => {
 
 test('superseded records are compacted away when they dominate the log', async t => {
 	const dir = tempDir();
+	// What a compaction killed before its rename leaves, which the next one removes.
+	mkdirSync(join(dir, '.nub'), { recursive: true, mode: 0o700 });
+	writeFileSync(join(dir, '.nub/state.jsonl.4242.k1ll3d.tmp'), 'half a log');
 	for (let round = 0; round < 3; round++) {
 		const store = StateStore.load(join(dir, '.nub'));
 		for (let i = 0; i < 800; i++) store.recordSuccess(ok('same', round * 1000 + i));
@@ -111,6 +114,7 @@ test('superseded records are compacted away when they dominate the log', async t
 	const lines = readFileSync(join(dir, '.nub/state.jsonl'), 'utf8').trim().split('\n');
 	t.true(lines.length < 1700, `${lines.length} lines`);
 	t.is(StateStore.load(join(dir, '.nub')).get('same')?.ok?.output, 2799);
+	t.deepEqual(readdirSync(join(dir, '.nub')).filter(name => name.endsWith('.tmp')), [], 'a killed compaction\'s temporary file is left');
 	cleanup(dir);
 });
 
