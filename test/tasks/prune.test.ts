@@ -55,9 +55,9 @@ test('firefly switched off: plan lists exactly its objects, run says so, run --p
 	t.deepEqual(pruneLines(plan.stdout).sort(), [...firefly].sort());
 	t.regex(plan.stdout, /^prune  Deployment nublado\/firefly +from firefly \(no longer in the graph\)$/m);
 	const planJson = await nub(dir, ['plan', 'all', '--json'], off);
-	const pruned = planJson.stdout.trim().split('\n').map(line => JSON.parse(line) as { prune?: Recorded; task?: string }).filter(entry => entry.prune);
-	t.deepEqual(pruned.map(entry => describe(entry.prune!)).sort(), [...firefly].sort());
-	t.true(pruned.every(entry => entry.task === 'firefly'));
+	const pruned = planJson.stdout.trim().split('\n').map(line => JSON.parse(line) as { type?: string; object?: Recorded; name?: string; reason?: string }).filter(entry => entry.type === 'prune-entry');
+	t.deepEqual(pruned.map(entry => describe(entry.object!)).sort(), [...firefly].sort());
+	t.true(pruned.every(entry => entry.name === 'firefly' && entry.reason === 'no longer in the graph'));
 
 	// Without --prune: left, and said in one line.
 	const run = await nub(dir, ['run', 'all', '--json'], off);
