@@ -89,36 +89,28 @@ export function destroySelection(graph: Graph, state: StateStore, targets: reado
 }
 
 /**
- * The order `nub destroy --dry-run` lists tasks in, one the undo graph allows: every task after
- * all that depend on it (the reverse of the graph's order), and a task whose undo says `first` as
- * early as that allows.
+ * The steps in the order the undo graph allows and `--dry-run` lists them: each after the steps it
+ * waits for (see `needsOf`), as soon as they are listed.
  */
-export function destroyOrder(nodes: readonly GraphNode[]): GraphNode[] {
-	const selected = new Set(nodes);
-	const waiting = new Map<GraphNode, number>();
-	for (const node of nodes) waiting.set(node, node.dependents.filter(dependent => selected.has(dependent)).length);
-	const firsts = nodes.filter(node => undoOf(node.task)?.first);
-	const done = new Set<GraphNode>();
-	const order: GraphNode[] = [];
-	const finish = (node: GraphNode) => {
-		done.add(node);
-		order.push(node);
-		for (const need of node.needs) if (selected.has(need)) waiting.set(need, waiting.get(need)! - 1);
-	};
-	const hoist = () => {
-		for (let again = true; again; ) {
-			again = false;
-			for (const node of firsts) {
-				if (!done.has(node) && waiting.get(node) === 0) {
-					finish(node);
-					again = true;
-				}
-			}
+function undoOrder(steps: readonly UndoStep[]): UndoStep[] {
+	const needs = needsOf(steps);
+	const byName = new Map(steps.map(step => [step.name, step]));
+	const waiting = new Map(steps.map(step => [step.name, needs.get(step.name)!.length]));
+	const waiters = new Map<string, UndoStep[]>();
+	for (const step of steps) {
+		for (const need of needs.get(step.name)!) {
+			const list = waiters.get(need);
+			if (list) list.push(step);
+			else waiters.set(need, [step]);
 		}
-	};
-	for (let i = nodes.length - 1; i >= 0; i--) {
-		hoist();
-		if (!done.has(nodes[i]!)) finish(nodes[i]!);
+	}
+	const order = steps.filter(step => waiting.get(step.name) === 0);
+	for (let i = 0; i < order.length; i++) {
+		for (const waiter of waiters.get(order[i]!.name) ?? []) {
+			const left = waiting.get(waiter.name)! - 1;
+			waiting.set(waiter.name, left);
+			if (left === 0) order.push(byName.get(waiter.name)!);
+		}
 	}
 	return order;
 }
@@ -171,7 +163,8 @@ function link(steps: UndoStep[], state: StateStore): UndoStep[] {
 /**
  * The steps of `nub destroy` for a selection, in the order `--dry-run` lists them: tasks no longer
  * in the graph first (what they recorded, when it is an apply task's record, is deleted), then the
- * graph's in `destroyOrder`. A task the state does not know has no step: nothing to undo.
+ * graph's, each after what it waits for (see `undoOrder`). A task the state does not know has no
+ * step: nothing to undo.
  */
 export function destroySteps(state: StateStore, selection: { nodes: readonly GraphNode[]; stale: readonly string[] }, open: (name: string) => unknown): UndoStep[] {
 	const steps: UndoStep[] = [];
@@ -179,7 +172,8 @@ export function destroySteps(state: StateStore, selection: { nodes: readonly Gra
 		const previous = outputOf(state, name);
 		steps.push({ name, ...(isApplied(previous) ? { undo: undoApplied as Undo<unknown> } : {}), previous, after: [] });
 	}
-	for (const node of destroyOrder(selection.nodes)) {
+	// The reverse of the graph's order: every task after all that depend on it.
+	for (const node of [...selection.nodes].reverse()) {
 		if (state.get(node.name) === undefined) continue;
 		const ok = state.lastSuccess(node.name);
 		// What a success did is undone; a task that only ever failed is forgotten.
@@ -187,7 +181,7 @@ export function destroySteps(state: StateStore, selection: { nodes: readonly Gra
 		const previous = ok === undefined ? undefined : ok.sealed === undefined ? ok.output : undo ? open(node.name) : undefined;
 		steps.push({ name: node.name, node, ...(undo ? { undo } : {}), previous, after: [] });
 	}
-	return link(steps, state);
+	return undoOrder(link(steps, state));
 }
 
 /**
@@ -290,7 +284,7 @@ export async function runUndo(options: UndoOptions): Promise<UndoSummary> {
 	const { command, emit } = options;
 	const redactor = new Redactor();
 	const byName = new Map(options.steps.map(step => [step.name, step]));
-	const firsts = firstEdges(options.steps);
+	const needs = needsOf(options.steps);
 	const tasks = new Map<string, Task<null>>();
 	for (const step of options.steps) {
 		// What an undo logs or fails with may quote its secret output: redacted like the task's own.
@@ -299,7 +293,7 @@ export async function runUndo(options: UndoOptions): Promise<UndoSummary> {
 			step.name,
 			task({
 				name: step.name,
-				needs: () => Object.fromEntries([...step.after, ...(firsts.get(step.name) ?? [])].map(name => [name, tasks.get(name)!])),
+				needs: () => Object.fromEntries(needs.get(step.name)!.map(name => [name, tasks.get(name)!])),
 				run: async (_inputs, context) => {
 					if (step.undo) await step.undo.run(step.previous, context as UndoContext);
 					options.record(step);
@@ -367,27 +361,22 @@ export async function runUndo(options: UndoOptions): Promise<UndoSummary> {
 }
 
 /**
- * The extra needs that make a `first` undo go before everything it may go before: each other step
- * that is not among what the first one waits for waits for it. Worked out one `first` after the
- * other over the needs so far, so that no two of them wait for each other.
+ * What each step waits for: the steps of the tasks that need it, and a step whose undo says
+ * `first`, unless that one waits for it. Each `first` step is worked out after the other over the
+ * needs so far, so that no two steps wait for each other.
  */
-function firstEdges(steps: readonly UndoStep[]): Map<string, string[]> {
-	const extra = new Map<string, string[]>();
-	const needsOf = (name: string, byName: Map<string, UndoStep>) => [...(byName.get(name)?.after ?? []), ...(extra.get(name) ?? [])];
-	const byName = new Map(steps.map(step => [step.name, step]));
+function needsOf(steps: readonly UndoStep[]): Map<string, string[]> {
+	const needs = new Map(steps.map(step => [step.name, [...new Set(step.after)]]));
 	for (const first of steps.filter(step => step.undo?.first)) {
 		const waitsFor = new Set<string>();
-		const stack = needsOf(first.name, byName);
+		const stack = [...needs.get(first.name)!];
 		while (stack.length > 0) {
 			const name = stack.pop()!;
 			if (waitsFor.has(name)) continue;
 			waitsFor.add(name);
-			stack.push(...needsOf(name, byName));
+			stack.push(...(needs.get(name) ?? []));
 		}
-		for (const step of steps) {
-			if (step === first || waitsFor.has(step.name)) continue;
-			extra.set(step.name, [...(extra.get(step.name) ?? []), first.name]);
-		}
+		for (const step of steps) if (step !== first && !waitsFor.has(step.name)) needs.get(step.name)!.push(first.name);
 	}
-	return extra;
+	return needs;
 }
