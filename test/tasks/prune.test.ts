@@ -72,6 +72,10 @@ test('firefly switched off: plan lists exactly its objects, run says so, run --p
 	t.is(prune.code, 0, prune.stderr);
 	const deleted = sandbox.requests.slice(mark).filter(request => request.method === 'DELETE');
 	t.is(deleted.length, firefly.length);
+	// --json tells each object deleted, and the run's summary (the last line) what was pruned.
+	const events = prune.stdout.trim().split('\n').map(line => JSON.parse(line) as { type?: string; command?: string; name?: string; object?: string; removal?: string });
+	t.deepEqual(events.filter(event => event.type === 'undo-object').map(event => `${event.command} ${event.name}: ${event.object} ${event.removal}`).sort(), firefly.map(object => `prune firefly: ${object} deleted`).sort());
+	t.deepEqual(summaryOf(prune.stdout).pruned, ['firefly']);
 	t.true(sandbox.requests.slice(mark).every(request => request.method === 'GET' || request.method === 'DELETE'), 'prune wrote something else');
 	const after = await versions(kube, everything);
 	for (const [object, version] of before) {
