@@ -217,7 +217,7 @@ export function pruneSteps(graph: Graph, state: StateStore): UndoStep[] {
 
 /**
  * Whether anything could need pruning: a task of the state left the graph, or an output lists
- * orphans. Decided without allocating, since every run asks (a 10,000-task no-op included).
+ * orphans. Every run asks, a cached no-op too: it reads what the state holds, building no steps.
  */
 function mayPrune(graph: Graph, state: StateStore): boolean {
 	for (const name of state.names()) if (!graph.byName.has(name)) return true;
