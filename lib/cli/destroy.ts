@@ -296,6 +296,9 @@ export async function runUndo(options: UndoOptions): Promise<UndoSummary> {
 				needs: () => Object.fromEntries(needs.get(step.name)!.map(name => [name, tasks.get(name)!])),
 				run: async (_inputs, context) => {
 					if (step.undo) await step.undo.run(step.previous, context as UndoContext);
+					// Interrupted meanwhile, the scheduler has already counted the step as such and the
+					// command may be closing the state: the step is recorded by the next destroy instead.
+					context.signal.throwIfAborted();
 					options.record(step);
 					return null;
 				},
