@@ -6,6 +6,9 @@ export { task, isTask } from './engine/task.ts';
 export type { Task, TaskSpec, TaskContext, TaskInputs, Logger, Needs, OutputsOf, RetryOptions } from './engine/task.ts';
 export type { Json } from './engine/json.ts';
 export { NubError } from './engine/errors.ts';
+// How `nub destroy` undoes a task: `withUndo(task, { run: (previous, context) => ... })`.
+export { withUndo } from './engine/undo.ts';
+export type { Undo, UndoContext, UndoPreview, Removal } from './engine/undo.ts';
 
 // Kubernetes, for tasks: `const cluster = await kube(context); await cluster.apply(objects)`. The
 // client itself is loaded when a task first connects.

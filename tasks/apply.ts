@@ -19,43 +19,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kube, task, type KubeObject, type Needs, type OutputsOf, type Task, type TaskContext, type TaskKube } from 'nub';
 import type { Json } from '../lib/engine/json.ts';
+import { withUndo } from '../lib/engine/undo.ts';
+import { orphansOf, undoApplied, type Applied } from '../lib/k8s/applied.ts';
 import { driftOf } from '../lib/k8s/drift.ts';
 import { sourceOf } from '../lib/k8s/sources.ts';
 import { validateObjects } from '../lib/k8s/validate.ts';
 import { renderTemplate, type TemplateValue } from '../lib/render/template.ts';
 
-/** One object an apply task applied: enough to find it again. */
-export interface AppliedObject {
-	apiVersion: string;
-	kind: string;
-	name: string;
-	namespace?: string;
-}
-
-/** What an apply task applied: enough to find each object again (for checks and destroy). */
-export interface Applied {
-	objects: AppliedObject[];
-	/**
-	 * Objects an earlier run of the task applied that it no longer makes (removed from a template),
-	 * kept until `nub run --prune` (or `nub destroy`) deletes them. Absent when there are none.
-	 */
-	orphans?: AppliedObject[];
-}
-
-/** The objects `previous` (an earlier output) listed, applied or orphaned, that `objects` lacks. */
-export function orphansOf(previous: unknown, objects: readonly AppliedObject[]): AppliedObject[] {
-	const earlier = previous as Partial<Applied> | null | undefined;
-	if (typeof earlier !== 'object' || earlier === null || !Array.isArray(earlier.objects)) return [];
-	const identity = (object: AppliedObject) => `${object.apiVersion.includes('/') ? object.apiVersion.split('/')[0] : ''}/${object.kind}/${object.namespace ?? ''}/${object.name}`;
-	const current = new Set(objects.map(identity));
-	const orphans = new Map<string, AppliedObject>();
-	for (const object of [...earlier.objects, ...(Array.isArray(earlier.orphans) ? earlier.orphans : [])]) {
-		if (typeof object?.kind !== 'string' || typeof object.name !== 'string' || typeof object.apiVersion !== 'string') continue;
-		const key = identity(object);
-		if (!current.has(key) && !orphans.has(key)) orphans.set(key, object);
-	}
-	return [...orphans.values()];
-}
+// What an apply task records is lib/k8s's: destroy, prune and the checks read it from there.
+export type { Applied, AppliedObject } from '../lib/k8s/applied.ts';
+export { orphansOf } from '../lib/k8s/applied.ts';
 
 /** A Deployment, DaemonSet or StatefulSet to wait for after the apply. */
 export interface Rollout {
@@ -108,7 +81,7 @@ export function applyTask<N extends Needs = {}>(spec: ApplySpec<N>): Task<Applie
 	// give is in the cache key through their outputs). A changed configuration value reruns exactly
 	// the apply tasks whose templates use it.
 	const configured = spec.values?.((spec.preview ?? {}) as OutputsOf<N>) ?? {};
-	return task({
+	const applying = task({
 		name: spec.name,
 		...(spec.description ? { description: spec.description } : {}),
 		...(spec.group ? { group: spec.group } : {}),
@@ -154,4 +127,6 @@ export function applyTask<N extends Needs = {}>(spec: ApplySpec<N>): Task<Applie
 			return { objects: applied, ...(orphans.length > 0 ? { orphans } : {}) };
 		},
 	});
+	// `nub destroy` deletes what the task's last success applied (and what it left orphaned).
+	return withUndo<Applied>(applying, undoApplied);
 }

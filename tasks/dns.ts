@@ -46,13 +46,9 @@ export function dnsTask(deployment: Deployment, ingressIp: Task<string>): Task<D
 	// provider, or none, is left to the person who set it).
 	return withUndo(dnsRecord, {
 		first: true,
-		describe: previous => {
-			const record = previous as Partial<DnsRecord> | undefined;
-			return record?.provider === 'none' || !record?.name ? 'nothing (no DNS provider set the record)' : `delete the DNS record ${record.name} A (${dns.provider})`;
-		},
-		run: async (previous, { log, signal }) => {
-			const record = previous as Partial<DnsRecord> | undefined;
-			if (!record?.name || record.provider === 'none') {
+		describe: record => ({ steps: [record.provider === 'none' || !record.name ? 'nothing (no DNS provider set the record)' : `delete the DNS record ${record.name} A (${dns.provider})`], objects: 0 }),
+		run: async (record, { log, signal }) => {
+			if (!record.name || record.provider === 'none') {
 				log.info(`no DNS provider set the record: remove ${config.hostname} A yourself if you made it`);
 				return;
 			}

@@ -39,16 +39,17 @@ export const helpText = `nub: a typed task graph for deployments
 
 Usage:
   nub run <targets...> [options]   run the targets and what they need, skipping cached tasks
-  nub plan <targets...> [options]  show what would run and why; runs and writes nothing
+  nub plan <targets...> [options]  show what would run and why (and what --prune would delete);
+                                   runs and writes nothing
   nub list [--all]                 list the targets (every task with --all)
   nub graph [targets...]           the graph with each task's state and why it will or will not
                                    run (--format text|dot|mermaid|json|svg|html, --output FILE)
   nub sandbox serve [--port N]     run the embedded Kubernetes API server in the foreground and
                                    print its kubeconfig (for kubectl); Ctrl-C stops it
   nub sandbox reset                empty the sandbox cluster (its credentials stay)
-  nub destroy [targets...]         delete what the targets' tasks made and what depends on them
-                                   (default: everything), dependents first; keeps going past
-                                   errors; --dry-run lists what it would delete
+  nub destroy [targets...]         undo the targets' tasks and what depends on them (default:
+                                   everything) on the scheduler, dependents first, -j at a time;
+                                   keeps going past errors; --dry-run lists what it would delete
   nub unlock                       remove the team state lock (state: 'kubernetes') of a run that
                                    is gone; refuses while its holder still renews it
   nub --help | --version
@@ -62,7 +63,8 @@ Options:
       --no-check      trust the cache: do not check that cached tasks' objects are still as applied
       --prune         with run: after it, delete the objects an earlier run applied that nothing
                       produces any more (nub plan lists them)
-      --json          one JSON object per line; the last line is the summary
+      --json          one JSON object per line (run, plan, list, destroy, destroy --dry-run);
+                      the last line is the summary
       --verbose       show cached tasks, debug logs and error stacks
       --context NAME  deploy to this kubeconfig context (overrides the Nubfile's cluster())
       --kubeconfig F  the kubeconfig file for --context (default: KUBECONFIG or ~/.kube/config)

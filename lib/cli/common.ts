@@ -20,7 +20,7 @@ import { plainReporter } from '../reporters/plain.ts';
 import type { Reporter, Style } from '../reporters/reporter.ts';
 import type { Args } from './args.ts';
 import { clusterConnection } from './cluster.ts';
-import { describeRecorded, type ExecuteResult } from './destroy.ts';
+import type { UndoCommand, UndoSummary } from '../reporters/events.ts';
 import type { CliIo } from './io.ts';
 import type { Nubfile } from './load-nubfile.ts';
 import type { TeamState } from './team-state.ts';
@@ -142,24 +142,19 @@ export async function readState(nubfile: Nubfile, io: CliIo, args: Args): Promis
 	}
 }
 
-/** How destroy and prune show their progress: a plain line, or a JSON object, per event. */
-export function stepOutput(io: CliIo, args: Args, verb: 'destroy' | 'prune') {
-	const write = (event: Record<string, unknown>, line: string) => io.stdout.write(args.json ? `${JSON.stringify({ [verb]: event.task, ...event, task: undefined })}\n` : `${line}\n`);
-	return {
-		log: (task: string, line: string) => write({ task, log: line }, `${verb} ${task}: ${line}`),
-		object: (task: string, object: Parameters<typeof describeRecorded>[0], action: string, error?: string) => {
-			const described = describeRecorded(object);
-			const said = action === 'absent' ? 'already gone' : action === 'failed' ? `failed: ${error}` : action;
-			write({ task, object: described, action, ...(error ? { error } : {}) }, `${verb} ${task}: ${described} ${said}`);
-		},
-	};
+/** How many tasks run at once: `--jobs`, or 4 per core and at least 8. */
+export function jobsOf(io: CliIo, args: Args): number {
+	return args.jobs ?? Math.max(8, 4 * io.cores);
 }
 
-/** One line per failure and per task kept because of one, on stderr; true when there was any. */
-export function reportFailures(io: CliIo, result: ExecuteResult, verb: 'destroy' | 'prune'): boolean {
-	for (const failure of result.failures) io.stderr.write(`nub: ${verb} failed: task "${failure.task}"${failure.object ? `, ${failure.object}` : ''}: ${failure.error}\n`);
-	for (const { task, by } of result.blocked) io.stderr.write(`nub: ${verb}: task "${task}" kept: "${by}", which needs it, failed\n`);
-	return result.failures.length > 0;
+/**
+ * The failures of a destroy or a prune, told on stderr once it is over: one line per failure and
+ * per task kept because of one. True when there was any.
+ */
+export function reportFailures(io: CliIo, summary: UndoSummary, verb: UndoCommand): boolean {
+	for (const failure of summary.errors) io.stderr.write(`nub: ${verb} failed: task "${failure.task}"${failure.object ? `, ${failure.object}` : ''}: ${failure.error}\n`);
+	for (const { task, by } of summary.blocked) io.stderr.write(`nub: ${verb}: task "${task}" kept: "${by}", which needs it, failed\n`);
+	return summary.errors.length > 0;
 }
 
 /** The run's cluster: --context wins over the Nubfile's cluster(); with neither, the sandbox. */
@@ -210,6 +205,12 @@ export async function preflight(nubfile: Nubfile, nodes: readonly GraphNode[], i
 	if (problems.length > 0) throw preflightError(problems);
 }
 
+/** How the commands other than run report: JSON lines with --json, plain lines otherwise. */
+export function commandReporter(io: CliIo, args: Args): Reporter {
+	return args.json ? jsonReporter(io.stdout) : plainReporter(io.stdout, styleOf(io, args));
+}
+
+/** How a run reports: JSON lines, live progress in a terminal (up to 200 tasks), or plain lines. */
 export async function chooseReporter(io: CliIo, args: Args, style: Style, tasks: number): Promise<Reporter> {
 	if (args.json) return jsonReporter(io.stdout);
 	const live = io.isTTY && !io.env.CI && tasks <= 200;

@@ -1,85 +1,55 @@
 /**
  * Taking down what tasks made: `nub destroy` (every task of a selection, dependents first) and
- * `nub run --prune` (objects an earlier run applied that nothing produces any more). Both work
- * from what the state recorded: a task's objects are those its last output lists (an `Applied`
- * output: `{ objects: [{ apiVersion, kind, name, namespace? }], orphans?: [...] }`).
+ * `nub run --prune` (objects an earlier run applied that nothing produces any more).
  *
- * For each task, in order: its undo (if it declares one), then its objects deleted in the reverse
- * of their apply order (namespaced ones, then cluster-scoped ones, Namespaces last), then a wait
- * until each is gone, before the next task: pods that mount NFS are gone before the fileserver
- * goes. A task fully undone is recorded (`gone`, or its orphans forgotten), so an interrupted
- * destroy, run again, continues with what is left.
+ * Both build a graph of undo steps, the task graph reversed, and run it on the scheduler:
+ *
+ *     namespace <── fileserver <── nfs-volumes <── keepalive      (the tasks: each needs the one left of it)
+ *     undo(keepalive) ──> undo(nfs-volumes) ──> undo(fileserver) ──> undo(namespace)
+ *
+ * A task's undo is the one it declares (`withUndo`: an apply task deletes what it applied and
+ * waits until it is gone; the DNS record is removed); a task that declares none is only forgotten.
+ * Each undo step, once it succeeds, records the task gone in the state (a prune step forgets the
+ * orphans it deleted), so an interrupted destroy, run again, continues with what is left. A step
+ * that fails keeps everything it needs (the scheduler blocks them); the rest still goes.
  */
-import { messageOf, selectNodes, type Graph, type GraphNode } from '../engine/graph.ts';
+import { buildGraph, selectNodes, type Graph, type GraphNode } from '../engine/graph.ts';
 import type { Json } from '../engine/json.ts';
-import type { StateStore } from '../engine/state-store.ts';
-import { depsMap } from '../engine/state-store.ts';
-import type { Logger, TaskContext } from '../engine/task.ts';
-import { undoOf, type Undo } from '../engine/undo.ts';
-import type { Kube } from '../k8s/client.ts';
-import { applyOrder, describeObject } from '../k8s/objects.ts';
+import { Redactor } from '../engine/redact.ts';
+import { runGraph } from '../engine/scheduler.ts';
+import type { Sealer } from '../engine/sealer.ts';
+import { depsMap, StateStore } from '../engine/state-store.ts';
+import { task, type Task, type TaskContext } from '../engine/task.ts';
+import { undoOf, type Undo, type UndoContext, type UndoPreview } from '../engine/undo.ts';
+import { deleteApplied, deletionOrder, describeApplied, isApplied, objectIdentity, undoApplied, type AppliedObject } from '../k8s/applied.ts';
+import { kubeClient } from '../k8s/task-helpers.ts';
+import type { PruneReason, ReportedEvent, UndoCommand, UndoFailure, UndoSummary } from '../reporters/events.ts';
 
-/** An object as a task's output records it. */
-export interface RecordedObject {
-	apiVersion: string;
-	kind: string;
-	name: string;
-	namespace?: string;
-}
-
-/** One task to undo, with what to delete, in order. */
-export interface Step {
+/** One task to undo. */
+export interface UndoStep {
 	name: string;
 	/** The task in the graph; absent for a task the state knows that is no longer in it. */
 	node?: GraphNode;
-	/** The objects to delete, in deletion order. */
-	objects: RecordedObject[];
-	/** Its undo, if it declares one. */
-	undo?: Undo;
-	/** Its last recorded output (what the undo is given). */
+	/** What undoing it does with `previous`; absent: the task is only forgotten. */
+	undo?: Undo<unknown>;
+	/** Its last success's output (decrypted for a secret task with an undo): what the undo is given. */
 	previous: unknown;
-	/** The names of what it needs (those are not undone when it fails). */
-	needs: readonly string[];
+	/** The steps that must be undone before this one: those of the tasks that need it. */
+	after: string[];
 	/** Why a prune step deletes: the task left the graph, or its output no longer lists them. */
-	reason?: 'no longer in the graph' | 'no longer applied';
-}
-
-/** `Deployment nublado/hub`. */
-export function describeRecorded(object: RecordedObject): string {
-	return describeObject({ kind: object.kind, metadata: { name: object.name, ...(object.namespace ? { namespace: object.namespace } : {}) } });
-}
-
-/** The same object whatever the version it was applied under. */
-export function objectIdentity(object: RecordedObject): string {
-	const slash = object.apiVersion.indexOf('/');
-	return `${slash === -1 ? '' : object.apiVersion.slice(0, slash)}/${object.kind}/${object.namespace ?? ''}/${object.name}`;
-}
-
-function recordedList(value: unknown): RecordedObject[] {
-	if (!Array.isArray(value)) return [];
-	return value.filter(
-		(item): item is RecordedObject =>
-			typeof item === 'object' && item !== null && typeof item.apiVersion === 'string' && typeof item.kind === 'string' && typeof item.name === 'string' && (item.namespace === undefined || typeof item.namespace === 'string'),
-	);
-}
-
-/** What an output records: its applied objects and its orphans (none for any other output). */
-export function recordedObjects(output: unknown): { objects: RecordedObject[]; orphans: RecordedObject[] } {
-	if (typeof output !== 'object' || output === null || Array.isArray(output)) return { objects: [], orphans: [] };
-	const applied = output as { objects?: unknown; orphans?: unknown };
-	return { objects: recordedList(applied.objects), orphans: recordedList(applied.orphans) };
-}
-
-/** The reverse of the order they were applied in: namespaced, then cluster-scoped, Namespaces last. */
-export function deletionOrder(objects: readonly RecordedObject[]): RecordedObject[] {
-	const unique = new Map<string, RecordedObject>();
-	for (const object of objects) if (!unique.has(objectIdentity(object))) unique.set(objectIdentity(object), object);
-	return applyOrder([...unique.values()]).reverse();
+	reason?: PruneReason;
+	/** The objects a prune step deletes. */
+	objects?: AppliedObject[];
 }
 
 function outputOf(state: StateStore, name: string): unknown {
 	const ok = state.lastSuccess(name);
 	return ok?.sealed === undefined ? ok?.output : undefined;
+}
+
+/** The tasks the state knows of that the graph no longer has (a component switched off). */
+export function staleTasks(graph: Graph, state: StateStore): string[] {
+	return [...state.names()].filter(name => !graph.byName.has(name));
 }
 
 /**
@@ -90,7 +60,6 @@ function outputOf(state: StateStore, name: string): unknown {
  */
 export function destroySelection(graph: Graph, state: StateStore, targets: readonly string[]): { nodes: GraphNode[]; stale: string[] } {
 	if (targets.length === 0) return { nodes: [...graph.nodes], stale: staleTasks(graph, state) };
-	const wanted = new Set<GraphNode>();
 	const stack: GraphNode[] = [];
 	for (const name of targets) {
 		const target = graph.byName.get(name)!;
@@ -108,6 +77,7 @@ export function destroySelection(graph: Graph, state: StateStore, targets: reado
 		roots.push(node);
 		if (node.task.isGroup) stack.push(...node.needs);
 	}
+	const wanted = new Set<GraphNode>();
 	const dependents = [...roots];
 	while (dependents.length > 0) {
 		const node = dependents.pop()!;
@@ -118,55 +88,29 @@ export function destroySelection(graph: Graph, state: StateStore, targets: reado
 	return { nodes: graph.nodes.filter(node => wanted.has(node)), stale: [] };
 }
 
-/** The tasks the state knows of that the graph no longer has (a component switched off). */
 /**
- * Whether anything could need pruning: a task of the state left the graph, or an output lists
- * orphans. Decided without allocating, since every run asks (a 10,000-task no-op included).
+ * The steps in the order the undo graph allows and `--dry-run` lists them: each after the steps it
+ * waits for (see `needsOf`), as soon as they are listed.
  */
-function mayPrune(graph: Graph, state: StateStore): boolean {
-	for (const name of state.names()) if (!graph.byName.has(name)) return true;
-	const nodes = graph.nodes;
-	for (let i = 0; i < nodes.length; i++) {
-		const output = outputOf(state, nodes[i]!.name) as { orphans?: unknown } | null | undefined;
-		if (typeof output === 'object' && output !== null && Array.isArray(output.orphans) && output.orphans.length > 0) return true;
-	}
-	return false;
-}
-
-export function staleTasks(graph: Graph, state: StateStore): string[] {
-	return [...state.names()].filter(name => !graph.byName.has(name));
-}
-
-/**
- * The order to take tasks down in: every task after all that depend on it (the reverse of the
- * graph's order), and a task whose undo says `first` as early as that allows.
- */
-export function destroyOrder(nodes: readonly GraphNode[]): GraphNode[] {
-	const selected = new Set(nodes);
-	const waiting = new Map<GraphNode, number>();
-	for (const node of nodes) waiting.set(node, node.dependents.filter(dependent => selected.has(dependent)).length);
-	const firsts = nodes.filter(node => undoOf(node.task)?.first);
-	const done = new Set<GraphNode>();
-	const order: GraphNode[] = [];
-	const finish = (node: GraphNode) => {
-		done.add(node);
-		order.push(node);
-		for (const need of node.needs) if (selected.has(need)) waiting.set(need, waiting.get(need)! - 1);
-	};
-	const hoist = () => {
-		for (let again = true; again; ) {
-			again = false;
-			for (const node of firsts) {
-				if (!done.has(node) && waiting.get(node) === 0) {
-					finish(node);
-					again = true;
-				}
-			}
+function undoOrder(steps: readonly UndoStep[]): UndoStep[] {
+	const needs = needsOf(steps);
+	const byName = new Map(steps.map(step => [step.name, step]));
+	const waiting = new Map(steps.map(step => [step.name, needs.get(step.name)!.length]));
+	const waiters = new Map<string, UndoStep[]>();
+	for (const step of steps) {
+		for (const need of needs.get(step.name)!) {
+			const list = waiters.get(need);
+			if (list) list.push(step);
+			else waiters.set(need, [step]);
 		}
-	};
-	for (let i = nodes.length - 1; i >= 0; i--) {
-		hoist();
-		if (!done.has(nodes[i]!)) finish(nodes[i]!);
+	}
+	const order = steps.filter(step => waiting.get(step.name) === 0);
+	for (let i = 0; i < order.length; i++) {
+		for (const waiter of waiters.get(order[i]!.name) ?? []) {
+			const left = waiting.get(waiter.name)! - 1;
+			waiting.set(waiter.name, left);
+			if (left === 0) order.push(byName.get(waiter.name)!);
+		}
 	}
 	return order;
 }
@@ -180,34 +124,64 @@ function staleOrder(state: StateStore, names: readonly string[]): string[] {
 	const visit = (name: string) => {
 		if (visited.has(name)) return;
 		visited.add(name);
-		for (const need of Object.keys(depsMap(state.lastSuccess(name)?.deps ?? ''))) if (set.has(need)) visit(need);
+		for (const need of recordedNeeds(state, name)) if (set.has(need)) visit(need);
 		order.push(name);
 	};
 	for (const name of [...names].sort()) visit(name);
 	return order.reverse();
 }
 
-function needsOf(state: StateStore, name: string, node: GraphNode | undefined): string[] {
-	return node ? node.needs.map(need => need.name) : Object.keys(depsMap(state.lastSuccess(name)?.deps ?? ''));
+function recordedNeeds(state: StateStore, name: string): string[] {
+	return Object.keys(depsMap(state.lastSuccess(name)?.deps ?? ''));
 }
 
-/** The steps of `nub destroy` for a selection, in order: tasks no longer in the graph first. */
-export function destroySteps(state: StateStore, selection: { nodes: readonly GraphNode[]; stale: readonly string[] }, open: (name: string) => unknown): Step[] {
-	const steps: Step[] = [];
-	for (const name of staleOrder(state, selection.stale)) {
-		const previous = outputOf(state, name);
-		const { objects, orphans } = recordedObjects(previous);
-		steps.push({ name, objects: deletionOrder([...objects, ...orphans]), previous, needs: needsOf(state, name, undefined) });
-	}
-	for (const node of destroyOrder(selection.nodes)) {
-		if (state.get(node.name) === undefined) continue; // never ran (or already gone): nothing to undo
-		const undo = undoOf(node.task);
-		const ok = state.lastSuccess(node.name);
-		const previous = ok === undefined ? undefined : ok.sealed === undefined ? ok.output : undo ? open(node.name) : undefined;
-		const { objects, orphans } = recordedObjects(previous);
-		steps.push({ name: node.name, node, objects: deletionOrder([...objects, ...orphans]), ...(undo ? { undo } : {}), previous, needs: needsOf(state, node.name, node) });
+/**
+ * Links the steps: a task is undone after every task that needs it. In the graph, through tasks
+ * that have no step (never ran, or already gone); for a task that left it, by the needs its record
+ * names. Tasks that left the graph come first in the list.
+ */
+function link(steps: UndoStep[], state: StateStore): UndoStep[] {
+	const byName = new Map(steps.map(step => [step.name, step]));
+	for (const step of steps) {
+		if (step.node) {
+			const seen = new Set<GraphNode>();
+			const stack = [...step.node.dependents];
+			while (stack.length > 0) {
+				const dependent = stack.pop()!;
+				if (seen.has(dependent)) continue;
+				seen.add(dependent);
+				if (byName.has(dependent.name)) step.after.push(dependent.name);
+				else stack.push(...dependent.dependents);
+			}
+		} else {
+			for (const need of recordedNeeds(state, step.name)) byName.get(need)?.after.push(step.name);
+		}
 	}
 	return steps;
+}
+
+/**
+ * The steps of `nub destroy` for a selection, in the order `--dry-run` lists them: tasks no longer
+ * in the graph first (what they recorded, when it is an apply task's record, is deleted), then the
+ * graph's, each after what it waits for (see `undoOrder`). A task the state does not know has no
+ * step: nothing to undo.
+ */
+export function destroySteps(state: StateStore, selection: { nodes: readonly GraphNode[]; stale: readonly string[] }, open: (name: string) => unknown): UndoStep[] {
+	const steps: UndoStep[] = [];
+	for (const name of staleOrder(state, selection.stale)) {
+		const previous = outputOf(state, name);
+		steps.push({ name, ...(isApplied(previous) ? { undo: undoApplied as Undo<unknown> } : {}), previous, after: [] });
+	}
+	// The reverse of the graph's order: every task after all that depend on it.
+	for (const node of [...selection.nodes].reverse()) {
+		if (state.get(node.name) === undefined) continue;
+		const ok = state.lastSuccess(node.name);
+		// What a success did is undone; a task that only ever failed is forgotten.
+		const undo = ok ? undoOf(node.task) : undefined;
+		const previous = ok === undefined ? undefined : ok.sealed === undefined ? ok.output : undo ? open(node.name) : undefined;
+		steps.push({ name: node.name, node, ...(undo ? { undo } : {}), previous, after: [] });
+	}
+	return undoOrder(link(steps, state));
 }
 
 /**
@@ -215,29 +189,69 @@ export function destroySteps(state: StateStore, selection: { nodes: readonly Gra
  * of tasks still in it (objects an earlier run applied that the last one did not), except any
  * object a task of the graph still lists as its own (moved from one task to another).
  */
-export function pruneSteps(graph: Graph, state: StateStore): Step[] {
+export function pruneSteps(graph: Graph, state: StateStore): UndoStep[] {
 	if (!mayPrune(graph, state)) return [];
 	const owned = new Set<string>();
-	for (const node of graph.nodes) for (const object of recordedObjects(outputOf(state, node.name)).objects) owned.add(objectIdentity(object));
-	const unowned = (objects: RecordedObject[]) => deletionOrder(objects.filter(object => !owned.has(objectIdentity(object))));
-	const steps: Step[] = [];
+	for (const node of graph.nodes) {
+		const output = outputOf(state, node.name);
+		if (isApplied(output)) for (const object of output.objects) owned.add(objectIdentity(object));
+	}
+	const unowned = (objects: AppliedObject[]) => deletionOrder(objects.filter(object => !owned.has(objectIdentity(object))));
+	const steps: UndoStep[] = [];
+	const prune = (name: string, node: GraphNode | undefined, previous: unknown, objects: AppliedObject[], reason: PruneReason) => {
+		steps.push({ name, ...(node ? { node } : {}), undo: deletion(objects), previous, after: [], reason, objects });
+	};
 	for (const name of staleOrder(state, staleTasks(graph, state))) {
 		const previous = outputOf(state, name);
-		const { objects, orphans } = recordedObjects(previous);
-		const doomed = unowned([...objects, ...orphans]);
-		if (doomed.length > 0) steps.push({ name, objects: doomed, previous, needs: needsOf(state, name, undefined), reason: 'no longer in the graph' });
+		if (!isApplied(previous)) continue;
+		const doomed = unowned([...previous.objects, ...(previous.orphans ?? [])]);
+		if (doomed.length > 0) prune(name, undefined, previous, doomed, 'no longer in the graph');
 	}
 	for (const node of [...graph.nodes].reverse()) {
 		const previous = outputOf(state, node.name);
-		const { orphans } = recordedObjects(previous);
-		if (orphans.length === 0) continue;
-		steps.push({ name: node.name, node, objects: unowned(orphans), previous, needs: needsOf(state, node.name, node), reason: 'no longer applied' });
+		if (!isApplied(previous) || !previous.orphans?.length) continue;
+		prune(node.name, node, previous, unowned(previous.orphans), 'no longer applied');
 	}
-	return steps;
+	return link(steps, state);
 }
 
-/** After a prune step: the stale task is gone; a task of the graph forgets its orphans. */
-export function recordPruned(state: StateStore, step: Step): void {
+/**
+ * Whether anything could need pruning: a task of the state left the graph, or an output lists
+ * orphans. Every run asks, a cached no-op too: it reads what the state holds, building no steps.
+ */
+function mayPrune(graph: Graph, state: StateStore): boolean {
+	for (const name of state.names()) if (!graph.byName.has(name)) return true;
+	const nodes = graph.nodes;
+	for (let i = 0; i < nodes.length; i++) {
+		const output = outputOf(state, nodes[i]!.name) as { orphans?: unknown } | null | undefined;
+		if (typeof output === 'object' && output !== null && Array.isArray(output.orphans) && output.orphans.length > 0) return true;
+	}
+	return false;
+}
+
+/** The undo of a prune step: these objects deleted, whatever the task's output. */
+function deletion(objects: readonly AppliedObject[]): Undo<unknown> {
+	return {
+		describe: () => ({ steps: objects.map(object => `delete ${describeApplied(object)}`), objects: objects.length }),
+		run: async (_previous, context) => {
+			if (objects.length > 0) await deleteApplied(await kubeClient(context), objects, context);
+		},
+	};
+}
+
+/** What undoing a step would do, for the dry run. */
+export function previewOf(step: UndoStep): UndoPreview {
+	if (!step.undo) return { steps: [], objects: 0 };
+	return step.undo.describe?.(step.previous) ?? { steps: ['its undo'], objects: 0 };
+}
+
+/** After a destroy step: the task is gone from the state. */
+export function recordDestroyed(state: StateStore, step: UndoStep): void {
+	state.recordGone(step.name);
+}
+
+/** After a prune step: a stale task is gone; a task of the graph forgets its orphans. */
+export function recordPruned(state: StateStore, step: UndoStep): void {
 	if (!step.node) {
 		state.recordGone(step.name);
 		return;
@@ -246,131 +260,126 @@ export function recordPruned(state: StateStore, step: Step): void {
 	state.replaceOutput(step.name, rest as Json);
 }
 
-/** What happened to one object. */
-export type ObjectAction = 'deleted' | 'absent' | 'failed';
-
-/** One failure: the task, the object (none for its undo) and the error's first line. */
-export interface StepFailure {
-	task: string;
-	object?: string;
-	error: string;
-}
-
-export interface ExecuteOptions {
-	steps: readonly Step[];
-	kube: () => Promise<Kube>;
-	/** The context the undo of a task gets, besides its own fields (the cluster, as for a task). */
-	extendContext: (context: TaskContext) => TaskContext;
+/** What `runUndo` needs. */
+export interface UndoOptions {
+	command: UndoCommand;
+	steps: readonly UndoStep[];
+	/** Records a step done, in the real state (the scheduler records the undo run in memory only). */
+	record(step: UndoStep): void;
 	root: string;
+	jobs: number;
 	signal: AbortSignal;
-	/** How long to wait for one object to be gone. */
-	timeoutMs?: number;
-	log(task: string, line: string): void;
-	object(task: string, object: RecordedObject, action: ObjectAction, error?: string): void;
-	/** The task is fully undone: record it. */
-	done(step: Step): void;
-}
-
-export interface ExecuteResult {
-	done: string[];
-	failures: StepFailure[];
-	/** Tasks not undone because a task that needs them failed. */
-	blocked: Array<{ task: string; by: string }>;
-	interrupted: boolean;
+	sealer: Sealer;
+	/** Adds the CLI's services (the cluster) to each undo's context. */
+	extendContext: (context: TaskContext) => TaskContext;
+	emit(event: ReportedEvent): void;
 }
 
 /**
- * Takes the steps down one task after the other, keeping going past failures: a task that failed
- * keeps what it needs (the fileserver stays while a lab that mounts it could not be deleted), and
- * everything else goes. Stops between objects when `signal` is aborted.
+ * Runs the undo graph of `steps` on the scheduler, keeping going past failures, and reports it as
+ * undo events: what the scheduler says of a task is said of its undo. Returns the summary (also
+ * emitted as the last event).
  */
-export async function executeSteps(options: ExecuteOptions): Promise<ExecuteResult> {
-	const result: ExecuteResult = { done: [], failures: [], blocked: [], interrupted: false };
-	const blockedBy = new Map<string, string>();
-	const needsByName = new Map(options.steps.map(step => [step.name, step.needs]));
-	const block = (name: string, by: string) => {
-		const stack = [...(needsByName.get(name) ?? [])];
-		while (stack.length > 0) {
-			const need = stack.pop()!;
-			if (blockedBy.has(need)) continue;
-			blockedBy.set(need, by);
-			stack.push(...(needsByName.get(need) ?? []));
+export async function runUndo(options: UndoOptions): Promise<UndoSummary> {
+	const { command, emit } = options;
+	const redactor = new Redactor();
+	const byName = new Map(options.steps.map(step => [step.name, step]));
+	const needs = needsOf(options.steps);
+	const tasks = new Map<string, Task<null>>();
+	for (const step of options.steps) {
+		// What an undo logs or fails with may quote its secret output: redacted like the task's own.
+		if (step.node?.task.redactsOutput && step.previous !== undefined) redactor.add(step.previous);
+		tasks.set(
+			step.name,
+			task({
+				name: step.name,
+				needs: () => Object.fromEntries(needs.get(step.name)!.map(name => [name, tasks.get(name)!])),
+				run: async (_inputs, context) => {
+					if (step.undo) await step.undo.run(step.previous, context as UndoContext);
+					// Interrupted meanwhile, the scheduler has already counted the step as such and the
+					// command may be closing the state: the step is recorded by the next destroy instead.
+					context.signal.throwIfAborted();
+					options.record(step);
+					return null;
+				},
+			}),
+		);
+	}
+	const graph = buildGraph([...tasks.values()]);
+	const objectFailures: UndoFailure[] = [];
+	const blocked: Array<{ task: string; by: string }> = [];
+	const translate = (event: ReportedEvent) => {
+		switch (event.type) {
+			case 'task-start':
+				return emit({ type: 'undo-start', command, name: event.name });
+			case 'task-log':
+				return emit({ type: 'undo-log', command, name: event.name, level: event.level, message: event.message });
+			case 'task-retry':
+				return emit({ type: 'undo-log', command, name: event.name, level: 'warn', message: `attempt ${event.attempt} failed, retrying: ${event.error}` });
+			case 'task-end': {
+				const outcome = event.outcome === 'succeeded' ? 'done' : event.outcome;
+				return emit({ type: 'undo-end', command, name: event.name, outcome, durationMs: event.durationMs, ...(event.error ? { error: event.error.split('\n')[0]! } : {}) });
+			}
+			case 'task-blocked':
+				blocked.push({ task: event.name, by: event.by });
+				return emit({ type: 'undo-blocked', command, name: event.name, by: event.by });
+			default:
+				return;
 		}
 	};
-	for (const step of options.steps) {
-		if (options.signal.aborted) {
-			result.interrupted = true;
-			break;
-		}
-		const by = blockedBy.get(step.name);
-		if (by !== undefined) {
-			result.blocked.push({ task: step.name, by });
-			continue;
-		}
-		const failures = await executeStep(step, options);
-		if (options.signal.aborted) {
-			result.interrupted = true;
-			break;
-		}
-		if (failures.length > 0) {
-			result.failures.push(...failures);
-			block(step.name, step.name);
-		} else {
-			options.done(step);
-			result.done.push(step.name);
-		}
+	const summary = await runGraph({
+		nodes: graph.nodes,
+		state: StateStore.inMemory(),
+		root: options.root,
+		jobs: options.jobs,
+		keepGoing: true,
+		signal: options.signal,
+		emit: translate,
+		sealer: options.sealer,
+		redactor,
+		extendContext: context => {
+			const removed: UndoContext['removed'] = (what, removal, error) => {
+				const message = error === undefined ? undefined : redactor.redact(error);
+				if (removal === 'failed') objectFailures.push({ task: context.name, object: what, error: message ?? '' });
+				emit({ type: 'undo-object', command, name: context.name, object: what, removal, ...(message !== undefined ? { error: message } : {}) });
+			};
+			return { ...options.extendContext(context), removed } as UndoContext;
+		},
+	});
+	const errors: UndoFailure[] = [];
+	for (const name of summary.failed) {
+		const objects = objectFailures.filter(failure => failure.task === name);
+		errors.push(...(objects.length > 0 ? objects : [{ task: name, error: summary.errors[name] ?? 'failed' }]));
 	}
+	const result: UndoSummary = {
+		done: summary.succeeded,
+		failed: summary.failed,
+		blocked,
+		interrupted: summary.interrupted.length > 0 || summary.skipped.length > 0 || options.signal.aborted,
+		errors,
+		objects: summary.succeeded.reduce((sum, name) => sum + previewOf(byName.get(name)!).objects, 0),
+	};
+	emit({ type: 'undo-run-end', command, summary: result });
 	return result;
 }
 
-async function executeStep(step: Step, options: ExecuteOptions): Promise<StepFailure[]> {
-	const failures: StepFailure[] = [];
-	const log = (line: string) => options.log(step.name, line);
-	if (step.undo) {
-		const logger: Logger = { info: log, warn: log, debug: () => {} };
-		const base: TaskContext = { name: step.name, signal: options.signal, log: logger, root: options.root, attempt: 1, previous: step.previous, retried: log };
-		try {
-			await step.undo.run(step.previous, options.extendContext(base));
-		} catch (error) {
-			if (options.signal.aborted) return failures;
-			failures.push({ task: step.name, error: firstLine(messageOf(error)) });
+/**
+ * What each step waits for: the steps of the tasks that need it, and a step whose undo says
+ * `first`, unless that one waits for it. Each `first` step is worked out after the other over the
+ * needs so far, so that no two steps wait for each other.
+ */
+function needsOf(steps: readonly UndoStep[]): Map<string, string[]> {
+	const needs = new Map(steps.map(step => [step.name, [...new Set(step.after)]]));
+	for (const first of steps.filter(step => step.undo?.first)) {
+		const waitsFor = new Set<string>();
+		const stack = [...needs.get(first.name)!];
+		while (stack.length > 0) {
+			const name = stack.pop()!;
+			if (waitsFor.has(name)) continue;
+			waitsFor.add(name);
+			stack.push(...(needs.get(name) ?? []));
 		}
+		for (const step of steps) if (step !== first && !waitsFor.has(step.name)) needs.get(step.name)!.push(first.name);
 	}
-	if (step.objects.length === 0) return failures;
-	const cluster = await options.kube();
-	const call = { signal: options.signal, log, onRetry: log };
-	const deleted: RecordedObject[] = [];
-	for (const object of step.objects) {
-		if (options.signal.aborted) return failures;
-		try {
-			const existed = await cluster.deleteWith(refOf(object), { propagationPolicy: 'Foreground' }, { ...call, log: () => {} });
-			options.object(step.name, object, existed ? 'deleted' : 'absent');
-			if (existed) deleted.push(object);
-		} catch (error) {
-			if (options.signal.aborted) return failures;
-			const message = firstLine(messageOf(error));
-			options.object(step.name, object, 'failed', message);
-			failures.push({ task: step.name, object: describeRecorded(object), error: message });
-		}
-	}
-	// Gone, not only being deleted, before the next task: what it owned (pods) with it.
-	for (const object of deleted) {
-		try {
-			await cluster.waitForGone(refOf(object), { ...call, timeoutMs: options.timeoutMs ?? (object.kind === 'Namespace' ? 600_000 : 300_000) });
-		} catch (error) {
-			if (options.signal.aborted) return failures;
-			const message = firstLine(messageOf(error));
-			options.object(step.name, object, 'failed', message);
-			failures.push({ task: step.name, object: describeRecorded(object), error: message });
-		}
-	}
-	return failures;
-}
-
-function refOf(object: RecordedObject) {
-	return { apiVersion: object.apiVersion, kind: object.kind, metadata: { name: object.name, ...(object.namespace ? { namespace: object.namespace } : {}) } };
-}
-
-function firstLine(text: string): string {
-	return text.split('\n')[0]!;
+	return needs;
 }

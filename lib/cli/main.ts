@@ -2,14 +2,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { isUserError, NubError } from '../engine/errors.ts';
 import { forcedTasks, messageOf, selectNodes } from '../engine/graph.ts';
-import { describeReason, planRun, type PlanEntry } from '../engine/plan.ts';
+import { describeReason, planRun } from '../engine/plan.ts';
 import { createSealer } from '../engine/sealer.ts';
 import { StateStore } from '../engine/state-store.ts';
-import type { Style } from '../reporters/reporter.ts';
+import type { UndoSummary } from '../reporters/events.ts';
 import { helpText, parseCommandLine, type Args } from './args.ts';
 import { sandboxDir } from './cluster.ts';
-import { connectionFor, holdState, preflight, readOnlyChecks, readOnlyDigest, readState, reportFailures, stateDirOf, stepOutput, styleOf, teamNamespace } from './common.ts';
-import { describeRecorded, destroySelection, destroySteps, executeSteps, pruneSteps, type Step } from './destroy.ts';
+import { commandReporter, connectionFor, holdState, jobsOf, preflight, readOnlyChecks, readOnlyDigest, readState, reportFailures, stateDirOf, styleOf, teamNamespace } from './common.ts';
+import { destroySelection, destroySteps, previewOf, pruneSteps, recordDestroyed, runUndo } from './destroy.ts';
 import { exitCodeOf, exitCodes, type CliIo } from './io.ts';
 import { KubeError } from '../k8s/errors.ts';
 import { loadNubfile } from './load-nubfile.ts';
@@ -68,17 +68,13 @@ function version(io: CliIo): string {
 async function list(io: CliIo, args: Args): Promise<number> {
 	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
 	const nodes = args.all ? nubfile.graph.nodes : nubfile.graph.targets;
-	if (args.json) {
-		for (const node of nodes) io.stdout.write(`${JSON.stringify({ name: node.name, description: node.task.description ?? null, target: nubfile.graph.targets.includes(node) })}\n`);
-		return exitCodes.ok;
-	}
-	const width = Math.max(...nodes.map(node => node.name.length));
-	for (const node of [...nodes].sort((a, b) => a.name.localeCompare(b.name))) {
-		io.stdout.write(`${node.name.padEnd(width)}  ${node.task.description ?? ''}`.trimEnd() + '\n');
-	}
+	const reporter = commandReporter(io, args);
+	for (const node of nodes) reporter.onEvent({ type: 'list-entry', name: node.name, description: node.task.description ?? null, target: nubfile.graph.targets.includes(node) });
+	await reporter.close();
 	return exitCodes.ok;
 }
 
+/** `nub plan <targets>` (and `nub run --dry-run`): what a run would do and why, and what a prune would delete. */
 async function plan(io: CliIo, args: Args): Promise<number> {
 	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
 	const nodes = selectNodes(nubfile.graph, args.targets);
@@ -88,43 +84,24 @@ async function plan(io: CliIo, args: Args): Promise<number> {
 	const drift = await readOnlyChecks(nubfile, io, args, nodes, state, forced);
 	if (drift === 'failed') return exitCodes.taskFailed;
 	const entries = await planRun(nodes, state, nubfile.root, forced, readOnlyDigest(nubfile, io), drift);
-	const style = styleOf(io, args);
 	const counts = { run: 0, maybe: 0, cached: 0 };
 	for (const entry of entries) counts[entry.action]++;
-	const prune = pruneSteps(nubfile.graph, state);
-	if (args.json) {
-		for (const entry of entries) io.stdout.write(`${JSON.stringify({ ...entry, why: entry.reasons.map(describeReason) })}\n`);
-		for (const step of prune) for (const object of step.objects) io.stdout.write(`${JSON.stringify({ prune: object, task: step.name, why: step.reason })}\n`);
-		io.stdout.write(`${JSON.stringify({ plan: counts })}\n`);
-		return exitCodes.ok;
+	const reporter = commandReporter(io, args);
+	for (const entry of entries) reporter.onEvent({ type: 'plan-entry', ...entry, why: entry.reasons.map(describeReason) });
+	for (const step of pruneSteps(nubfile.graph, state)) {
+		for (const object of step.objects ?? []) reporter.onEvent({ type: 'prune-entry', name: step.name, object, reason: step.reason! });
 	}
-	const width = Math.max(...entries.map(entry => entry.name.length));
-	for (const entry of entries) {
-		if (entry.action === 'cached' && !args.verbose) continue;
-		io.stdout.write(`${planLine(entry, width, style)}\n`);
-	}
-	io.stdout.write(`${counts.run} to run, ${counts.maybe} to run if what they need changes, ${counts.cached} cached\n`);
-	const objects = prune.flatMap(step => step.objects.map(object => ({ step, object })));
-	if (objects.length > 0) {
-		io.stdout.write(`prune (nub run --prune deletes them):\n`);
-		const described = objects.map(({ object }) => describeRecorded(object));
-		const objectWidth = Math.max(...described.map(text => text.length));
-		objects.forEach(({ step }, i) => io.stdout.write(`prune  ${described[i]!.padEnd(objectWidth)}  from ${step.name} (${step.reason})\n`));
-	}
+	reporter.onEvent({ type: 'plan-end', counts });
+	await reporter.close();
 	return exitCodes.ok;
 }
 
-function planLine(entry: PlanEntry, width: number, style: Style) {
-	const label = { run: 'run   ', maybe: 'maybe ', cached: 'cached' }[entry.action];
-	const why = entry.reasons.map(describeReason).join('; ');
-	return `${label} ${entry.name.padEnd(width)}  ${why}`.trimEnd() + (entry.secret && style.verbose ? ' [secret]' : '');
-}
-
 /**
- * `nub destroy [targets]`: deletes what the selected tasks made (their recorded objects, and their
- * undo), dependents first, waiting for each object to be gone before the next task; keeps going
- * past errors and reports them all at the end (exit 1). Each task fully undone is recorded gone:
- * run again, it continues with what is left; `nub run` afterwards makes everything anew.
+ * `nub destroy [targets]`: undoes the selected tasks on the scheduler, over the reversed graph
+ * (see destroy.ts): dependents first, each apply task's objects deleted and gone before what it
+ * needs is undone; keeps going past errors and reports them all at the end (exit 1). Each task
+ * fully undone is recorded gone: run again, it continues with what is left; `nub run` afterwards
+ * makes everything anew.
  */
 async function destroy(io: CliIo, args: Args): Promise<number> {
 	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
@@ -137,31 +114,42 @@ async function destroy(io: CliIo, args: Args): Promise<number> {
 		// From the state as a run would find it: the cluster's, with team state.
 		state = await readState(nubfile, io, args);
 		const steps = destroySteps(state, destroySelection(nubfile.graph, state, args.targets), open);
-		printDestroyPlan(io, args, steps);
+		const reporter = commandReporter(io, args);
+		let objects = 0;
+		let undone = 0;
+		for (const step of steps) {
+			const preview = previewOf(step);
+			reporter.onEvent({ type: 'undo-preview', name: step.name, steps: preview.steps, objects: preview.objects, stale: !step.node });
+			objects += preview.objects;
+			if (preview.steps.length > 0) undone++;
+		}
+		reporter.onEvent({ type: 'undo-preview-end', tasks: steps.map(step => step.name), objects, undone });
+		await reporter.close();
 		return exitCodes.ok;
 	}
 	return holdState(nubfile, io, args, state, async ({ state: held, signal, cluster, finish }) => {
 		state = held;
-		const steps = destroySteps(state, destroySelection(nubfile.graph, state, args.targets), open);
-		const result = await executeSteps({
-			steps,
-			kube: cluster.kube,
-			extendContext: context => ({ ...context, kube: cluster.kube }),
-			root: nubfile.root,
-			signal,
-			...stepOutput(io, args, 'destroy'),
-			done: step => state.recordGone(step.name),
-		});
-		await state.close();
-		await finish();
-		const failed = reportFailures(io, result, 'destroy');
-		if (args.json) {
-			io.stdout.write(`${JSON.stringify({ summary: { destroyed: result.done, failed: [...new Set(result.failures.map(failure => failure.task))], blocked: result.blocked.map(entry => entry.task), errors: result.failures } })}\n`);
-		} else if (!result.interrupted) {
-			const objects = steps.filter(step => result.done.includes(step.name)).reduce((sum, step) => sum + step.objects.length, 0);
-			io.stdout.write(`destroyed ${result.done.length} task${result.done.length === 1 ? '' : 's'} (${objects} object${objects === 1 ? '' : 's'})${failed ? `; ${result.failures.length} failure${result.failures.length === 1 ? '' : 's'}, ${result.blocked.length} task${result.blocked.length === 1 ? '' : 's'} kept` : ''}\n`);
+		const reporter = commandReporter(io, args);
+		let summary: UndoSummary;
+		try {
+			summary = await runUndo({
+				command: 'destroy',
+				steps: destroySteps(state, destroySelection(nubfile.graph, state, args.targets), open),
+				record: step => recordDestroyed(state, step),
+				root: nubfile.root,
+				jobs: jobsOf(io, args),
+				signal,
+				sealer,
+				extendContext: context => ({ ...context, kube: cluster.kube }),
+				emit: event => reporter.onEvent(event),
+			});
+			await state.close();
+			await finish();
+		} finally {
+			await reporter.close();
 		}
-		if (result.interrupted || io.signal.aborted) return exitCodes.interrupted;
+		const failed = reportFailures(io, summary, 'destroy');
+		if (summary.interrupted || io.signal.aborted) return exitCodes.interrupted;
 		return failed ? exitCodes.taskFailed : exitCodes.ok;
 	});
 }
@@ -184,26 +172,6 @@ async function unlock(io: CliIo, args: Args): Promise<number> {
 	} finally {
 		await cluster.close();
 	}
-}
-
-/** `nub destroy --dry-run`: per task, in order, what would be undone and deleted. */
-function printDestroyPlan(io: CliIo, args: Args, steps: readonly Step[]) {
-	let objects = 0;
-	let tasks = 0;
-	for (const step of steps) {
-		const undo = step.undo ? (step.undo.describe?.(step.previous) ?? 'its undo') : undefined;
-		if (args.json) {
-			io.stdout.write(`${JSON.stringify({ task: step.name, ...(undo ? { undo } : {}), objects: step.objects })}\n`);
-		} else if (undo || step.objects.length > 0) {
-			io.stdout.write(`${step.name}:${step.node ? '' : ' (no longer in the graph)'}\n`);
-			if (undo) io.stdout.write(`  ${undo}\n`);
-			for (const object of step.objects) io.stdout.write(`  delete ${describeRecorded(object)}\n`);
-		}
-		if (undo || step.objects.length > 0) tasks++;
-		objects += step.objects.length;
-	}
-	if (args.json) io.stdout.write(`${JSON.stringify({ dryRun: { tasks: steps.map(step => step.name), objects } })}\n`);
-	else io.stdout.write(`would delete ${objects} object${objects === 1 ? '' : 's'} of ${tasks} task${tasks === 1 ? '' : 's'} (and forget ${steps.length} task${steps.length === 1 ? '' : 's'}); dry run: nothing changed\n`);
 }
 
 /**

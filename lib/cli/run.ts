@@ -7,10 +7,11 @@ import { createSealer } from '../engine/sealer.ts';
 import { StateStore } from '../engine/state-store.ts';
 import type { NubEvent } from '../engine/events.ts';
 import { jsonReporter } from '../reporters/json.ts';
+import { plainReporter } from '../reporters/plain.ts';
 import type { Reporter } from '../reporters/reporter.ts';
 import type { Args } from './args.ts';
-import { checkCache, chooseReporter, holdState, preflight, reportFailures, stateDirOf, stepOutput, styleOf } from './common.ts';
-import { executeSteps, pruneSteps, recordPruned } from './destroy.ts';
+import { checkCache, chooseReporter, holdState, jobsOf, preflight, reportFailures, stateDirOf, styleOf } from './common.ts';
+import { pruneSteps, recordPruned, runUndo } from './destroy.ts';
 import { exitCodes, type CliIo } from './io.ts';
 import { loadNubfile } from './load-nubfile.ts';
 
@@ -32,7 +33,7 @@ export async function run(io: CliIo, args: Args): Promise<number> {
 		try {
 			const sealer = createSealer({ stateDir, fromEnvironment: io.env.NUB_STATE_KEY });
 			const redactor = new Redactor();
-			const jobs = args.jobs ?? Math.max(8, 4 * io.cores);
+			const jobs = jobsOf(io, args);
 			const extendContext = (context: TaskContext) => ({ ...context, kube: cluster.kube });
 			const drift = await checkCache({ nodes, state, root: nubfile.root, sealer, redactor, jobs, force, signal, extendContext }, io, args);
 			if (drift === 'failed') return exitCodes.taskFailed;
@@ -57,21 +58,26 @@ export async function run(io: CliIo, args: Args): Promise<number> {
 			const failed = summary.interrupted.length > 0 || signal.aborted || summary.failed.length > 0;
 			let pruneFailed = false;
 			const prune = pruneSteps(nubfile.graph, state);
-			const count = prune.reduce((sum, step) => sum + step.objects.length, 0);
+			const count = prune.reduce((sum, step) => sum + (step.objects?.length ?? 0), 0);
 			if (count > 0 && args.prune && !failed) {
+				// The run's progress is over (a live display ends here); the prune says what it deletes in lines.
 				await reporter.close();
-				reporter = undefined;
-				const result = await executeSteps({
+				reporter = args.json ? jsonReporter(io.stdout) : plainReporter(io.stdout, style);
+				const shown = reporter;
+				const result = await runUndo({
+					command: 'prune',
 					steps: prune,
-					kube: cluster.kube,
-					extendContext,
+					record: step => recordPruned(state, step),
 					root: nubfile.root,
+					jobs,
 					signal,
-					...stepOutput(io, args, 'prune'),
-					done: step => recordPruned(state, step),
+					sealer,
+					extendContext,
+					// With --json the run's summary, which says what was pruned, stays the last line.
+					emit: event => (args.json && event.type === 'undo-run-end' ? undefined : shown.onEvent(event)),
 				});
 				pruneFailed = reportFailures(io, result, 'prune');
-				if (heldEnd?.type === 'run-end') heldEnd = { ...heldEnd, summary: { ...heldEnd.summary, pruned: result.done, pruneFailed: [...new Set(result.failures.map(failure => failure.task))] } as typeof heldEnd.summary };
+				if (heldEnd?.type === 'run-end') heldEnd = { ...heldEnd, summary: { ...heldEnd.summary, pruned: result.done, pruneFailed: result.failed } };
 				if (result.interrupted) {
 					await state.close();
 					await finish();

@@ -31,6 +31,9 @@ export interface RunSummary {
 	/** The first line of each failure, by task name (secrets redacted). */
 	errors: Record<string, string>;
 	durationMs: number;
+	/** `nub run --prune` only: the tasks whose objects it deleted, and those whose prune failed. */
+	pruned?: string[];
+	pruneFailed?: string[];
 }
 
 /**

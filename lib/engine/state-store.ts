@@ -132,6 +132,19 @@ export class StateStore {
 	private loadedStamp = '';
 
 	/**
+	 * An empty state that keeps its records in memory only: for a run whose outcome is recorded
+	 * elsewhere (`nub destroy` runs the undo of each task on the scheduler, and records in the real
+	 * state that the task is gone).
+	 */
+	static inMemory(): StateStore {
+		const store = new StateStore('');
+		store.memoryOnly = true;
+		return store;
+	}
+
+	private memoryOnly = false;
+
+	/**
 	 * True when the file is no longer the one loaded (another run wrote it meanwhile): a state read
 	 * before taking the lock is read again after.
 	 */
@@ -332,6 +345,7 @@ export class StateStore {
 	}
 
 	private append(record: StateRecord) {
+		if (this.memoryOnly) return this.apply(record);
 		const fd = this.openForAppend();
 		const line = `${JSON.stringify(record)}\n`;
 		writeSync(fd, line);

@@ -28,6 +28,15 @@ export interface TaskKube {
 	waitForBound(namespace: string, name: string, options?: { timeoutMs?: number }): Promise<void>;
 }
 
+/** The run's cluster client itself, which `kube()` wraps: for code that reports its own calls (the undo of an apply task). */
+export async function kubeClient(context: TaskContext): Promise<Kube> {
+	const access = (context as TaskContext & Partial<KubeAccess>).kube;
+	if (typeof access !== 'function') {
+		throw new Error(`task "${context.name}" needs a cluster, and none was given to it (the CLI gives one; in-process runs pass extendContext)`);
+	}
+	return access();
+}
+
 /**
  * The cluster for a task, so that the task reads as: render, apply, wait, return.
  *
@@ -38,11 +47,7 @@ export interface TaskKube {
  *     }
  */
 export async function kube(context: TaskContext): Promise<TaskKube> {
-	const access = (context as TaskContext & Partial<KubeAccess>).kube;
-	if (typeof access !== 'function') {
-		throw new Error(`task "${context.name}" needs a cluster, and none was given to it (the CLI gives one; in-process runs pass extendContext)`);
-	}
-	const client = await access();
+	const client = await kubeClient(context);
 	const call = (options: { timeoutMs?: number } = {}): WaitCall => ({
 		...options,
 		signal: context.signal,

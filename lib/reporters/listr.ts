@@ -1,7 +1,7 @@
 import { Listr } from 'listr2';
 import type { NubEvent } from '../engine/events.ts';
 import { describeReason } from '../engine/plan.ts';
-import { summaryLine } from './plain.ts';
+import { plainReporter, summaryLine } from './plain.ts';
 import { formatDuration, type Output, type Reporter, type Style } from './reporter.ts';
 
 interface Pending {
@@ -21,6 +21,8 @@ export function listrReporter(out: Output, style: Style): Reporter {
 	const pending = new Map<string, Pending>();
 	const early = new Map<string, NubEvent[]>();
 	let summary = '';
+	// What is not a run's progress (a prune after the run) is shown as plain lines.
+	const plain = plainReporter(out, style);
 
 	const deliver = (name: string, event: NubEvent) => {
 		const task = pending.get(name);
@@ -88,11 +90,13 @@ export function listrReporter(out: Output, style: Style): Reporter {
 				summary = summaryLine(event.summary, style);
 				return;
 			}
-			deliver(event.name, event);
+			if (event.type.startsWith('task-')) deliver((event as NubEvent & { name: string }).name, event as NubEvent);
+			else plain.onEvent(event);
 		},
 		async close() {
 			await list;
 			if (summary) out.write(`${summary}\n`);
+			await plain.close();
 		},
 	};
 }

@@ -1,13 +1,13 @@
-import type { NubEvent } from '../engine/events.ts';
+import type { ReportedEvent } from './events.ts';
 
 /** Where reporters write: the CLI passes the process's streams, tests pass buffers. */
 export interface Output {
 	write(text: string): void;
 }
 
-/** Turns engine events into output. */
+/** Turns events (a run's, and the other commands') into output. */
 export interface Reporter {
-	onEvent(event: NubEvent): void;
+	onEvent(event: ReportedEvent): void;
 	/** Called once after the run, before the process exits. */
 	close(): Promise<void>;
 }

@@ -91,7 +91,9 @@ test('destroy: --dry-run lists and changes nothing; destroy deletes every object
 	const destroyed = await run(['destroy', '--json']);
 	t.is(destroyed.code, 0, destroyed.stderr + destroyed.stdout.slice(-2000));
 	const events = destroyed.stdout.trim().split('\n').map(line => JSON.parse(line) as Record<string, unknown>);
-	t.is(events[0]!.destroy, 'dns', 'the DNS record goes first');
+	const effects = events.filter(event => event.type === 'undo-log' || event.type === 'undo-object');
+	t.is(effects[0]!.name, 'dns', 'the DNS record goes first');
+	t.true(effects.every(event => event.command === 'destroy'));
 	t.deepEqual(await lookupA('nublado.example.test', { host: bind!.host, port: bind!.port }), []);
 	t.deepEqual(summaryOf(destroyed.stdout).failed, []);
 	t.deepEqual(await leftOver(kube, recorded), []);

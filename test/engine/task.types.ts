@@ -3,7 +3,7 @@
  * `needs`, and using an output as the wrong type does not compile. Each `@ts-expect-error` fails
  * the build if the line below it stops being an error.
  */
-import { task, type Task } from '../../lib/index.ts';
+import { task, withUndo, type Task } from '../../lib/index.ts';
 
 const nfsServiceIp = task({ name: 'nfsServiceIp', run: async () => '10.0.0.12' });
 const replicas = task({ name: 'replicas', run: () => 3 });
@@ -65,3 +65,16 @@ export const context = task({
 		return context.values.ip as string;
 	},
 });
+
+// An undo is typed by its task's output: `previous` is what the task returned.
+export const undone = withUndo(fileserver, {
+	run: previous => {
+		const address: string = previous.address;
+		// @ts-expect-error: the output has no such field
+		previous.port.toString();
+		return void address;
+	},
+	describe: previous => ({ steps: [`stop ${previous.address}`], objects: previous.count }),
+});
+// @ts-expect-error: an undo for a number given to a task that returns a string
+withUndo(nfsServiceIp, { run: (previous: number) => void previous.toFixed() });

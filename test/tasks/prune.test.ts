@@ -55,9 +55,9 @@ test('firefly switched off: plan lists exactly its objects, run says so, run --p
 	t.deepEqual(pruneLines(plan.stdout).sort(), [...firefly].sort());
 	t.regex(plan.stdout, /^prune  Deployment nublado\/firefly +from firefly \(no longer in the graph\)$/m);
 	const planJson = await nub(dir, ['plan', 'all', '--json'], off);
-	const pruned = planJson.stdout.trim().split('\n').map(line => JSON.parse(line) as { prune?: Recorded; task?: string }).filter(entry => entry.prune);
-	t.deepEqual(pruned.map(entry => describe(entry.prune!)).sort(), [...firefly].sort());
-	t.true(pruned.every(entry => entry.task === 'firefly'));
+	const pruned = planJson.stdout.trim().split('\n').map(line => JSON.parse(line) as { type?: string; object?: Recorded; name?: string; reason?: string }).filter(entry => entry.type === 'prune-entry');
+	t.deepEqual(pruned.map(entry => describe(entry.object!)).sort(), [...firefly].sort());
+	t.true(pruned.every(entry => entry.name === 'firefly' && entry.reason === 'no longer in the graph'));
 
 	// Without --prune: left, and said in one line.
 	const run = await nub(dir, ['run', 'all', '--json'], off);
@@ -72,6 +72,10 @@ test('firefly switched off: plan lists exactly its objects, run says so, run --p
 	t.is(prune.code, 0, prune.stderr);
 	const deleted = sandbox.requests.slice(mark).filter(request => request.method === 'DELETE');
 	t.is(deleted.length, firefly.length);
+	// --json tells each object deleted, and the run's summary (the last line) what was pruned.
+	const events = prune.stdout.trim().split('\n').map(line => JSON.parse(line) as { type?: string; command?: string; name?: string; object?: string; removal?: string });
+	t.deepEqual(events.filter(event => event.type === 'undo-object').map(event => `${event.command} ${event.name}: ${event.object} ${event.removal}`).sort(), firefly.map(object => `prune firefly: ${object} deleted`).sort());
+	t.deepEqual(summaryOf(prune.stdout).pruned, ['firefly']);
 	t.true(sandbox.requests.slice(mark).every(request => request.method === 'GET' || request.method === 'DELETE'), 'prune wrote something else');
 	const after = await versions(kube, everything);
 	for (const [object, version] of before) {
