@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeAside } from '../files/write-aside.ts';
+import { removeLeftovers, writeAside } from '../files/write-aside.ts';
 import { nodeCrypto, shortDigest } from './json.ts';
 import { NubError } from './errors.ts';
 
@@ -87,6 +87,7 @@ function loadKey(source: StateKeySource, create: boolean): Buffer {
 	// disk. An empty file (an older nub's crash between creating and writing it) sealed nothing.
 	const key = nodeCrypto().randomBytes(32);
 	mkdirSync(source.stateDir, { recursive: true, mode: 0o700 });
+	removeLeftovers(file);
 	writeAside(file, `${key.toString('hex')}\n`, { mode: 0o600, fsync: true });
 	return key;
 }

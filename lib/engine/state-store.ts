@@ -1,8 +1,8 @@
-import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync, ftruncateSync, chmodSync } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync, ftruncateSync, chmodSync } from 'node:fs';
 import { isAscii } from 'node:buffer';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { statSync } from 'node:fs';
-import { writeAside } from '../files/write-aside.ts';
+import { removeLeftovers, writeAside } from '../files/write-aside.ts';
 import { NubError } from './errors.ts';
 import type { Json } from './json.ts';
 
@@ -388,12 +388,10 @@ export class StateStore {
 	/**
 	 * Writes the live records to a new file and renames it over the log, both flushed: after a
 	 * crash the log is the old one or the whole new one. The temporary file of a rewrite that a
-	 * kill interrupted is removed first: only the lock's holder writes the log, so no other
-	 * rewrite can be under way.
+	 * kill interrupted is removed first.
 	 */
 	private rewrite() {
-		const prefix = `${basename(this.file)}.`;
-		for (const name of readdirSync(dirname(this.file))) if (name.startsWith(prefix) && name.endsWith('.tmp')) rmSync(join(dirname(this.file), name), { force: true });
+		removeLeftovers(this.file);
 		let text = header;
 		let lines = 1;
 		// Successes first: a failure is since the success, and must be applied after it.

@@ -1,5 +1,5 @@
-import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, fchmodSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 /** How `writeAside` writes. */
 export interface WriteAsideOptions {
@@ -54,5 +54,35 @@ function syncFolder(folder: string): void {
 		fsyncSync(fd);
 	} finally {
 		closeSync(fd);
+	}
+}
+
+/**
+ * Removes the temporary files that writers of `path` killed before their rename left behind
+ * (`<path>.<pid>.<random>.tmp` of a process that no longer runs): a writer that is still running
+ * keeps its own. For files whose folder nub owns (the state, its key).
+ */
+export function removeLeftovers(path: string): void {
+	const folder = dirname(path);
+	const pattern = new RegExp(`^${basename(path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(\\d+)\\.[0-9a-z]+\\.tmp$`);
+	let names: string[];
+	try {
+		names = readdirSync(folder);
+	} catch {
+		return;
+	}
+	for (const name of names) {
+		const pid = pattern.exec(name)?.[1];
+		if (pid !== undefined && !isRunning(Number(pid))) rmSync(join(folder, name), { force: true });
+	}
+}
+
+function isRunning(pid: number): boolean {
+	if (pid === process.pid) return true;
+	try {
+		process.kill(pid, 0);
+		return true;
+	} catch (error) {
+		return (error as NodeJS.ErrnoException).code === 'EPERM';
 	}
 }

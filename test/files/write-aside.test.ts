@@ -1,8 +1,9 @@
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeAside } from '../../lib/files/write-aside.ts';
+import { removeLeftovers, writeAside } from '../../lib/files/write-aside.ts';
 
 function folder(t: { teardown(fn: () => void): void }): string {
 	const dir = mkdtempSync(join(tmpdir(), 'nub-write-aside-'));
@@ -78,4 +79,13 @@ test('a missing folder is an error, and nothing is made', t => {
 	t.throws(() => writeAside(path, 'new'), { code: 'EACCES' });
 	t.is(readFileSync(path, 'utf8'), 'old');
 	t.deepEqual(readdirSync(dir), ['state']);
+});
+
+test('removeLeftovers removes what a killed writer left, and keeps a running writer\'s file and other files', t => {
+	const dir = folder(t);
+	const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+	const path = join(dir, 'key');
+	for (const name of [`key.${gone}.abc123.tmp`, `key.${process.pid}.def456.tmp`, 'key', `other.${gone}.abc123.tmp`]) writeFileSync(join(dir, name), 'x');
+	removeLeftovers(path);
+	t.deepEqual(readdirSync(dir).sort(), ['key', `key.${process.pid}.def456.tmp`, `other.${gone}.abc123.tmp`].sort());
 });
