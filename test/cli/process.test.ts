@@ -1,5 +1,8 @@
 import test from 'ava';
-import { finished, makeProject, removeProject, startNub } from '../helpers/project.ts';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { finished, makeProject, removeProject, repoRoot, startNub } from '../helpers/project.ts';
 
 // Output to a pipe or a file is written straight to the descriptor (lib/cli/process.ts).
 
@@ -23,4 +26,11 @@ test('a reader that goes away (nub list | head -1) ends the output quietly: no e
 	t.is(result.code, 0, result.stderr);
 	t.is(result.stderr, '');
 	removeProject(dir);
+});
+
+test("the README's `npx nub` starts the package's bin: bin/nub.js is executable", async t => {
+	const child = spawn('npx', ['--no-install', 'nub', '--version'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+	const result = await finished(child);
+	t.is(result.code, 0, result.stderr);
+	t.is(result.stdout.trim(), (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version);
 });
