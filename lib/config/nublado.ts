@@ -15,6 +15,10 @@ const quantity = /^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$/;
 const route = /^\/?[A-Za-z0-9._~\-/]*$/;
 const image = /^[a-z0-9][a-z0-9._\-/:@]*$/;
 const noComma = /^[^,]+$/;
+/** A zone or a TSIG key's name: DNS labels (underscores allowed), an optional final dot. */
+const dnsName = /^(?=.{1,254}$)[A-Za-z0-9_]([-A-Za-z0-9_]{0,61}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([-A-Za-z0-9_]{0,61}[A-Za-z0-9_])?)*\.?$/;
+/** A DNS server: a name or IPv4 address, or an IPv6 one in brackets, then :port if not 53. */
+const nameserver = /^([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$/;
 /** An image the prepuller can take from PREPULLER_IMAGE_LIST (comma-separated, unquoted). */
 const prepulled = /^[a-z0-9][a-z0-9._\-/:@]*$/;
 
@@ -182,9 +186,9 @@ export const schema = {
 			type: 'object',
 			fields: {
 				provider: { type: 'enum', values: ['none', 'rfc2136', 'manual'], default: 'none', doc: 'none, rfc2136 (nsupdate with TSIG) or manual' },
-				server: { type: 'string', doc: 'DNS server host[:port] (rfc2136; manual checks against it)' },
-				zone: { type: 'string', doc: 'the zone to update (rfc2136)' },
-				keyName: { type: 'string', default: 'nub' },
+				server: { type: 'string', pattern: nameserver, expected: 'host or host:port ([IPv6]:port)', doc: 'DNS server host[:port] (rfc2136; manual checks against it)' },
+				zone: { type: 'string', pattern: dnsName, expected: 'a DNS name', doc: 'the zone to update (rfc2136)' },
+				keyName: { type: 'string', pattern: dnsName, expected: 'a DNS name (the key\'s name in BIND)', default: 'nub' },
 				keyAlgorithm: { type: 'enum', values: ['hmac-sha256', 'hmac-sha512', 'hmac-sha1'], default: 'hmac-sha256' },
 				keySecret: { type: 'secret', doc: 'the TSIG secret (base64), { env: NAME } or { file: path }' },
 				ttl: { type: 'integer', min: 5, max: 86400, default: 60 },

@@ -62,6 +62,11 @@ const bad: Array<[string, string, string[]]> = [
 		'nublado.yaml: oauth.cilogonIdp: is only for provider: cilogon',
 	]],
 	['a group with a comma', 'hostname: a.b\noauth: { provider: github, clientId: x, clientSecret: { env: S }, allowedGroups: ["lsst,evil"] }\n', ['nublado.yaml: oauth.allowedGroups[0]: expected a name without a comma, got "lsst,evil"']],
+	['DNS settings that are no names, which nsupdate\'s script would take as commands', 'hostname: a.b\noauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\ndns: { provider: rfc2136, server: "ns.example.test send", zone: "example.test update", keyName: "nub;x", keySecret: { env: TSIG } }\n', [
+		'nublado.yaml: dns.server: expected host or host:port ([IPv6]:port), got "ns.example.test send"',
+		'nublado.yaml: dns.zone: expected a DNS name, got "example.test update"',
+		'nublado.yaml: dns.keyName: expected a DNS name (the key\'s name in BIND), got "nub;x"',
+	]],
 	['a missing hostname', 'oauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\n', ['nublado.yaml: hostname: is required']],
 	['minute 75', `${github}prepuller: { minute: 75 }\n`, ['nublado.yaml: prepuller.minute: expected a whole number from 0 to 59, got 75']],
 	['an unknown provider', 'hostname: a.b\noauth: { provider: gitlab }\n', ['nublado.yaml: oauth.provider: expected one of github, cilogon, jwt, got "gitlab" (did you mean "github"?)']],
