@@ -81,7 +81,7 @@ export async function runChecks(options: CheckOptions): Promise<CheckResults> {
 				// A check's message may quote what it read from outside: shown escaped.
 				if (drifted !== undefined) results.drifted.set(node.name, printable(redactor.redact(drifted)));
 			} catch (error) {
-				results.failed.set(node.name, printable(redactor.redact(messageOf(error)).split('\n')[0]!));
+				results.failed.set(node.name, printable(messageOf(error, text => redactor.redact(text)).split('\n')[0]!));
 			}
 		}
 	};

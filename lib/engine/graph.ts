@@ -221,9 +221,25 @@ function describe(value: unknown): string {
 	return `${typeof value} ${String(value)}`;
 }
 
-/** The message of a thrown value, whatever was thrown: an object shows its contents (as JSON, cut). */
-export function messageOf(error: unknown): string {
-	if (error instanceof Error) return error.message;
+/**
+ * A thrown value that is not an Error, wrapped for what wants Errors (p-retry, `cause` chains).
+ * Its message is made from the value only when it is shown (messageOf), so that it is redacted
+ * whole before it is cut: cut first, a secret's start would escape the redactor.
+ */
+export class NonErrorThrown extends Error {
+	override readonly name = 'NonErrorThrown';
+	constructor(readonly value: unknown) {
+		super('non-Error value thrown', { cause: value });
+	}
+}
+
+/**
+ * The message of a thrown value, whatever was thrown: an object shows its contents (as JSON, cut
+ * to 300 characters). `redact` is applied to the whole text before any cut.
+ */
+export function messageOf(error: unknown, redact: (text: string) => string = text => text): string {
+	if (error instanceof NonErrorThrown) return messageOf(error.value, redact);
+	if (error instanceof Error) return redact(error.message);
 	if (typeof error === 'object' && error !== null && !Array.isArray(error)) {
 		let json: string | undefined;
 		try {
@@ -231,9 +247,12 @@ export function messageOf(error: unknown): string {
 		} catch {
 			json = undefined;
 		}
-		if (json !== undefined) return `non-Error value thrown: ${json.length > 300 ? `${json.slice(0, 297)}...` : json}`;
+		if (json !== undefined) {
+			const shown = redact(json);
+			return `non-Error value thrown: ${shown.length > 300 ? `${shown.slice(0, 297)}...` : shown}`;
+		}
 	}
-	return `non-Error value thrown: ${describe(error)}`;
+	return `non-Error value thrown: ${redact(describe(error))}`;
 }
 
 /**
