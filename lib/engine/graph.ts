@@ -164,7 +164,7 @@ function needsOf(owner: Task<unknown>): Record<string, unknown> {
 	return needs as Record<string, unknown>;
 }
 
-/** Checks the task's name, and that no other task has it. */
+/** Checks the task's name, that no other task has it, and that its secret files are inputs. */
 function claimName(task: Task<unknown>, byName: ReadonlyMap<string, MutableNode>) {
 	if (typeof task.name !== 'string' || !validName.test(task.name)) {
 		throw new NubError('graph', `task name ${JSON.stringify(task.name)} is invalid: use letters, digits, "-", "_", "." and ":"`);
@@ -173,6 +173,9 @@ function claimName(task: Task<unknown>, byName: ReadonlyMap<string, MutableNode>
 	if (owner !== undefined && owner.task !== task) {
 		throw new NubError('graph', `two different tasks are named "${task.name}": task names must be unique`);
 	}
+	// A secret file that is not an input would be neither hashed nor keyed: a mistake to say now.
+	const stray = task.inputs.secretFiles?.find(path => !task.inputs.files?.includes(path));
+	if (stray !== undefined) throw new NubError('graph', `task "${task.name}": inputs.secretFiles names "${stray}", which is not in inputs.files`);
 }
 
 /**
