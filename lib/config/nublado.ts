@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
+import { isAbsolute, join, normalize, sep } from 'node:path';
 import { parseDocument } from 'yaml';
 import { check, describe, leaves, type Field, type FieldValue, type Flat, type Problem } from './schema.ts';
 
@@ -84,7 +84,7 @@ export const schema = {
 				debug: { type: 'boolean', default: false, doc: 'DEBUG: the hub and the labs log at debug level' },
 				sessionDbUrl: { type: 'string', default: 'sqlite:////home/jovyan/jupyterhub.sqlite' },
 				maxHttpHeaderSize: { type: 'integer', min: 1024, max: 1048576, doc: 'the proxy\'s header limit; default 8192, 16384 with jwt' },
-				configFolder: { type: 'string', default: 'hub/config', doc: 'the hub\'s configuration: jupyterhub_config.py and the NN-*.py files it loads in lexical order' },
+				configFolder: { type: 'string', default: 'hub/config', doc: 'the hub\'s configuration: jupyterhub_config.py and the NN-*.py files it loads in lexical order (dotfiles left out): inside the project, or an absolute path' },
 			},
 		},
 		lab: {
@@ -179,7 +179,7 @@ export const schema = {
 			type: 'object',
 			fields: {
 				enabled: { type: 'boolean', default: true, doc: 'only when routes.hub is not /' },
-				folder: { type: 'string', default: 'landing', doc: 'the page\'s files (PNGs go in byte for byte)' },
+				folder: { type: 'string', default: 'landing', doc: 'the page\'s files (PNGs go in byte for byte; dotfiles left out): inside the project, or an absolute path' },
 			},
 		},
 		dns: {
@@ -398,6 +398,11 @@ function derive(config: Record<string, any>, problems: Problem[]) {
 	}
 
 	config.landing.enabled = config.landing.enabled && config.routes.hub !== '/';
+	// A folder's files all go into the cluster: a relative path must stay inside the project (a
+	// `../` would ship whatever lies beside it). An absolute path is the operator's explicit choice.
+	for (const [path, folder] of [['landing.folder', config.landing.folder], ['hub.configFolder', config.hub.configFolder]] as const) {
+		if (!isAbsolute(folder) && leavesProject(folder)) problem(path, `"${folder}" leaves the project folder: give a folder inside it, or an absolute path to use one elsewhere`);
+	}
 
 	const dns = config.dns;
 	if (dns.provider === 'rfc2136') {
@@ -407,6 +412,12 @@ function derive(config: Record<string, any>, problems: Problem[]) {
 	} else {
 		config.dns = { provider: 'manual', ttl: dns.ttl, ...(dns.server ? { server: dns.server } : {}) };
 	}
+}
+
+/** Whether a relative path reaches outside the folder it is relative to (`..`, `a/../..`). */
+function leavesProject(path: string): boolean {
+	const normal = normalize(path);
+	return normal === '..' || normal.startsWith(`..${sep}`);
 }
 
 /** Routes get a leading `/` and no trailing `/` (except `/` itself). */
