@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { task, type Task } from 'nub';
 import { parseNameserver, type DnsProvider } from '../lib/dns/dns.ts';
 import { manualDns, rfc2136 } from '../lib/dns/rfc2136.ts';
@@ -33,9 +34,15 @@ export function dnsTask(deployment: Deployment, ingressIp: Task<string>): Task<D
 		run: async ({ ingressIp, tsig }, { log, signal }): Promise<DnsRecord> => {
 			const record = { name: config.hostname, address: ingressIp, ttl: dns.provider === 'none' ? 60 : dns.ttl };
 			const provider = providerOf(tsig);
+			// The address was checked when read from the Service: an IP address or a DNS name. A name
+			// (an AWS load balancer) needs a CNAME, which this task does not write.
+			const hostnameAddress = isIP(record.address) === 0;
 			if (!provider) {
-				log.info(`no DNS provider configured: point ${record.name} at ${record.address} yourself`);
+				log.info(`no DNS provider configured: point ${record.name} at ${record.address} yourself${hostnameAddress ? ' (a CNAME record)' : ''}`);
 				return { name: record.name, address: record.address, provider: 'none', outcome: 'skipped' };
+			}
+			if (hostnameAddress) {
+				throw new Error(`the ingress address is the DNS name ${record.address}, not an IP address: dns.provider ${dns.provider} sets only A records; make ${record.name} a CNAME to it yourself and set dns.provider: none`);
 			}
 			const outcome = await provider.ensure(record, { ...(signal ? { signal } : {}), log: line => log.info(line) });
 			return { name: record.name, address: record.address, provider: provider.description, outcome };

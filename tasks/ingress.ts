@@ -1,4 +1,6 @@
 import { kube, task, type Task } from 'nub';
+import { printable } from '../lib/engine/printable.ts';
+import { loadBalancerAddress } from '../lib/k8s/load-balancer.ts';
 import { applyTask, type Applied } from './apply.ts';
 import type { Deployment } from './platform.ts';
 
@@ -22,9 +24,11 @@ export function ingressTasks({ config }: Deployment, namespace: Task<Applied>) {
 		run: async (_, context) => (await kube(context)).waitForLoadBalancer('ingress-nginx', 'ingress-nginx'),
 		check: async (_, context) => {
 			const services = await (await kube(context)).snapshot('v1', 'Service', 'ingress-nginx');
-			const ingress = (services.find(service => service.metadata.name === 'ingress-nginx')?.status as { loadBalancer?: { ingress?: Array<{ ip?: string; hostname?: string }> } } | undefined)?.loadBalancer?.ingress?.[0];
-			const address = ingress?.ip ?? ingress?.hostname;
-			return address === context.previous ? undefined : `the ingress address is ${address ?? 'gone'}, not ${String(context.previous)}`;
+			const service = services.find(service => service.metadata.name === 'ingress-nginx');
+			// Checked as the run checks it: an address that is no IP nor DNS name fails the check.
+			const found = service ? loadBalancerAddress(service) : undefined;
+			const address = found?.ip ?? found?.hostname;
+			return address === context.previous ? undefined : `the ingress address is ${address ?? 'gone'}, not ${printable(String(context.previous))}`;
 		},
 	});
 	return { controller, ingressIp };

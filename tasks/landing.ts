@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { task, type KubeObject, type Task } from 'nub';
 import { configMapFromFolder } from '../lib/render/folder.ts';
 import { applyTask, type Applied } from './apply.ts';
@@ -11,7 +11,10 @@ export interface FolderMap {
 	checksum: string;
 }
 
-/** ConfigMap `name` from `folder` (relative to the Nubfile); reruns when a file of it changes. */
+/**
+ * ConfigMap `name` from `folder` (relative to the Nubfile, or absolute); reruns when a file of it
+ * changes. Dotfiles are left out (see configMapFromFolder).
+ */
 export function folderMapTask(options: { name: string; group: string; description: string; configMap: string; namespace: string; folder: string }): Task<FolderMap> {
 	return task({
 		name: options.name,
@@ -19,9 +22,9 @@ export function folderMapTask(options: { name: string; group: string; descriptio
 		group: options.group,
 		inputs: { files: [options.folder], config: { configMap: options.configMap, namespace: options.namespace } },
 		// A file name that cannot be a key (not UTF-8, a space) stops the run before anything is applied.
-		preflight: ({ root }) => void configMapFromFolder({ name: options.configMap, namespace: options.namespace, folder: join(root, options.folder), shown: options.folder }),
+		preflight: ({ root }) => void configMapFromFolder({ name: options.configMap, namespace: options.namespace, folder: resolve(root, options.folder), shown: options.folder }),
 		run: (_, { root }) => {
-			const configMap = configMapFromFolder({ name: options.configMap, namespace: options.namespace, folder: join(root, options.folder), shown: options.folder });
+			const configMap = configMapFromFolder({ name: options.configMap, namespace: options.namespace, folder: resolve(root, options.folder), shown: options.folder });
 			const checksum = createHash('sha256').update(JSON.stringify([configMap.data ?? {}, configMap.binaryData ?? {}])).digest('hex').slice(0, 16);
 			return { configMap, checksum };
 		},

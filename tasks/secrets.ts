@@ -115,7 +115,8 @@ export function secretTasks(config: SecretsConfig): SecretTasks {
 			description: `The server certificate for ${hostname}, from ${files.cert}`,
 			group: 'tls',
 			secret: true,
-			inputs: { files: [files.cert, files.key, ...(files.chain ? [files.chain] : [])], config: hostname },
+			// The private key's file is fingerprinted with an HMAC under the state key, never a plain hash.
+			inputs: { files: [files.cert, files.key, ...(files.chain ? [files.chain] : [])], secretFiles: [files.key], config: hostname },
 			// Checked before anything of the run starts, cached or not: an expired certificate stops
 			// the run rather than being deployed.
 			preflight: async ({ root }) => void (await read(root)),

@@ -1,4 +1,5 @@
 import { kube, task, type KubeObject, type Task, type TaskKube } from 'nub';
+import { printable } from '../lib/engine/printable.ts';
 import { applyTask, type Applied } from './apply.ts';
 import type { Deployment } from './platform.ts';
 
@@ -42,7 +43,8 @@ export function storageTasks({ config }: Deployment, namespace: Task<Applied>) {
 			check: async (_, context) => {
 				const services = await (await kube(context)).snapshot('v1', 'Service', ns);
 				const ip = (services.find(service => service.metadata.name === 'fileserver')?.spec as { clusterIP?: string } | undefined)?.clusterIP;
-				return ip === context.previous ? undefined : `the fileserver's ClusterIP is ${ip ?? 'gone'}, not ${String(context.previous)}`;
+				// The ClusterIP is the cluster's to write: shown escaped.
+				return ip === context.previous ? undefined : `the fileserver's ClusterIP is ${ip === undefined ? 'gone' : printable(String(ip))}, not ${printable(String(context.previous))}`;
 			},
 		});
 		// The server reads no address of its own: it comes after its Service, as in the manual.

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
+import { isAbsolute, join, normalize, sep } from 'node:path';
 import { parseDocument } from 'yaml';
 import { check, describe, leaves, type Field, type FieldValue, type Flat, type Problem } from './schema.ts';
 
@@ -15,6 +15,10 @@ const quantity = /^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$/;
 const route = /^\/?[A-Za-z0-9._~\-/]*$/;
 const image = /^[a-z0-9][a-z0-9._\-/:@]*$/;
 const noComma = /^[^,]+$/;
+/** A zone or a TSIG key's name: DNS labels (underscores allowed), an optional final dot. */
+const dnsName = /^(?=.{1,254}$)[A-Za-z0-9_]([-A-Za-z0-9_]{0,61}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([-A-Za-z0-9_]{0,61}[A-Za-z0-9_])?)*\.?$/;
+/** A DNS server: a name or IPv4 address, or an IPv6 one in brackets, then :port if not 53. */
+const nameserver = /^([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$/;
 /** An image the prepuller can take from PREPULLER_IMAGE_LIST (comma-separated, unquoted). */
 const prepulled = /^[a-z0-9][a-z0-9._\-/:@]*$/;
 
@@ -80,7 +84,7 @@ export const schema = {
 				debug: { type: 'boolean', default: false, doc: 'DEBUG: the hub and the labs log at debug level' },
 				sessionDbUrl: { type: 'string', default: 'sqlite:////home/jovyan/jupyterhub.sqlite' },
 				maxHttpHeaderSize: { type: 'integer', min: 1024, max: 1048576, doc: 'the proxy\'s header limit; default 8192, 16384 with jwt' },
-				configFolder: { type: 'string', default: 'hub/config', doc: 'the hub\'s configuration: jupyterhub_config.py and the NN-*.py files it loads in lexical order' },
+				configFolder: { type: 'string', default: 'hub/config', doc: 'the hub\'s configuration: jupyterhub_config.py and the NN-*.py files it loads in lexical order (dotfiles left out): inside the project, or an absolute path' },
 			},
 		},
 		lab: {
@@ -175,16 +179,16 @@ export const schema = {
 			type: 'object',
 			fields: {
 				enabled: { type: 'boolean', default: true, doc: 'only when routes.hub is not /' },
-				folder: { type: 'string', default: 'landing', doc: 'the page\'s files (PNGs go in byte for byte)' },
+				folder: { type: 'string', default: 'landing', doc: 'the page\'s files (PNGs go in byte for byte; dotfiles left out): inside the project, or an absolute path' },
 			},
 		},
 		dns: {
 			type: 'object',
 			fields: {
 				provider: { type: 'enum', values: ['none', 'rfc2136', 'manual'], default: 'none', doc: 'none, rfc2136 (nsupdate with TSIG) or manual' },
-				server: { type: 'string', doc: 'DNS server host[:port] (rfc2136; manual checks against it)' },
-				zone: { type: 'string', doc: 'the zone to update (rfc2136)' },
-				keyName: { type: 'string', default: 'nub' },
+				server: { type: 'string', pattern: nameserver, expected: 'host or host:port ([IPv6]:port)', doc: 'DNS server host[:port] (rfc2136; manual checks against it)' },
+				zone: { type: 'string', pattern: dnsName, expected: 'a DNS name', doc: 'the zone to update (rfc2136)' },
+				keyName: { type: 'string', pattern: dnsName, expected: 'a DNS name (the key\'s name in BIND)', default: 'nub' },
 				keyAlgorithm: { type: 'enum', values: ['hmac-sha256', 'hmac-sha512', 'hmac-sha1'], default: 'hmac-sha256' },
 				keySecret: { type: 'secret', doc: 'the TSIG secret (base64), { env: NAME } or { file: path }' },
 				ttl: { type: 'integer', min: 5, max: 86400, default: 60 },
@@ -394,6 +398,11 @@ function derive(config: Record<string, any>, problems: Problem[]) {
 	}
 
 	config.landing.enabled = config.landing.enabled && config.routes.hub !== '/';
+	// A folder's files all go into the cluster: a relative path must stay inside the project (a
+	// `../` would ship whatever lies beside it). An absolute path is the operator's explicit choice.
+	for (const [path, folder] of [['landing.folder', config.landing.folder], ['hub.configFolder', config.hub.configFolder]] as const) {
+		if (!isAbsolute(folder) && leavesProject(folder)) problem(path, `"${folder}" leaves the project folder: give a folder inside it, or an absolute path to use one elsewhere`);
+	}
 
 	const dns = config.dns;
 	if (dns.provider === 'rfc2136') {
@@ -403,6 +412,12 @@ function derive(config: Record<string, any>, problems: Problem[]) {
 	} else {
 		config.dns = { provider: 'manual', ttl: dns.ttl, ...(dns.server ? { server: dns.server } : {}) };
 	}
+}
+
+/** Whether a relative path reaches outside the folder it is relative to (`..`, `a/../..`). */
+function leavesProject(path: string): boolean {
+	const normal = normalize(path);
+	return normal === '..' || normal.startsWith(`..${sep}`);
 }
 
 /** Routes get a leading `/` and no trailing `/` (except `/` itself). */

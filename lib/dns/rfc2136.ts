@@ -1,4 +1,7 @@
+import { isIP } from 'node:net';
 import { lookupA, type ARecord, type DnsOutcome, type DnsProvider, type DnsRemoval, type Nameserver } from './dns.ts';
+import { isDnsName } from './names.ts';
+import { printable } from '../engine/printable.ts';
 
 /** A TSIG key as BIND writes it (`key "name" { algorithm hmac-sha256; secret "..."; }`). */
 export interface TsigKey {
@@ -20,9 +23,25 @@ export interface Rfc2136Options {
  */
 export function rfc2136(options: Rfc2136Options): DnsProvider {
 	const { server, zone, key } = options;
+	// Every value below goes into nsupdate's script, one command a line: each is checked to be
+	// what it claims (a name, an address, base64) before any script is written, so none can end
+	// a line and add a command of its own.
+	refuseUnless(isIP(server.host) !== 0 || isDnsName(server.host), 'the DNS server', server.host, 'an IP address or a DNS name');
+	refuseUnless(Number.isInteger(server.port) && server.port >= 1 && server.port <= 65535, 'the DNS server port', String(server.port), 'a port number');
+	refuseUnless(isDnsName(zone), 'the zone', zone, 'a DNS name');
+	refuseUnless(isDnsName(key.name), 'the TSIG key name', key.name, 'a DNS name');
+	refuseUnless(/^hmac-[a-z0-9-]+$/.test(key.algorithm), 'the TSIG algorithm', key.algorithm, 'an algorithm such as hmac-sha256');
+	// The secret is never shown, even escaped.
+	if (!/^[A-Za-z0-9+/]+={0,2}$/.test(key.secret)) throw new Error('the TSIG secret is not base64 (letters, digits, +, / and = padding): refused');
+	const checkRecord = (name: string, address?: string, ttl?: number) => {
+		refuseUnless(isDnsName(name), 'the record name', name, 'a DNS name');
+		if (address !== undefined) refuseUnless(isIP(address) === 4, `the address of ${name}`, address, 'an IPv4 address (an A record)');
+		if (ttl !== undefined) refuseUnless(Number.isInteger(ttl) && ttl >= 0 && ttl <= 2 ** 31 - 1, `the TTL of ${name}`, String(ttl), 'a whole number of seconds');
+	};
 	return {
 		description: `rfc2136 at ${server.host}:${server.port} (zone ${zone})`,
 		async ensure(record: ARecord, { signal, log }): Promise<DnsOutcome> {
+			checkRecord(record.name, record.address, record.ttl);
 			const current = await lookupA(record.name, server);
 			if (current.length === 1 && current[0] === record.address) {
 				log(`${record.name} A ${record.address} already`);
@@ -40,6 +59,7 @@ export function rfc2136(options: Rfc2136Options): DnsProvider {
 		},
 		/** `update delete <name> A`, as the old deployment's teardown did; nothing when there is no record. */
 		async remove(recordName: string, { signal, log }): Promise<DnsRemoval> {
+			checkRecord(recordName);
 			const current = await lookupA(recordName, server);
 			if (current.length === 0) {
 				log(`${recordName} has no A record already`);
@@ -64,6 +84,11 @@ export function rfc2136(options: Rfc2136Options): DnsProvider {
 		if (result.exitCode === 0) return undefined;
 		return (result.stderr || result.stdout).replaceAll(key.secret, '[secret]').trim().split('\n').filter(Boolean).at(-1) ?? `exit ${result.exitCode}`;
 	}
+}
+
+/** Throws `<what> is not <expected>, got "<value>": refused` (the value escaped) unless `ok`. */
+function refuseUnless(ok: boolean, what: string, value: string, expected: string): void {
+	if (!ok) throw new Error(`${what} is not ${expected}, got "${printable(value.length > 100 ? `${value.slice(0, 97)}...` : value)}": refused`);
 }
 
 /**

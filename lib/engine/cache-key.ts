@@ -7,14 +7,20 @@ import type { TaskInputs } from './task.ts';
 
 /**
  * The fingerprint of a task's declared inputs: its version, a hash of its configuration value,
- * and a content hash of each file or folder. Recorded beside the key so that `nub plan` can name
- * the input that changed.
+ * and a content hash of each file or folder (for a secret file, an HMAC under the state key).
+ * Recorded beside the key so that `nub plan` can name the input that changed.
  */
 export async function fingerprintInputs(inputs: TaskInputs, root: string, secretDigest?: SecretDigest): Promise<InputFingerprint> {
 	const fingerprint = { ...fingerprintValues(inputs, secretDigest) };
 	if (inputs.files && inputs.files.length > 0) {
 		const files: Record<string, string> = {};
-		for (const path of inputs.files) files[path] = await hashPath(isAbsolute(path) ? path : join(root, path), path);
+		for (const path of inputs.files) {
+			const secret = inputs.secretFiles?.includes(path) === true;
+			if (secret && !secretDigest) throw new Error(`the secret input file "${path}" needs the state key to be fingerprinted`);
+			// The digest of a secret file is keyed: its content goes in as base64 (the digest takes text).
+			const digest = secret ? (content: Buffer) => secretDigest!(content.toString('base64')) : contentHash;
+			files[path] = await hashPath(isAbsolute(path) ? path : join(root, path), path, digest);
+		}
 		fingerprint.files = files;
 	}
 	return fingerprint;
@@ -43,8 +49,11 @@ export function fingerprintValues(inputs: TaskInputs, secretDigest?: SecretDiges
 	return fingerprint;
 }
 
-/** A file's content hash, or a folder's hash over its entries' relative paths and contents. */
-async function hashPath(path: string, shown: string): Promise<string> {
+/**
+ * A file's content hash, or a folder's hash over its entries' relative paths and contents;
+ * `digest` hashes one file's content (keyed, for a secret file).
+ */
+async function hashPath(path: string, shown: string, digest: (content: Buffer) => string): Promise<string> {
 	let info;
 	try {
 		info = await fs.stat(path);
@@ -54,14 +63,14 @@ async function hashPath(path: string, shown: string): Promise<string> {
 		}
 		throw error;
 	}
-	if (!info.isDirectory()) return contentHash(await fs.readFile(path));
+	if (!info.isDirectory()) return digest(await fs.readFile(path));
 	const hash = nodeCrypto().createHash('sha256');
 	const entries = (await fs.readdir(path, { recursive: true, withFileTypes: true }))
 		.filter(entry => entry.isFile())
 		.map(entry => join(entry.parentPath, entry.name))
 		.sort();
 	for (const file of entries) {
-		hash.update(`${relative(path, file)}\0${contentHash(await fs.readFile(file))}\n`);
+		hash.update(`${relative(path, file)}\0${digest(await fs.readFile(file))}\n`);
 	}
 	return shortDigest(hash.digest());
 }

@@ -1,5 +1,6 @@
 import { messageOf, type GraphNode } from './graph.ts';
 import type { Json } from './json.ts';
+import { printable } from './printable.ts';
 import type { Redactor } from './redact.ts';
 import type { Sealer } from './sealer.ts';
 import type { StateStore } from './state-store.ts';
@@ -77,9 +78,10 @@ export async function runChecks(options: CheckOptions): Promise<CheckResults> {
 			results.checked++;
 			try {
 				const drifted = await node.task.check!(inputs, context);
-				if (drifted !== undefined) results.drifted.set(node.name, redactor.redact(drifted));
+				// A check's message may quote what it read from outside: shown escaped.
+				if (drifted !== undefined) results.drifted.set(node.name, printable(redactor.redact(drifted)));
 			} catch (error) {
-				results.failed.set(node.name, redactor.redact(messageOf(error).split('\n')[0]!));
+				results.failed.set(node.name, printable(messageOf(error, text => redactor.redact(text)).split('\n')[0]!));
 			}
 		}
 	};

@@ -164,7 +164,7 @@ function needsOf(owner: Task<unknown>): Record<string, unknown> {
 	return needs as Record<string, unknown>;
 }
 
-/** Checks the task's name, and that no other task has it. */
+/** Checks the task's name, that no other task has it, and that its secret files are inputs. */
 function claimName(task: Task<unknown>, byName: ReadonlyMap<string, MutableNode>) {
 	if (typeof task.name !== 'string' || !validName.test(task.name)) {
 		throw new NubError('graph', `task name ${JSON.stringify(task.name)} is invalid: use letters, digits, "-", "_", "." and ":"`);
@@ -173,6 +173,9 @@ function claimName(task: Task<unknown>, byName: ReadonlyMap<string, MutableNode>
 	if (owner !== undefined && owner.task !== task) {
 		throw new NubError('graph', `two different tasks are named "${task.name}": task names must be unique`);
 	}
+	// A secret file that is not an input would be neither hashed nor keyed: a mistake to say now.
+	const stray = task.inputs.secretFiles?.find(path => !task.inputs.files?.includes(path));
+	if (stray !== undefined) throw new NubError('graph', `task "${task.name}": inputs.secretFiles names "${stray}", which is not in inputs.files`);
 }
 
 /**
@@ -221,9 +224,25 @@ function describe(value: unknown): string {
 	return `${typeof value} ${String(value)}`;
 }
 
-/** The message of a thrown value, whatever was thrown: an object shows its contents (as JSON, cut). */
-export function messageOf(error: unknown): string {
-	if (error instanceof Error) return error.message;
+/**
+ * A thrown value that is not an Error, wrapped for what wants Errors (p-retry, `cause` chains).
+ * Its message is made from the value only when it is shown (messageOf), so that it is redacted
+ * whole before it is cut: cut first, a secret's start would escape the redactor.
+ */
+export class NonErrorThrown extends Error {
+	override readonly name = 'NonErrorThrown';
+	constructor(readonly value: unknown) {
+		super('non-Error value thrown', { cause: value });
+	}
+}
+
+/**
+ * The message of a thrown value, whatever was thrown: an object shows its contents (as JSON, cut
+ * to 300 characters). `redact` is applied to the whole text before any cut.
+ */
+export function messageOf(error: unknown, redact: (text: string) => string = text => text): string {
+	if (error instanceof NonErrorThrown) return messageOf(error.value, redact);
+	if (error instanceof Error) return redact(error.message);
 	if (typeof error === 'object' && error !== null && !Array.isArray(error)) {
 		let json: string | undefined;
 		try {
@@ -231,9 +250,12 @@ export function messageOf(error: unknown): string {
 		} catch {
 			json = undefined;
 		}
-		if (json !== undefined) return `non-Error value thrown: ${json.length > 300 ? `${json.slice(0, 297)}...` : json}`;
+		if (json !== undefined) {
+			const shown = redact(json);
+			return `non-Error value thrown: ${shown.length > 300 ? `${shown.slice(0, 297)}...` : shown}`;
+		}
 	}
-	return `non-Error value thrown: ${describe(error)}`;
+	return `non-Error value thrown: ${redact(describe(error))}`;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NubError } from './errors.ts';
+import { printable } from './printable.ts';
 
 /** Who holds a lock: enough for the user to find the other run. */
 export interface LockHolder {
@@ -50,9 +51,11 @@ export function acquireLock(stateDir: string, environment: LockEnvironment): Loc
 			const holder = parseHolder(seen);
 			const stale = holder === 'unreadable' || (holder.host === environment.holder.host && !environment.isAlive(holder.pid));
 			if (!stale) {
+				// The lock file is anyone's who can write the folder: its text is shown escaped.
+				const { host, started, command } = holder;
 				throw new NubError(
 					'lock',
-					`another nub run holds the lock: pid ${holder.pid} on ${holder.host}, started ${holder.started} (${holder.command}); wait for it to finish, or if that process is gone from another host, delete ${path}`,
+					`another nub run holds the lock: pid ${holder.pid} on ${printable(host)}, started ${printable(String(started))} (${printable(String(command))}); wait for it to finish, or if that process is gone from another host, delete ${path}`,
 				);
 			}
 			// Move the stale lock aside under a private name. If another taker was faster and what

@@ -2,7 +2,7 @@ import pRetry from 'p-retry';
 import { fingerprintInputs, fingerprintValues } from './cache-key.ts';
 import { TaskTimeoutError } from './errors.ts';
 import type { NubEvent, Outcome, RunSummary } from './events.ts';
-import { messageOf, type GraphNode } from './graph.ts';
+import { messageOf, NonErrorThrown, type GraphNode } from './graph.ts';
 import { canonicalJson, contentHash, findNonJson, type Json } from './json.ts';
 import { decide, sameFingerprint, type Decision } from './plan.ts';
 import type { Redactor } from './redact.ts';
@@ -247,7 +247,7 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 
 	const fail = (node: GraphNode, error: unknown, ms: number) => {
 		const interrupted = options.signal?.aborted === true;
-		const message = redactor.redact(messageOf(error));
+		const message = messageOf(error, text => redactor.redact(text));
 		const firstLine = message.split('\n')[0]!;
 		errors[node.name] = firstLine;
 		try {
@@ -313,7 +313,7 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 				onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
 					if (retriesLeft <= 0 || controller.signal.aborted) return;
 					retries[node.name] = (retries[node.name] ?? 0) + 1;
-					emit({ type: 'task-retry', name: node.name, attempt: attemptNumber, retriesLeft, error: redactor.redact(messageOf(error)) });
+					emit({ type: 'task-retry', name: node.name, attempt: attemptNumber, retriesLeft, error: messageOf(error, text => redactor.redact(text)) });
 				},
 			});
 		} finally {
@@ -391,7 +391,7 @@ function makeLogger(name: string, emit: (event: NubEvent) => void, redactor: Red
 /** Tasks may throw anything; the engine and p-retry want Errors. */
 function wrapNonError(error: unknown): never {
 	if (error instanceof Error) throw error;
-	throw new Error(messageOf(error), { cause: error });
+	throw new NonErrorThrown(error);
 }
 
 function formatMs(ms: number): string {

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeLeftovers, writeAside } from '../files/write-aside.ts';
 import { nodeCrypto, shortDigest } from './json.ts';
@@ -33,6 +33,15 @@ const version = 'v1';
  * without secrets never touch it.
  */
 export function createSealer(source: StateKeySource): Sealer {
+	// A key file others can read is refused before anything runs, secrets or not (one stat).
+	if (source.fromEnvironment === undefined) {
+		const file = join(source.stateDir, 'key');
+		try {
+			refuseOpenKey(statSync(file).mode, file);
+		} catch (error) {
+			if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+		}
+	}
 	let key: Buffer | undefined;
 	const getKey = (create: boolean) => (key ??= loadKey(source, create && !source.readOnly));
 	return {
@@ -73,10 +82,20 @@ function loadKey(source: StateKeySource, create: boolean): Buffer {
 	if (source.fromEnvironment !== undefined) return parseKey(source.fromEnvironment, 'NUB_STATE_KEY');
 	const file = join(source.stateDir, 'key');
 	let text = '';
+	let fd: number | undefined;
 	try {
-		text = readFileSync(file, 'utf8').trim();
+		fd = openSync(file, 'r');
 	} catch (error) {
 		if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+	}
+	if (fd !== undefined) {
+		try {
+			// Checked again on the file opened: it cannot be swapped between the check and the read.
+			refuseOpenKey(fstatSync(fd).mode, file);
+			text = readFileSync(fd, 'utf8').trim();
+		} finally {
+			closeSync(fd);
+		}
 	}
 	if (text !== '') return parseKey(text, file);
 	if (!create) {
@@ -90,6 +109,13 @@ function loadKey(source: StateKeySource, create: boolean): Buffer {
 	removeLeftovers(file);
 	writeAside(file, `${key.toString('hex')}\n`, { mode: 0o600, fsync: true });
 	return key;
+}
+
+/** As ssh does for a private key: a key file others may read or write is refused, not used. */
+function refuseOpenKey(mode: number, file: string): void {
+	if ((mode & 0o077) !== 0) {
+		throw new NubError('state', `${file} is open to other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): the state key must be private; run chmod 600 ${file}`);
+	}
 }
 
 function parseKey(text: string, origin: string): Buffer {

@@ -63,6 +63,12 @@ export interface RetryOptions {
 export interface TaskInputs {
 	/** Files or folders the task reads, relative to the Nubfile's folder, hashed by content. */
 	files?: readonly string[];
+	/**
+	 * Those of `files` whose content is secret (a private key): the state keeps an HMAC of each
+	 * under the state key instead of a plain hash, which could be checked against a guess or
+	 * matched to the same key elsewhere.
+	 */
+	secretFiles?: readonly string[];
 	/** Configuration values the task uses: a change reruns the task. */
 	config?: Json;
 	/** Bump it to rerun the task when its code changed in a way that matters. */

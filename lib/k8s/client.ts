@@ -2,6 +2,7 @@ import pRetry from 'p-retry';
 import type { KubeConfig, KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
 import { canonicalJson } from '../engine/json.ts';
 import { explainError, KubeError, type Operation } from './errors.ts';
+import { loadBalancerAddress } from './load-balancer.ts';
 import { applyStages, describeObject, type KubeObject, type ObjectSource } from './objects.ts';
 import { validateObjects } from './validate.ts';
 import { sleep, waitUntil, type Observation } from './wait.ts';
@@ -231,13 +232,17 @@ export class Kube {
 		});
 	}
 
-	/** Waits for a LoadBalancer Service's external address (IP, or hostname) and returns it. */
+	/**
+	 * Waits for a LoadBalancer Service's external address (IP, or hostname) and returns it, checked
+	 * (see loadBalancerAddress): one that is neither an IP address nor a DNS name ends the wait
+	 * with a LoadBalancerAddressError.
+	 */
 	waitForLoadBalancer(namespace: string, name: string, call: WaitCall = {}): Promise<string> {
 		const ref = { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace } };
 		return this.waitFor(ref, `Service ${namespace}/${name} to get an external address`, 300_000, call, service => {
 			if (!service) return { seen: 'no such Service yet' };
-			const ingress = (service.status as { loadBalancer?: { ingress?: Array<{ ip?: string; hostname?: string }> } } | undefined)?.loadBalancer?.ingress?.[0];
-			const address = ingress?.ip ?? ingress?.hostname;
+			const found = loadBalancerAddress(service);
+			const address = found?.ip ?? found?.hostname;
 			return address ? { value: address, seen: address } : { seen: 'status.loadBalancer.ingress is empty' };
 		});
 	}

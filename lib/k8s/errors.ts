@@ -1,3 +1,4 @@
+import { printable } from '../engine/printable.ts';
 import { describeObject, groupVersion, type KubeObject } from './objects.ts';
 
 /** What kind of failure a KubeError is: code tells them apart by this, never by the message. */
@@ -85,7 +86,8 @@ export function explainError(error: unknown, operation: Operation): KubeError {
 	if (error instanceof KubeError) return error;
 	const what = operation.object ? describeObject(operation.object) : operation.server;
 	const code = httpCode(error);
-	const message = error instanceof Error ? error.message : String(error);
+	// The client's message may quote the server's answer: escaped as the Status is.
+	const message = printable(error instanceof Error ? error.message : String(error));
 	// The client looks the kind up in the server's discovery first: a group version the server
 	// does not serve fails there with a 404 (client-node says so in its message), an unknown kind in
 	// a served one is the client's own error.
@@ -177,16 +179,29 @@ function httpCode(error: unknown): number | undefined {
 }
 
 /** The Status the server sent, whether the client parsed the body or left it a string. */
+/**
+ * The Status the API server answered, every text in it escaped (printable): a message, a reason or
+ * a cause comes from the cluster (an admission webhook writes its own), and goes into messages
+ * shown on a terminal.
+ */
 function statusOf(error: unknown): Status {
 	const body = (error as { body?: unknown }).body;
 	if (typeof body === 'string') {
 		try {
-			return JSON.parse(body) as Status;
+			return escapeStrings(JSON.parse(body) as Status);
 		} catch {
-			return { message: body.trim().split('\n')[0] };
+			return { message: printable(body.trim().split('\n')[0]!) };
 		}
 	}
-	return typeof body === 'object' && body !== null ? (body as Status) : {};
+	return typeof body === 'object' && body !== null ? escapeStrings(body as Status) : {};
+}
+
+/** `value` with every string in it, at any depth, escaped by printable. */
+function escapeStrings<T>(value: T): T {
+	if (typeof value === 'string') return printable(value) as T;
+	if (Array.isArray(value)) return value.map(escapeStrings) as T;
+	if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, escapeStrings(item)])) as T;
+	return value;
 }
 
 function headerOf(error: unknown, name: string): string | undefined {

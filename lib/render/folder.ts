@@ -11,11 +11,13 @@ const validKey = /^[-._a-zA-Z0-9]+$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * A ConfigMap holding every file of `folder` (not its subfolders), in lexical order: text files
- * (valid UTF-8, no NUL byte) under `data`, anything else byte for byte, base64, under
- * `binaryData` (a PNG in `data` would be mangled). File names must be valid ConfigMap keys.
+ * A ConfigMap holding every file of `folder` (not its subfolders, nor its dotfiles unless
+ * `dotfiles` is true), in lexical order: text files (valid UTF-8, no NUL byte) under `data`,
+ * anything else byte for byte, base64, under `binaryData` (a PNG in `data` would be mangled). File
+ * names must be valid ConfigMap keys. Dotfiles are left out by default: `.env`, `.htpasswd` or an
+ * editor's swap file sit beside a page's files without being meant for a cluster.
  */
-export function configMapFromFolder(options: { name: string; namespace: string; folder: string; shown?: string; labels?: Record<string, string> }): KubeObject {
+export function configMapFromFolder(options: { name: string; namespace: string; folder: string; shown?: string; labels?: Record<string, string>; dotfiles?: boolean }): KubeObject {
 	const shown = options.shown ?? options.folder;
 	let entries;
 	try {
@@ -25,7 +27,7 @@ export function configMapFromFolder(options: { name: string; namespace: string; 
 	}
 	const data: Record<string, string> = {};
 	const binaryData: Record<string, string> = {};
-	const files = entries.filter(entry => entry.isFile()).sort((a, b) => Buffer.compare(a.name, b.name));
+	const files = entries.filter(entry => entry.isFile() && (options.dotfiles === true || entry.name[0] !== 0x2e /* . */)).sort((a, b) => Buffer.compare(a.name, b.name));
 	let bytes = 0;
 	for (const entry of files) {
 		let name: string;

@@ -2,7 +2,8 @@ import test, { type ExecutionContext } from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { microTime } from '../../lib/cli/team-state.ts';
+import { acquireTeamState, microTime } from '../../lib/cli/team-state.ts';
+import { NubError } from '../../lib/engine/errors.ts';
 import { Kube } from '../../lib/k8s/client.ts';
 import { startSandbox } from '../../lib/sandbox/index.ts';
 import { finished, makeProject, nub, removeProject, startNub, summaryOf, waitFor } from '../helpers/project.ts';
@@ -204,4 +205,23 @@ test('team state with a context the kubeconfig lacks: one clear line naming it a
 		t.is(result.code, 2, `${command.join(' ')}: ${result.stderr}`);
 		t.regex(result.stderr, /^nub: \S+ has no context "nowhere" \(it has "nub-sandbox", "nub-sandbox-viewer"\)\n$/, command.join(' '));
 	}
+});
+
+test('a Lease holder written by someone else reaches the message escaped: an ESC sequence in it cannot drive the terminal', async t => {
+	const sandbox = await sandboxFor(t);
+	const kube = await Kube.connect({ kubeconfig: sandbox.kubeconfigPath, context: 'nub-sandbox' }, { minRetryMs: 20 });
+	await kube.apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'nub-state' } }]);
+	const now = microTime(new Date());
+	await kube.create({
+		apiVersion: 'coordination.k8s.io/v1',
+		kind: 'Lease',
+		metadata: { name: 'nub-lock', namespace: 'nub-state' },
+		spec: { holderIdentity: 'mallory\u001b]0;pwned\u0007\u001b[2J\nnub: unlocked', leaseDurationSeconds: 600, acquireTime: now, renewTime: now },
+	});
+	const stateDir = mkdtempSync(join(tmpdir(), 'nub-team-state-'));
+	t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
+	const holder = { pid: 1, host: 'here', started: new Date().toISOString(), command: 'nub run all' };
+	const error = await t.throwsAsync(acquireTeamState({ kube, namespace: 'nub-state', holder, seconds: 20, stateDir, warn: () => {} }), { instanceOf: NubError });
+	t.false(/[\u0000-\u001f]/.test(error!.message), error!.message);
+	t.regex(error!.message, /^locked: mallory\\x1b\]0;pwned\\x07\\x1b\[2J\\nnub: unlocked holds the state lock \(Lease nub-state\/nub-lock, renewed \d+ s ago\)/);
 });

@@ -32,6 +32,10 @@ test('defaults and derived values follow the facts: namespace, routes, callback,
 	t.false(jwt.landing.enabled, 'no landing page when the hub is at /');
 	t.is(jwt.oauth.callbackUrl, 'https://nb.example.org/hub/oauth_callback');
 	t.is(parseConfig('hostname: a.b\noauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\nfirefly: { memory: 4G }\n', 'x').firefly.jvmSize, '3584M');
+	// A folder inside the project, however written, or an absolute one (the operator's explicit choice).
+	const folders = parseConfig(`${github}landing: { folder: site/../www/ }\nhub: { configFolder: /srv/hub-config }\n`, 'x');
+	t.is(folders.landing.folder, 'site/../www/');
+	t.is(folders.hub.configFolder, '/srv/hub-config');
 });
 
 test('the prepuller pulls what the hub offers: the repository it scans, or lab.image alone; logging ships to 5044', t => {
@@ -62,6 +66,15 @@ const bad: Array<[string, string, string[]]> = [
 		'nublado.yaml: oauth.cilogonIdp: is only for provider: cilogon',
 	]],
 	['a group with a comma', 'hostname: a.b\noauth: { provider: github, clientId: x, clientSecret: { env: S }, allowedGroups: ["lsst,evil"] }\n', ['nublado.yaml: oauth.allowedGroups[0]: expected a name without a comma, got "lsst,evil"']],
+	['DNS settings that are no names, which nsupdate\'s script would take as commands', 'hostname: a.b\noauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\ndns: { provider: rfc2136, server: "ns.example.test send", zone: "example.test update", keyName: "nub;x", keySecret: { env: TSIG } }\n', [
+		'nublado.yaml: dns.server: expected host or host:port ([IPv6]:port), got "ns.example.test send"',
+		'nublado.yaml: dns.zone: expected a DNS name, got "example.test update"',
+		'nublado.yaml: dns.keyName: expected a DNS name (the key\'s name in BIND), got "nub;x"',
+	]],
+	['folders that leave the project (every file of a folder goes into the cluster)', 'hostname: a.b\noauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\nlanding: { folder: ../outside }\nhub: { configFolder: hub/../../etc }\n', [
+		'nublado.yaml: landing.folder: "../outside" leaves the project folder: give a folder inside it, or an absolute path to use one elsewhere',
+		'nublado.yaml: hub.configFolder: "hub/../../etc" leaves the project folder: give a folder inside it, or an absolute path to use one elsewhere',
+	]],
 	['a missing hostname', 'oauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\n', ['nublado.yaml: hostname: is required']],
 	['minute 75', `${github}prepuller: { minute: 75 }\n`, ['nublado.yaml: prepuller.minute: expected a whole number from 0 to 59, got 75']],
 	['an unknown provider', 'hostname: a.b\noauth: { provider: gitlab }\n', ['nublado.yaml: oauth.provider: expected one of github, cilogon, jwt, got "gitlab" (did you mean "github"?)']],

@@ -37,3 +37,26 @@ test('manual prints the record to create until a query finds it', async t => {
 	t.deepEqual(lines, ['create this record at your DNS provider: nublado.example.test. 60 IN A 203.0.113.7']);
 	t.is(await provider.ensure({ name: 'ready.example.test', address: '203.0.113.9', ttl: 60 }, { log: () => {} }), 'unchanged');
 });
+
+test('a record value that would add an nsupdate command is refused before nsupdate runs: BIND keeps what it had', async t => {
+	const bind = await startBind('example.test', { nublado: '127.0.0.1' });
+	t.teardown(() => bind.stop());
+	const server = { host: bind.host, port: bind.port };
+	const provider = rfc2136({ server, zone: bind.zone, key: bind.key });
+	const injected = '203.0.113.7\nupdate add evil.example.test 60 A 6.6.6.6';
+	const error = await t.throwsAsync(provider.ensure({ name: 'nublado.example.test', address: injected, ttl: 60 }, { log: () => {} }));
+	t.is(error!.message, 'the address of nublado.example.test is not an IPv4 address (an A record), got "203.0.113.7\\nupdate add evil.example.test 60 A 6.6.6.6": refused');
+	await t.throwsAsync(provider.ensure({ name: 'nublado.example.test\nupdate add evil.example.test 60 A 6.6.6.6', address: '203.0.113.7', ttl: 60 }, { log: () => {} }), { message: /^the record name is not a DNS name, got ".*\\n.*": refused$/ });
+	await t.throwsAsync(provider.ensure({ name: 'lb.example.test', address: 'lb.elb.amazonaws.com', ttl: 60 }, { log: () => {} }), { message: /is not an IPv4 address \(an A record\)/ });
+	t.deepEqual(await lookupA('evil.example.test', server), []);
+	t.deepEqual(await lookupA('nublado.example.test', server), ['127.0.0.1']);
+});
+
+test('a zone, key name or secret from configuration that would end a script line is refused', t => {
+	const server = { host: '127.0.0.1', port: 53 };
+	const key = { name: 'nub-key', algorithm: 'hmac-sha256', secret: Buffer.alloc(32, 1).toString('base64') };
+	t.throws(() => rfc2136({ server, zone: 'example.test\nupdate add evil.example.test 60 A 6.6.6.6', key }), { message: /^the zone is not a DNS name, got "example\.test\\nupdate add/ });
+	t.throws(() => rfc2136({ server, zone: 'example.test', key: { ...key, name: 'nub-key x' } }), { message: 'the TSIG key name is not a DNS name, got "nub-key x": refused' });
+	t.throws(() => rfc2136({ server, zone: 'example.test', key: { ...key, secret: `${key.secret}\nupdate add evil.example.test 60 A 6.6.6.6` } }), { message: 'the TSIG secret is not base64 (letters, digits, +, / and = padding): refused' });
+	t.throws(() => rfc2136({ server: { host: '127.0.0.1\nupdate add', port: 53 }, zone: 'example.test', key }), { message: /^the DNS server is not an IP address or a DNS name/ });
+});

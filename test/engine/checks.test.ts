@@ -53,3 +53,18 @@ test('checks run for cached tasks with what their needs gave; drift reruns exact
 	t.false(forced.drifted.has('deploy'));
 	t.is(forced.checked, 2);
 });
+
+test('a drift message quoting the cluster shows its control characters escaped', async t => {
+	const dir = tempDir();
+	t.teardown(() => cleanup(dir));
+	const live = 'web\u001b]0;pwned\u0007\u001b[2J';
+	const roots = () => [
+		task({ name: 'image', run: () => 'web', check: (_, { previous }) => `the image is ${live}, not ${String(previous)}` }),
+		task({ name: 'broken', run: () => 1, check: () => Promise.reject(new Error(`the API server said \u001b[31m${live}`)) }),
+	];
+	await runTasks(dir, roots());
+	const stateDir = join(dir, '.nub');
+	const checked = await runChecks({ nodes: buildGraph(roots()).nodes, state: StateStore.load(stateDir), root: dir, sealer: createSealer({ stateDir }), redactor: new Redactor(), jobs: 2 });
+	t.deepEqual([...checked.drifted], [['image', 'the image is web\\x1b]0;pwned\\x07\\x1b[2J, not web']]);
+	t.deepEqual([...checked.failed], [['broken', 'the API server said \\x1b[31mweb\\x1b]0;pwned\\x07\\x1b[2J']]);
+});

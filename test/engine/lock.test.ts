@@ -55,3 +55,12 @@ test('release leaves a lock that another run took over alone', t => {
 	t.false(existsSync(join(dir, 'lock')));
 	cleanup(dir);
 });
+
+test('a lock file\'s text reaches the message escaped: an ESC sequence in its command or host cannot drive the terminal', t => {
+	const dir = tempDir();
+	writeFileSync(join(dir, 'lock'), JSON.stringify({ pid: 100, host: 'else\u001b[2Jwhere', started: '2026-11-25T10:00:00.000Z', command: 'nub run all\u001b]0;pwned\u0007\nnub: done' }));
+	const error = t.throws(() => acquireLock(dir, environment(200, [200], 'here')), { instanceOf: NubError });
+	t.false(/[\u0000-\u001f]/.test(error!.message), error!.message);
+	t.regex(error!.message, /pid 100 on else\\x1b\[2Jwhere, started 2026-11-25T10:00:00\.000Z \(nub run all\\x1b\]0;pwned\\x07\\nnub: done\)/);
+	cleanup(dir);
+});

@@ -289,6 +289,31 @@ test('context.previous is the last recorded output (decrypted for a secret task)
 	t.deepEqual(seen.secret, [undefined, 'key+next', 'key+next+next']);
 });
 
+test('a secret input file (a private key) reruns the task when it changes, and the state keeps only an HMAC of it; a plain file keeps its plain hash', async t => {
+	const dir = dirOf(t);
+	const { readFileSync } = await import('node:fs');
+	const { contentHash } = await import('../../lib/engine/json.ts');
+	writeFileSync(join(dir, 'tls.key'), 'private-key-one');
+	writeFileSync(join(dir, 'tls.crt'), 'public-certificate');
+	const certificate = () => task({ name: 'certificate', secret: true, inputs: { files: ['tls.crt', 'tls.key'], secretFiles: ['tls.key'] }, run: () => 'pair' });
+	t.deepEqual((await runTasks(dir, [certificate()])).started, ['certificate']);
+	t.deepEqual((await runTasks(dir, [certificate()])).started, []);
+	writeFileSync(join(dir, 'tls.key'), 'private-key-two');
+	const changed = await runTasks(dir, [certificate()]);
+	t.deepEqual(changed.started, ['certificate']);
+	const start = changed.events.find(event => event.type === 'task-start');
+	t.deepEqual(start?.type === 'task-start' ? start.reasons : undefined, [{ kind: 'input-changed', input: 'file tls.key' }]);
+	const state = readFileSync(join(dir, '.nub/state.jsonl'), 'utf8');
+	for (const value of ['private-key-one', 'private-key-two']) t.false(state.includes(contentHash(Buffer.from(value))), 'a plain hash of the key file is in the state');
+	t.true(state.includes(contentHash(Buffer.from('public-certificate'))), 'the certificate keeps its plain content hash');
+});
+
+test('a secret file that is not among the input files is refused when the graph is built', async t => {
+	const stray = task({ name: 'stray', inputs: { files: ['a.crt'], secretFiles: ['a.key'] }, run: () => 1 });
+	const error = await t.throwsAsync(runTasks(dirOf(t), [stray]));
+	t.is(error!.message, 'task "stray": inputs.secretFiles names "a.key", which is not in inputs.files');
+});
+
 test("secret: 'inputs' seals the output but redacts only the secrets it was built from", async t => {
 	const dir = dirOf(t);
 	const password = 'correct-horse-battery-staple';

@@ -1,6 +1,7 @@
 import test from 'ava';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { NubError } from '../../lib/engine/errors.ts';
 import { createSealer } from '../../lib/engine/sealer.ts';
 import { cleanup, tempDir } from '../helpers/engine.ts';
 
@@ -27,4 +28,22 @@ test('an empty key file (a crash while an older nub created it) is replaced: not
 	// Reading alone never makes a key.
 	const readOnly = join(dir, 'other');
 	t.throws(() => createSealer({ stateDir: readOnly, readOnly: true }).digest('x'), { message: /state key is missing/ });
+});
+
+test('a key file other users can read or write is refused, as ssh refuses such a private key: the message names the file and chmod 600', t => {
+	const dir = tempDir();
+	t.teardown(() => cleanup(dir));
+	const stateDir = join(dir, '.nub');
+	const sealed = createSealer({ stateDir }).seal('kept-private');
+	const file = join(stateDir, 'key');
+	for (const mode of [0o644, 0o640, 0o602]) {
+		chmodSync(file, mode);
+		const error = t.throws(() => createSealer({ stateDir }), { instanceOf: NubError });
+		t.is(error!.kind, 'state');
+		t.is(error!.message, `${file} is open to other users (mode 0${mode.toString(8)}): the state key must be private; run chmod 600 ${file}`);
+	}
+	chmodSync(file, 0o600);
+	t.is(createSealer({ stateDir }).open(sealed, 'x'), 'kept-private');
+	chmodSync(file, 0o400);
+	t.is(createSealer({ stateDir }).open(sealed, 'x'), 'kept-private');
 });

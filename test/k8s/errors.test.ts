@@ -101,3 +101,15 @@ test('every KubeError has a reason to tell it apart; an immutable field (as a re
 	for (const [code, reason] of reasons) t.is(explainError(apiException(code, { reason: 'X', message: 'm' }), operation).reason, reason, `${code}`);
 	t.is(new KubeError('refused', undefined, true, undefined, { reason: 'unreachable' }).reason, 'unreachable');
 });
+
+test('what the API server says reaches the message escaped: an admission webhook\'s ESC sequence cannot drive the terminal', t => {
+	const webhook = 'admission webhook "x" denied the request: \u001b]0;pwned\u0007\u001b[2J\nnub: applied';
+	const denied = explainError(apiException(403, { reason: 'Forbidden', message: webhook }), operation);
+	t.true(denied.message.startsWith('apply Secret nublado/hub: forbidden: admission webhook "x" denied the request: \\x1b]0;pwned\\x07\\x1b[2J\\nnub: applied; '), denied.message);
+	const invalid = explainError(apiException(422, { reason: 'Invalid', details: { causes: [{ field: 'spec\u001b[31m', message: 'bad\u009b2J' }] } }), operation);
+	t.is(invalid.message, 'Secret nublado/hub is invalid: spec\\x1b[31m: bad\\x9b2J');
+	const text = explainError(apiException(500, 'upstream \u001b[2J failed\nmore'), operation);
+	t.is(text.message, 'apply Secret nublado/hub: the API server failed (500): upstream \\x1b[2J failed');
+	const thrown = explainError(new Error('unexpected reply \u001b[2J'), operation);
+	t.is(thrown.message, 'apply Secret nublado/hub: unexpected reply \\x1b[2J');
+});

@@ -26,6 +26,8 @@
  *                "name", "notBefore"?, "days"?, "keyOf"? }: a self-signed certificate for
  *                `name` written to `cert`, and to `key` the private key of `keyOf` (another
  *                name: a key that does not match) or, by default, its own
+ *   modes        modes to give files of the project once it is populated, octal, by path relative
+ *                to the project: { ".nub/key": "644" } (a state key others can read)
  *   description  one sentence
  *
  * The folder's `nub-state/` goes into the project's `.nub/` (folder 0700, files 0600): the state
@@ -58,6 +60,7 @@ interface Case {
 	state: 'absent' | 'unchanged' | 'recovered' | 'failed' | 'written';
 	create?: Array<{ 'path-hex': string; 'content-base64': string }>;
 	certificate?: { cert: string; key?: string; name: string; notBefore?: string; days?: number; keyOf?: string };
+	modes?: Record<string, string>;
 	description: string;
 }
 
@@ -86,6 +89,7 @@ function readCase(name: string): Case {
 	if (raw.state === 'written' && typeof raw.task !== 'string') problems.push('a "written" state names its task');
 	const seeded = existsSync(join(casesDir, name, seedFolder, 'state.jsonl'));
 	if ((raw.state === 'unchanged' || raw.state === 'recovered') !== seeded) problems.push(`state "${raw.state}" ${seeded ? 'does not go with' : 'needs'} a ${seedFolder}/state.jsonl`);
+	if (raw.modes !== undefined && Object.values(raw.modes).some(mode => !/^[0-7]{3,4}$/.test(mode))) problems.push('modes must be octal, such as "644"');
 	if (typeof raw.description !== 'string' || !/^[^\n]+\.$/.test(raw.description) || /\. [A-Z]/.test(raw.description)) problems.push('description must be one sentence');
 	if (problems.length > 0) throw new Error(`test/bad-inputs/${name}/case.json: ${problems.join('; ')}`);
 	return raw;
@@ -188,6 +192,7 @@ function populate(project: string, name: string, spec: Case) {
 		mkdirSync(path.subarray(0, slash), { recursive: true });
 		writeFileSync(path, Buffer.from(file['content-base64'], 'base64'));
 	}
+	for (const [path, mode] of Object.entries(spec.modes ?? {})) chmodSync(join(project, path), Number.parseInt(mode, 8));
 }
 
 /** Runs nub, killing it if it takes longer than it ever should. */

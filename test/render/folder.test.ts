@@ -31,3 +31,16 @@ test('a file name that is not UTF-8 or not a valid key is refused, naming the fo
 	t.throws(() => configMapFromFolder({ name: 'x', namespace: 'n', folder, shown: 'landing' }), { message: 'landing/has space.txt: not a valid ConfigMap key (letters, digits, "-", "_" and "." only)' });
 	t.throws(() => configMapFromFolder({ name: 'x', namespace: 'n', folder: join(folder, 'nope'), shown: 'nope' }), { message: 'nope: cannot read the folder (ENOENT)' });
 });
+
+test('dotfiles are left out unless asked for: a .env beside the page does not ship', t => {
+	const folder = mkdtempSync(join(tmpdir(), 'nub-folder-'));
+	t.teardown(() => rmSync(folder, { recursive: true, force: true }));
+	writeFileSync(join(folder, 'index.html'), '<h1>hi</h1>\n');
+	writeFileSync(join(folder, '.env'), 'AWS_SECRET_ACCESS_KEY=abc\n');
+	writeFileSync(join(folder, '.index.html.swp'), Buffer.from([0, 1, 2]));
+	const map = configMapFromFolder({ name: 'landing-page-www', namespace: 'nublado', folder });
+	t.deepEqual(map.data, { 'index.html': '<h1>hi</h1>\n' });
+	t.is(map.binaryData, undefined);
+	const all = configMapFromFolder({ name: 'landing-page-www', namespace: 'nublado', folder, dotfiles: true });
+	t.deepEqual(Object.keys(all.data as object), ['.env', 'index.html']);
+});

@@ -3,6 +3,7 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkDhParams, makeCa, makeServerCert } from '../../lib/crypto/index.ts';
+import { contentHash } from '../../lib/engine/json.ts';
 import { createSealer } from '../../lib/engine/sealer.ts';
 import { StateStore } from '../../lib/engine/state-store.ts';
 import { secretValue, type SecretManifest } from '../../lib/k8s/secret.ts';
@@ -253,6 +254,10 @@ test('TLS from files: each failed check stops the run before anything runs, nami
 	const result = await nub(dir, ['run', 'all']);
 	t.is(result.code, 0, result.stderr);
 	t.is(secretValue(secrets(dir)['tls-secret'] as SecretManifest, 'tls.key').toString(), good.keyPem);
+	// The key file's fingerprint is an HMAC under the state key: no plain hash to check a guess against.
+	const state = readFileSync(join(dir, '.nub/state.jsonl'), 'utf8');
+	t.false(state.includes(contentHash(Buffer.from(good.keyPem))), 'a plain hash of the private key file is in the state');
+	t.true(state.includes(contentHash(Buffer.from(good.certPem))), 'the certificate file keeps its content hash');
 	writeFileSync(join(dir, 'tls/key.pem'), makeServerCert(ca, { hostname: 'nub.test' }).keyPem);
 	t.is((await nub(dir, ['run', 'all'])).code, 2, 'a cached certificate is checked again');
 	removeProject(dir);
