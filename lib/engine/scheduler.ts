@@ -1,13 +1,12 @@
 import pRetry from 'p-retry';
-import { fingerprintInputs, fingerprintValues } from './cache-key.ts';
 import { TaskTimeoutError } from './errors.ts';
 import type { NubEvent, Outcome, RunSummary } from './events.ts';
 import { messageOf, type GraphNode } from './graph.ts';
 import { canonicalJson, contentHash, findNonJson, type Json } from './json.ts';
-import { decide, sameFingerprint, type Decision } from './plan.ts';
+import { decideTask, type Decision, type DecideOptions } from './plan.ts';
 import type { Redactor } from './redact.ts';
 import type { Sealer } from './sealer.ts';
-import { depsText, type InputFingerprint, type StateStore, type SuccessRecord } from './state-store.ts';
+import { depsText, type StateStore } from './state-store.ts';
 import type { Logger, TaskContext } from './task.ts';
 
 /** What `runGraph` needs: the tasks, where to record them, and how to report. */
@@ -49,11 +48,9 @@ export interface RunOptions {
  * failed) or `skipped`. The summary lists names in topological order.
  */
 export async function runGraph(options: RunOptions): Promise<RunSummary> {
-	const { nodes, state, root, emit, sealer, redactor, drift } = options;
-	const secretDigest = (text: string) => sealer.digest(text);
+	const { nodes, state, root, emit, sealer, redactor } = options;
 	// Date.now rather than performance.now, whose module costs a start almost 1 ms.
 	const now = options.now ?? Date.now;
-	const force = options.force ?? new Set<string>();
 	const jobs = Math.max(1, options.jobs);
 	const startedAt = now();
 	// What the run knows of each task, indexed by GraphNode.index: arrays rather than an object
@@ -75,6 +72,13 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 	const retries: Record<string, number> = {};
 	const errors: Record<string, string> = {};
 	const changed = new Set<string>();
+	const decideOptions: DecideOptions = {
+		state,
+		root,
+		secretDigest: text => sealer.digest(text),
+		forced: options.force ?? new Set<string>(),
+		drift: options.drift ?? new Map<string, string>(),
+	};
 	let next = 0;
 	let running = 0;
 	let stopping = false;
@@ -128,38 +132,9 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 		return deps;
 	};
 
-	/**
-	 * True when `decide` would find no reason to run the task, found without building the deps
-	 * map: nothing forced or failed, the same input fingerprint, and the same output hash of each
-	 * need as at the last success.
-	 */
-	const unchanged = (node: GraphNode, ok: SuccessRecord | undefined, inputs: InputFingerprint, forced: boolean): ok is SuccessRecord => {
-		if (!ok || forced || state.failedSince(node.name) || !sameFingerprint(ok.inputs, inputs)) return false;
-		// Recorded in the order of the needs; another order (or a need under two keys) is left to
-		// decide(). Compared in place, without splitting the record's string.
-		const deps = ok.deps;
-		const needs = node.needs;
-		let at = 0;
-		for (let i = 0; i < needs.length; i++) {
-			const need = needs[i]!;
-			const hash = outHashes[need.index]!;
-			if (i > 0 && deps.charCodeAt(at++) !== 32) return false;
-			if (!deps.startsWith(need.name, at)) return false;
-			at += need.name.length;
-			if (deps.charCodeAt(at++) !== 32 || !deps.startsWith(hash, at)) return false;
-			at += hash.length;
-		}
-		return at === deps.length;
-	};
-
-	/** Reuses the recorded output; false when the task must run. */
-	const tryCache = (node: GraphNode, decision: Decision): boolean => {
-		if (decision.reasons.length > 0) return false;
-		useRecorded(node, state.lastSuccess(node.name)!);
-		return true;
-	};
-
-	const useRecorded = (node: GraphNode, ok: SuccessRecord) => {
+	/** Reuses the task's recorded output. */
+	const reuse = (node: GraphNode) => {
+		const ok = state.lastSuccess(node.name)!;
 		outHashes[node.index] = ok.outHash;
 		if (ok.sealed !== undefined) sealedOutputs[node.index] = ok.sealed;
 		else outputs[node.index] = ok.output ?? null;
@@ -167,39 +142,24 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 		settle(node, 'cached');
 	};
 
-	// Most runs force nothing and find no drift: then no task looks itself up in them.
-	const anyForced = force.size > 0;
-	const anyDrift = drift !== undefined && drift.size > 0;
 	const start = (node: GraphNode) => {
-		const { task } = node;
-		const forced = anyForced && force.has(node.name);
-		const drifted = anyDrift ? drift.get(node.name) : undefined;
-		if (!task.inputs.files?.length) {
-			// The common case decides synchronously: a cached no-op costs no promise per task.
-			let decision: Decision;
-			try {
-				const inputs = fingerprintValues(task.inputs, secretDigest);
-				const ok = state.lastSuccess(node.name);
-				if (drifted === undefined && unchanged(node, ok, inputs, forced)) return useRecorded(node, ok);
-				decision = decide(node.name, inputs, depsOf(node), state.get(node.name), forced, drifted);
-			} catch (error) {
-				return begin(node, Promise.reject(error));
-			}
-			if (tryCache(node, decision)) return;
-			return begin(node, Promise.resolve(decision));
-		}
-		begin(
-			node,
-			fingerprintInputs(task.inputs, root, secretDigest).then(inputs => decide(node.name, inputs, depsOf(node), state.get(node.name), forced, drifted)),
-		);
+		const decided = decideTask(node, decideOptions, outHashes);
+		// A task that declares no files is decided at once: a cached no-op waits on no promise.
+		if (decided === 'cached') return reuse(node);
+		begin(node, decided);
 	};
 
-	const begin = (node: GraphNode, decided: Promise<Decision>) => {
+	/** Counts the task as running from its decision (files being hashed) to its end. */
+	const begin = (node: GraphNode, decided: Decision | Promise<'cached' | Decision>) => {
 		running++;
 		const startTime = now();
 		const work = async () => {
 			const decision = await decided;
-			if (stopping || tryCache(node, decision)) return;
+			// Decided after the run began to stop: it does not start, unless its inputs could not be
+			// read, which fails it all the same.
+			if (stopping && (decision === 'cached' || decision.error === undefined)) return;
+			if (decision === 'cached') return reuse(node);
+			if (decision.error !== undefined) throw decision.error;
 			emit({ type: 'task-start', name: node.name, reasons: decision.reasons });
 			const output = await execute(node);
 			complete(node, decision, output, now() - startTime);
