@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { indexBound, messageOf, type GraphNode } from './graph.ts';
 import { canonicalJson, contentHash, nodeCrypto, shortDigest } from './json.ts';
-import { depsMap, type InputFingerprint, type StateStore } from './state-store.ts';
+import { depsMap, type InputFingerprint, type StateStore, type SuccessRecord } from './state-store.ts';
 import type { TaskInputs } from './task.ts';
 
 /*
@@ -120,7 +120,7 @@ export function decideTask(node: GraphNode, options: DecideOptions, hashes: Read
 	return compare(node, fingerprint, options, hashes);
 }
 
-/** Compares the task's key with its last success and names every part that differs. */
+/** Compares the task's key with its last success: `'cached'` when they are the same. */
 function compare(node: GraphNode, inputs: InputFingerprint, options: DecideOptions, hashes: ReadonlyArray<string | undefined>): 'cached' | Decision {
 	const { state } = options;
 	const name = node.name;
@@ -131,7 +131,20 @@ function compare(node: GraphNode, inputs: InputFingerprint, options: DecideOptio
 	if (ok && !forced && drifted === undefined && !state.failedSince(name) && sameFingerprint(ok.inputs, inputs) && depsMatch(ok.deps, node.needs, hashes)) {
 		return 'cached';
 	}
-	const reasons = historyReasons(options, name, forced, drifted);
+	return explain(node, inputs, options, hashes, ok, forced, drifted);
+}
+
+/** Names every part of the task's key that differs from its last success (`ok`), if any. */
+function explain(
+	node: GraphNode,
+	inputs: InputFingerprint,
+	options: DecideOptions,
+	hashes: ReadonlyArray<string | undefined>,
+	ok: SuccessRecord | undefined,
+	forced: boolean,
+	drifted: string | undefined,
+): 'cached' | Decision {
+	const reasons = historyReasons(options, node.name, forced, drifted);
 	const needs = uniqueNeeds(node);
 	const pending: string[] = [];
 	for (const need of needs) if (hashes[need.index] === undefined) pending.push(need.name);
