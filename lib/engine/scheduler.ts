@@ -97,7 +97,8 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 			try {
 				outcome = await runner.run(node, decision, takenAt);
 			} catch (error) {
-				// The state could not be written: the task counts as failed, and the error goes on.
+				// Recording failed (the state cannot be written): the task counts as failed, and the error
+				// is rethrown unhandled, which ends the process: a run does not go on unrecorded.
 				settle(node, options.signal?.aborted ? 'interrupted' : 'failed');
 				throw error;
 			}
