@@ -7,8 +7,7 @@ import type { GraphNode } from '../engine/graph.ts';
 import { runChecks, type CheckOptions } from '../engine/checks.ts';
 import { preflightError, runPreflights } from '../engine/preflight.ts';
 import { acquireLock } from '../engine/lock.ts';
-import { fingerprintInputs } from '../engine/cache-key.ts';
-import { sameFingerprint } from '../engine/plan.ts';
+import { inputsUnchanged } from '../engine/plan.ts';
 import { Redactor } from '../engine/redact.ts';
 import { createSealer } from '../engine/sealer.ts';
 import { StateStore } from '../engine/state-store.ts';
@@ -192,15 +191,7 @@ export async function readOnlyChecks(nubfile: Nubfile, io: CliIo, args: Args, no
 /** The tasks' read-only checks, before the lock and before anything runs. */
 export async function preflight(nubfile: Nubfile, nodes: readonly GraphNode[], io: CliIo, state: StateStore) {
 	const digest = readOnlyDigest(nubfile, io);
-	const unchanged = async (node: GraphNode) => {
-		const ok = state.lastSuccess(node.name);
-		if (!ok || state.get(node.name)?.fail) return false;
-		try {
-			return sameFingerprint(ok.inputs, await fingerprintInputs(node.task.inputs, nubfile.root, digest));
-		} catch {
-			return false;
-		}
-	};
+	const unchanged = (node: GraphNode) => inputsUnchanged(node, state, nubfile.root, digest);
 	const problems = await runPreflights(nodes, nubfile.root, io.signal, unchanged);
 	if (problems.length > 0) throw preflightError(problems);
 }

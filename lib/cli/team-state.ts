@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeAside } from '../files/write-aside.ts';
 import { NubError } from '../engine/errors.ts';
+import { printable } from '../engine/printable.ts';
 import type { LockHolder } from '../engine/lock.ts';
 import type { Kube } from '../k8s/client.ts';
 import { KubeError } from '../k8s/errors.ts';
@@ -58,7 +59,8 @@ function describeHolder(lease: KubeObject, namespace: string, now = Date.now()):
 	const spec = specOf(lease);
 	const renewed = Date.parse(spec.renewTime ?? spec.acquireTime ?? '');
 	const ago = Number.isNaN(renewed) ? 'never renewed' : `renewed ${Math.max(0, Math.round((now - renewed) / 1000))} s ago`;
-	return `${spec.holderIdentity ?? 'an unknown holder'} holds the state lock (Lease ${namespace}/${leaseName}, ${ago})`;
+	// The Lease is anyone's who may write it in the cluster: its holder is shown escaped.
+	return `${spec.holderIdentity === undefined ? 'an unknown holder' : printable(String(spec.holderIdentity))} holds the state lock (Lease ${namespace}/${leaseName}, ${ago})`;
 }
 
 function isConflict(error: unknown): boolean {

@@ -278,3 +278,10 @@ export function forcedTasks(graph: Graph, names: readonly string[], options: { f
 	}
 	return forced;
 }
+
+/** The length of a table indexed by `GraphNode.index` that holds every one of `nodes`. */
+export function indexBound(nodes: readonly GraphNode[]): number {
+	let size = 0;
+	for (let i = 0; i < nodes.length; i++) size = Math.max(size, nodes[i]!.index + 1);
+	return size;
+}

@@ -30,7 +30,7 @@ export interface SuccessRecord {
 	 * The output hash of each task needed, in the order of its needs, as one string of pairs
 	 * `"name hash name hash"` (task names and hashes hold no spaces). One string rather than an
 	 * object keyed by name (10,000 different key sets cost JSON.parse a hidden class each) or a
-	 * list (a cached no-op would read and keep 60,000 strings instead of 10,000): see `depsMatch`.
+	 * list (a cached no-op would read and keep 60,000 strings instead of 10,000): see `depsMatch` in plan.ts.
 	 */
 	deps: string;
 	outHash: string;
