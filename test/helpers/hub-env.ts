@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { userCacheDir } from '../../lib/files/user-cache.ts';
+import { checkOwnFile, userCacheDir } from '../../lib/files/user-cache.ts';
 import { repoRoot } from './project.ts';
 
 const requirements = join(repoRoot, 'hub/requirements.txt');
@@ -22,7 +22,13 @@ function environmentDir(): string {
 /** The environment when it is made, else undefined. */
 export function builtHubEnvironment(): string | undefined {
 	const dir = environmentDir();
-	return existsSync(join(dir, complete)) ? dir : undefined;
+	try {
+		// Written by nub as the last step: one that is not the user's was not.
+		checkOwnFile(join(dir, complete));
+		return dir;
+	} catch {
+		return undefined;
+	}
 }
 
 /**
