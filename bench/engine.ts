@@ -236,7 +236,7 @@ function measurePhases(context: BenchContext, project: Project, repetitions: num
 	const spec: CommandSpec = {
 		label: `noop-phases, ${sizeName(project)}`,
 		command: process.execPath,
-		args: ['--import=tsx', join(context.repoRoot, 'bench', 'lib', 'noop-phases.ts'), project.nubfile],
+		args: [`--import=${join(context.repoRoot, 'scripts', 'safe-tsx.mjs')}`, join(context.repoRoot, 'bench', 'lib', 'noop-phases.ts'), project.nubfile],
 		cwd: context.repoRoot,
 	};
 	try {

@@ -1,5 +1,5 @@
 /**
- * nub's benchmarks: `npm run bench` (all groups) or `node --import=tsx bench/index.ts GROUP...`.
+ * nub's benchmarks: `npm run bench` (all groups) or `node --import=./scripts/safe-tsx.mjs bench/index.ts GROUP...`.
  *
  * Benchmarks print figures and ratios against a baseline measured in the same run; they never
  * fail on a goal, only on a broken measurement (a command that exits non-zero or does the wrong
@@ -54,7 +54,7 @@ function parseOptions() {
 		},
 	});
 	if (values.help) {
-		process.stdout.write(`usage: node --import=tsx bench/index.ts [GROUP...] [--quick] [--runs N] [--keep] [--json]\ngroups: ${Object.keys(groups).join(', ')}\n`);
+		process.stdout.write(`usage: node --import=./scripts/safe-tsx.mjs bench/index.ts [GROUP...] [--quick] [--runs N] [--keep] [--json]\ngroups: ${Object.keys(groups).join(', ')}\n`);
 		process.exit(0);
 	}
 	const quick = values.quick === true || isTrue(process.env.NUB_BENCH_QUICK);

@@ -66,7 +66,7 @@ export const secretsBench: BenchGroup = async context => {
 		const spec: CommandSpec = {
 			label: `makeDhParams ${bits}`,
 			command: process.execPath,
-			args: ['--import=tsx', join(repoRoot, 'bench', 'lib', 'dh-child.ts'), String(bits), out],
+			args: [`--import=${join(repoRoot, 'scripts', 'safe-tsx.mjs')}`, join(repoRoot, 'bench', 'lib', 'dh-child.ts'), String(bits), out],
 			cwd: repoRoot,
 			before: () => rmSync(out, { force: true }),
 			check: result => {

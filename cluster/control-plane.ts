@@ -8,11 +8,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, openSync, closeSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { userCacheDir } from '../lib/files/user-cache.ts';
+import { checkOwnFile, userCacheDir } from '../lib/files/user-cache.ts';
 
 /** This folder: the Go module (go.mod, go.sum, nubkube/). */
 export const moduleDir = dirname(fileURLToPath(import.meta.url));
@@ -48,14 +48,28 @@ function buildFor(release: string): Build {
 /** The build of the current sources when it is in the cache. */
 export function builtNubkube(): Build | undefined {
 	const build = buildFor(kubernetesRelease());
-	return existsSync(build.binary) && existsSync(build.kubectl) ? build : undefined;
+	return isComplete(build) ? build : undefined;
+}
+
+/**
+ * Whether `build` is there and nub's own: the binary a file of this user's that nobody else can
+ * write, kubectl a link to it. Its folder is checked already (userCacheDir), but a binary planted
+ * while the folder was open to others stays when the folder is closed: it is built again.
+ */
+function isComplete(build: Build): boolean {
+	try {
+		checkOwnFile(build.binary);
+		return lstatSync(build.kubectl).isSymbolicLink() && readlinkSync(build.kubectl) === 'nubkube';
+	} catch {
+		return false;
+	}
 }
 
 /** The cached build, or one made now; `report` hears the progress (a line at a time). */
 export async function buildNubkube(report: (line: string) => void): Promise<Build> {
 	const release = kubernetesRelease();
 	const build = buildFor(release);
-	if (existsSync(build.binary) && existsSync(build.kubectl)) return build;
+	if (isComplete(build)) return build;
 	const go = checkGo();
 	const started = Date.now();
 	const env = { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false' };
@@ -88,6 +102,8 @@ export async function buildNubkube(report: (line: string) => void): Promise<Buil
 		rmSync(temporary, { force: true });
 		throw new Error(`go build failed:\n${errors.slice(-20).join('\n')}`);
 	}
+	// Whatever the umask: a binary others could write is not run (isComplete).
+	chmodSync(temporary, 0o755);
 	renameSync(temporary, build.binary);
 	rmSync(build.kubectl, { force: true });
 	symlinkSync('nubkube', build.kubectl);

@@ -1,7 +1,7 @@
 /**
  * Child script: generates fresh DH parameters once with makeDhParams, writes the PEM to a file
  * (as `openssl dhparam -out FILE` does) and prints one JSON object on stdout. Run as
- * `node --import=tsx bench/lib/dh-child.ts BITS OUT_FILE`.
+ * `node --import=./scripts/safe-tsx.mjs bench/lib/dh-child.ts BITS OUT_FILE`.
  *
  *   bootMs      Node + tsx boot, this script loaded (performance.now() at its first line)
  *   importMs    importing lib/crypto/dhparam.ts (node-forge included)
@@ -18,7 +18,7 @@ const bootMs = performance.now();
 const [bitsText, out] = process.argv.slice(2);
 const bits = Number(bitsText);
 if (!Number.isInteger(bits) || out === undefined) {
-	process.stderr.write('usage: node --import=tsx bench/lib/dh-child.ts BITS OUT_FILE\n');
+	process.stderr.write('usage: node --import=./scripts/safe-tsx.mjs bench/lib/dh-child.ts BITS OUT_FILE\n');
 	process.exit(2);
 }
 

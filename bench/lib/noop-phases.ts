@@ -1,7 +1,7 @@
 /**
  * Child script: times the phases of a cached no-op in one process, the way `nub run all` goes
  * through them, and prints one JSON object on stdout. Run as
- * `node --import=tsx bench/lib/noop-phases.ts PATH/Nubfile.ts`, after a full run of that Nubfile.
+ * `node --import=./scripts/safe-tsx.mjs bench/lib/noop-phases.ts PATH/Nubfile.ts`, after a full run of that Nubfile.
  *
  * It skips the lock (which writes) and reports to no output, and checks that every task came out
  * cached, so it never measures a run that did work.

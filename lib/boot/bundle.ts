@@ -1,8 +1,9 @@
-import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Loader, Message, Metafile, OutputFile, Plugin } from 'esbuild';
+import { checkOwnFile } from '../files/user-cache.ts';
 import { writeAside } from '../files/write-aside.ts';
 
 /**
@@ -60,11 +61,14 @@ interface Manifest {
 	inputs: Record<string, string>;
 }
 
-/** Returns the absolute path of the Nubfile's bundle, bundling it first when an input changed. */
+/**
+ * Returns the absolute path of the Nubfile's bundle, bundling it first when an input changed.
+ * `outdir` must be a folder nobody else can write (files/user-cache.ts): what is found there is
+ * trusted only when its files are this user's too, and bundled again otherwise.
+ */
 export async function bundleNubfile(options: BundleOptions): Promise<string> {
-	const manifestPath = join(options.outdir, 'manifest.json');
 	const settings = shortHash(JSON.stringify([process.version, options.entry, options.api]));
-	const cached = readManifest(manifestPath);
+	const cached = readManifest(options.outdir);
 	if (cached && cached.settings === settings && inputsUnchanged(cached.inputs)) return join(options.outdir, cached.entry);
 	const built = await build(options, settings);
 	return join(options.outdir, built.entry);
@@ -77,12 +81,35 @@ export function shortHash(text: string): string {
 	return hash.toString(16).padStart(16, '0');
 }
 
-function readManifest(path: string): Manifest | undefined {
+/**
+ * The manifest of `outdir`, when every file there (the bundle, its chunks, the manifest) is a file
+ * of this user's that nobody else can write, the bundle it names is a file of `outdir` itself (a
+ * manifest naming `../elsewhere.mjs` is not one nub wrote), and it lists inputs (an empty list
+ * would never change). A file planted while the folder was open to others stays there when the
+ * folder is closed again: such a folder is bundled into again, and the planted files removed.
+ */
+function readManifest(outdir: string): Manifest | undefined {
 	try {
-		return JSON.parse(readFileSync(path, 'utf8')) as Manifest;
+		if (foreignFiles(outdir).length > 0) return undefined;
+		const manifest = JSON.parse(readFileSync(join(outdir, 'manifest.json'), 'utf8')) as Manifest;
+		if (typeof manifest.entry !== 'string' || !/^[\w.-]+\.mjs$/.test(manifest.entry)) return undefined;
+		if (typeof manifest.inputs !== 'object' || manifest.inputs === null || Object.keys(manifest.inputs).length === 0) return undefined;
+		return manifest;
 	} catch {
 		return undefined;
 	}
+}
+
+/** The names in `outdir` that are not files of this user's that nobody else can write. */
+function foreignFiles(outdir: string): string[] {
+	return readdirSync(outdir).filter(name => {
+		try {
+			checkOwnFile(join(outdir, name));
+			return false;
+		} catch {
+			return true;
+		}
+	});
 }
 
 /**
@@ -129,6 +156,7 @@ async function build(options: BundleOptions, settings: string): Promise<Manifest
 		throw bundleError(error);
 	}
 	mkdirSync(options.outdir, { recursive: true });
+	for (const name of foreignFiles(options.outdir)) rmSync(join(options.outdir, name), { recursive: true, force: true });
 	const written = new Set(['manifest.json']);
 	for (const file of result.outputFiles) {
 		written.add(relative(options.outdir, file.path));
@@ -227,7 +255,8 @@ function prune(outdir: string, keep: Set<string>): void {
 /** Writes one output whole (a process importing it meanwhile sees the old file or the new one). */
 function writeAtomically(path: string, contents: string | Uint8Array): void {
 	mkdirSync(dirname(path), { recursive: true });
-	writeAside(path, contents);
+	// 0600 whatever the umask: a file others could write is not trusted (readManifest).
+	writeAside(path, contents, { mode: 0o600 });
 }
 
 function sameContents(path: string, contents: Uint8Array): boolean {

@@ -1,13 +1,20 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { isAbsolute, join, normalize, sep } from 'node:path';
-import { parseDocument } from 'yaml';
+import { CST, isScalar, Lexer, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { check, describe, leaves, type Field, type FieldValue, type Flat, type Problem } from './schema.ts';
 
 /** The configuration file's name, beside the Nubfile. */
 export const configFile = 'nublado.yaml';
 /** Environment variables override fields: `NUBLADO_FIREFLY_REPLICAS=2` sets firefly.replicas. */
 export const envPrefix = 'NUBLADO_';
+/** The largest configuration nub reads: a real one is about 10 KB. */
+export const maxConfigBytes = 1024 * 1024;
+/**
+ * The most YAML nodes (keys, values, items) nub reads: a real configuration has a few hundred.
+ * Counted by the lexer, which stops at the bound, before the document is composed.
+ */
+export const maxConfigNodes = 10_000;
 
 const hostname = /^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$/;
 const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -274,16 +281,15 @@ tls:
 export function loadConfig(root: string, env: Readonly<Record<string, string | undefined>>): { config: NubladoConfig; file: string | undefined } {
 	const path = join(root, configFile);
 	const file = existsSync(path) ? configFile : undefined;
+	// Before reading it: a file of gigabytes is refused as quickly as one of two megabytes.
+	if (file) checkSize(statSync(path).size, file);
 	const text = file ? readFileSync(path, 'utf8') : sandboxExample;
 	return { config: parseConfig(text, file ?? '(the sandbox example)', env), file };
 }
 
 /** `loadConfig` on text: `shown` names it in messages. */
 export function parseConfig(text: string, shown: string, env: Readonly<Record<string, string | undefined>> = {}): NubladoConfig {
-	const document = parseDocument(text);
-	if (document.errors.length > 0) {
-		throw new ConfigError(document.errors.map(error => `${shown}:${error.linePos?.[0]?.line ?? '?'}: not valid YAML: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`));
-	}
+	const document = readYaml(text, shown);
 	const raw = (document.toJS() ?? {}) as unknown;
 	const problems: Problem[] = [];
 	const fromEnv = new Map<string, string>();
@@ -294,6 +300,71 @@ export function parseConfig(text: string, shown: string, env: Readonly<Record<st
 		throw new ConfigError(problems.map(problem => `${fromEnv.get(problem.path) ?? shown}: ${problem.path === '' ? '' : `${problem.path}: `}${problem.message}`));
 	}
 	return checked as unknown as NubladoConfig;
+}
+
+/**
+ * The YAML document of `text`, or a ConfigError: too large (`maxConfigBytes`, `maxConfigNodes`),
+ * not valid YAML, or a mapping with a key twice.
+ *
+ * The size is bounded before parsing, so a parse takes well under a second whatever the file (a
+ * synchronous parse holds off Ctrl-C until it returns). The yaml package's own duplicate-key check
+ * compares each key with every key before it in its mapping, quadratic (40,000 keys: 54 s), so
+ * it is off, and keys are checked here with a set, in linear time.
+ */
+function readYaml(text: string, shown: string): Document.Parsed {
+	checkSize(Buffer.byteLength(text), shown);
+	const nodes = countNodes(text);
+	if (nodes > maxConfigNodes) throw new ConfigError([`${shown}: more than ${maxConfigNodes.toLocaleString('en')} YAML nodes (keys, values, items), the most nub reads in a configuration (a real one has a few hundred): is this the right file?`]);
+	const lines = new LineCounter();
+	const document = parseDocument(text, { uniqueKeys: false, lineCounter: lines });
+	const invalid = (line: number | string, message: string) => `${shown}:${line}: not valid YAML: ${message}`;
+	if (document.errors.length > 0) {
+		throw new ConfigError(document.errors.map(error => invalid(error.linePos?.[0]?.line ?? '?', error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''))));
+	}
+	const duplicates: Array<{ offset: number; message: string }> = [];
+	visit(document, {
+		Map(_, map) {
+			const seen = new Set<unknown>();
+			for (const { key } of map.items) {
+				// As the yaml package compares keys: scalars by value; a collection as a key is never equal to another.
+				if (!isScalar(key)) continue;
+				if (seen.has(key.value)) {
+					const offset = key.range?.[0] ?? 0;
+					duplicates.push({ offset, message: invalid(lines.linePos(offset).line, `Map keys must be unique (${JSON.stringify(String(key.value)).slice(0, 80)} again)`) });
+				}
+				seen.add(key.value);
+			}
+		},
+	});
+	// In the file's order (a mapping's keys are visited before those of the mappings in it).
+	if (duplicates.length > 0) throw new ConfigError(duplicates.sort((a, b) => a.offset - b.offset).map(duplicate => duplicate.message));
+	return document;
+}
+
+/** Refuses a configuration of more than `maxConfigBytes`. */
+function checkSize(bytes: number, shown: string): void {
+	if (bytes > maxConfigBytes) throw new ConfigError([`${shown}: ${(bytes / 1024 / 1024).toFixed(1)} MiB, more than the ${maxConfigBytes / 1024 / 1024} MiB nub reads in a configuration (a real one is about 10 KB): is this the right file?`]);
+}
+
+/**
+ * How many nodes `text` holds, as its tokens say (scalars, aliases, flow collections), counting up
+ * to one more than `maxConfigNodes`: the lexer is linear, and stops there.
+ */
+function countNodes(text: string): number {
+	let count = 0;
+	for (const token of new Lexer().lex(text)) {
+		switch (CST.tokenType(token)) {
+			case 'scalar':
+			case 'single-quoted-scalar':
+			case 'double-quoted-scalar':
+			case 'block-scalar-header':
+			case 'alias':
+			case 'flow-map-start':
+			case 'flow-seq-start':
+				if (++count > maxConfigNodes) return count;
+		}
+	}
+	return count;
 }
 
 /** `firefly.replicas` -> `NUBLADO_FIREFLY_REPLICAS`. */

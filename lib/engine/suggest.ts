@@ -25,6 +25,9 @@ export function nearest(name: string, known: Iterable<string>): string | undefin
 	let bestDistance = Infinity;
 	for (const candidate of known) {
 		if (candidate.toLowerCase() === name.toLowerCase()) return candidate;
+		// The distance is at least the difference in length: a candidate too much shorter to be
+		// close is not measured (a name of a megabyte would cost seconds against each one).
+		if (name.length - candidate.length > Math.max(1, Math.floor(name.length / 3))) continue;
 		const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
 		if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
 	}

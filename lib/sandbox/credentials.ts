@@ -12,7 +12,7 @@ export interface SandboxUser {
 	/** The name Status messages use (`User "viewer" cannot ...`). */
 	name: string;
 	token: string;
-	/** A read-only user may get, list and watch; every write is 403 Forbidden. */
+	/** A read-only user may get, list and watch, Secrets aside (as Kubernetes' `view` role); anything else is 403 Forbidden. */
 	readOnly: boolean;
 }
 

@@ -70,9 +70,15 @@ export function isWatch(query: URLSearchParams): boolean {
 	return ['true', '1'].includes(query.get('watch') ?? '');
 }
 
-/** 403 unless the user may do `verb`; the viewer may only read. */
+/**
+ * 403 unless the user may do `verb`. The viewer may only read, and never Secrets: Kubernetes'
+ * `view` role leaves them out, as reading one would hand over the credentials it holds (a
+ * ServiceAccount token, the state key's records).
+ */
 export function authorize(user: SandboxUser, verb: string, route: ResourceRoute): void {
-	if (user.readOnly && !['get', 'list', 'watch'].includes(verb)) throw forbidden(user.name, verb, route.type, route.subresource, route.name, route.namespace);
+	if (!user.readOnly) return;
+	const secret = route.type.group === '' && route.type.resource === 'secrets';
+	if (secret || !['get', 'list', 'watch'].includes(verb)) throw forbidden(user.name, verb, route.type, route.subresource, route.name, route.namespace);
 }
 
 /** Handles a non-watch request to a resource URL; throws ApiError for failures. */

@@ -17,11 +17,12 @@ import { FaultInjector, type FaultOptions } from './faults.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { findRunningSandbox, lockSandboxDir } from './lock.ts';
 import { seedCluster } from './seed.ts';
-import { createSandboxServer, type RequestRecord } from './server.ts';
+import { RequestLog } from './request-log.ts';
+import { createSandboxServer } from './server.ts';
 import { removeState, Store } from './store.ts';
 
 export type { FaultKind, FaultOptions } from './faults.ts';
-export type { RequestRecord } from './server.ts';
+export { RequestLog, requestLogCapacity, type RequestRecord } from './request-log.ts';
 export type { RunningSandbox } from './lock.ts';
 export { findRunningSandbox } from './lock.ts';
 
@@ -37,6 +38,8 @@ export interface SandboxOptions {
 	rolloutDelayMs?: number;
 	/** Faults to inject from the start; see setFaults. */
 	faults?: FaultOptions;
+	/** How many requests `requests` keeps, the last ones; default `requestLogCapacity` (10,000). */
+	keptRequests?: number;
 }
 
 /** A running sandbox. */
@@ -47,8 +50,11 @@ export interface Sandbox {
 	kubeconfigPath: string;
 	/** The CA certificate clients must trust. */
 	caPem: string;
-	/** Every request, in arrival order, with its status and injected fault. */
-	requests: RequestRecord[];
+	/**
+	 * The requests, in arrival order, with their status and injected fault: the last 10,000
+	 * (`requestLogCapacity`), addressed by absolute index (see request-log.ts).
+	 */
+	requests: RequestLog;
 	/** Replaces the injected faults (a seed restarts their sequence). */
 	setFaults(faults: FaultOptions): void;
 	/** Stops serving, ends watches and releases the folder; pending status changes stay for the next start. */
@@ -68,7 +74,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 		if (store.empty) seedCluster(store);
 		const controllers = new Controllers(store, { loadBalancerDelayMs: options.loadBalancerDelayMs ?? 1500, rolloutDelayMs: options.rolloutDelayMs ?? 1000 });
 		const faults = new FaultInjector(options.faults);
-		const requests: RequestRecord[] = [];
+		const requests = new RequestLog(options.keptRequests);
 		const { server, stopWatches } = createSandboxServer({ credentials, store, controllers, faults, requests });
 		await new Promise<void>((resolve, reject) => {
 			server.once('error', reject);

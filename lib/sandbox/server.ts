@@ -15,24 +15,11 @@ import type { FaultInjector, FaultKind } from './faults.ts';
 import { authorize, handleResource, isWatch, type ResourceRequest } from './handlers.ts';
 import type { Json } from './patch.ts';
 import { parseResourcePath } from './routes.ts';
+import { cutText, type RequestLog, type RequestRecord } from './request-log.ts';
 import { ApiError, failure, notServed, unauthorized, type Status } from './status.ts';
 import type { Store } from './store.ts';
 import type { IncludeObject } from './table.ts';
 import { serveWatch } from './watch.ts';
-
-/** One request as the sandbox saw it. */
-export interface RequestRecord {
-	method: string;
-	path: string;
-	/** The query string without `?`, '' when none. */
-	query: string;
-	/** The status code answered; 0 while unanswered, and for a reset connection. */
-	status: number;
-	/** The authenticated user's name; `system:anonymous` without a valid token. */
-	user: string;
-	/** The injected fault, if any. */
-	fault?: FaultKind;
-}
 
 /** What the HTTPS server serves from. */
 export interface ServerParts {
@@ -40,7 +27,7 @@ export interface ServerParts {
 	store: Store;
 	controllers: Controllers;
 	faults: FaultInjector;
-	requests: RequestRecord[];
+	requests: RequestLog;
 }
 
 /** Paths anyone may read without a token, as the real server's `system:public-info-viewer` role allows. */
@@ -65,8 +52,14 @@ export function createSandboxServer(parts: ServerParts): { server: Server; stopW
 async function serve(parts: ServerParts, watches: Set<() => void>, request: IncomingMessage, response: ServerResponse): Promise<void> {
 	const url = new URL(request.url ?? '/', 'https://sandbox');
 	const user = authenticate(parts.credentials, request.headers.authorization);
-	const record: RequestRecord = { method: request.method ?? 'GET', path: url.pathname, query: url.search.replace(/^\?/, ''), status: 0, user: user?.name ?? 'system:anonymous' };
-	parts.requests.push(record);
+	const record: RequestRecord = {
+		method: cutText(request.method ?? 'GET'),
+		path: cutText(url.pathname),
+		query: cutText(url.search.replace(/^\?/, '')),
+		status: 0,
+		user: user?.name ?? 'system:anonymous',
+	};
+	parts.requests.add(record);
 	response.on('finish', () => (record.status = response.statusCode));
 
 	const decision = parts.faults.next();

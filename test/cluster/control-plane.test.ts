@@ -113,7 +113,7 @@ test('the control plane: real components of one release, kwok nodes, the failure
 test('npm run cluster: up prints the kubeconfig and context last, a second up says so, down stops everything and removes its folder', async t => {
 	const dir = join(repoRoot, '.nub', `cluster-test-${process.pid}`);
 	const env = { ...process.env, NUB_CLUSTER_DIR: dir };
-	const cli = (...args: string[]) => run(process.execPath, ['--import=tsx', join(repoRoot, 'cluster/cli.ts'), ...args], { cwd: repoRoot, env });
+	const cli = (...args: string[]) => run(process.execPath, [`--import=${join(repoRoot, 'scripts/safe-tsx.mjs')}`, join(repoRoot, 'cluster/cli.ts'), ...args], { cwd: repoRoot, env });
 	t.teardown(() => cli('down').catch(() => undefined));
 	const up = await cli('up', '--pod-ready-delay', '100', '--lb-delay', '100');
 	const last = up.stdout.trim().split('\n').at(-1)!;

@@ -1,24 +1,34 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { userCacheDir } from '../../lib/files/user-cache.ts';
+import { checkOwnFile, userCacheDir } from '../../lib/files/user-cache.ts';
 import { repoRoot } from './project.ts';
 
 const requirements = join(repoRoot, 'hub/requirements.txt');
 /** Written last: an environment without it was interrupted while being made. */
 const complete = '.nub-complete';
 
-/** The folder of the hub's virtual environment for the current hub/requirements.txt. */
+/**
+ * The folder of the hub's virtual environment for the current hub/requirements.txt, made 0700 and
+ * checked to be a folder of this user's that nobody else can write (files/user-cache.ts) before
+ * anything in it is trusted: the hub test runs its Python.
+ */
 function environmentDir(): string {
 	const hash = createHash('sha256').update(readFileSync(requirements)).digest('hex').slice(0, 12);
-	return join(userCacheDir(), `hubenv-${hash}`);
+	return userCacheDir(`hubenv-${hash}`);
 }
 
 /** The environment when it is made, else undefined. */
 export function builtHubEnvironment(): string | undefined {
 	const dir = environmentDir();
-	return existsSync(join(dir, complete)) ? dir : undefined;
+	try {
+		// Written by nub as the last step: one that is not the user's was not.
+		checkOwnFile(join(dir, complete));
+		return dir;
+	} catch {
+		return undefined;
+	}
 }
 
 /**
@@ -29,8 +39,10 @@ export function builtHubEnvironment(): string | undefined {
 export async function hubEnvironment(report: (line: string) => void): Promise<string> {
 	const ready = builtHubEnvironment();
 	if (ready) return ready;
-	const dir = environmentDir();
+	let dir = environmentDir();
+	// What an interrupted attempt left: made again empty, and checked again.
 	rmSync(dir, { recursive: true, force: true });
+	dir = environmentDir();
 	const run = (command: string, args: string[]) => {
 		const result = spawnSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 26 });
 		if (result.error || result.status !== 0) {

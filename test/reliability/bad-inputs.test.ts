@@ -22,6 +22,9 @@
  *                task's success
  *   create       files that cannot be committed, made at run time: [{ "path-hex", "content-base64" }]
  *                (a file name that is not UTF-8, say), the path relative to the project
+ *   repeat       files too large to commit, made at run time: [{ "path", "head"?, "line", "count",
+ *                "tail"? }]: `head`, then `line` `count` times with `{n}` replaced by 0, 1, ...,
+ *                then `tail` (40,000 keys of a nublado.yaml, say)
  *   certificate  a certificate (and its key) made at run time, never committed: { "cert", "key"?,
  *                "name", "notBefore"?, "days"?, "keyOf"? }: a self-signed certificate for
  *                `name` written to `cert`, and to `key` the private key of `keyOf` (another
@@ -59,6 +62,7 @@ interface Case {
 	task?: string;
 	state: 'absent' | 'unchanged' | 'recovered' | 'failed' | 'written';
 	create?: Array<{ 'path-hex': string; 'content-base64': string }>;
+	repeat?: Array<{ path: string; head?: string; line: string; count: number; tail?: string }>;
 	certificate?: { cert: string; key?: string; name: string; notBefore?: string; days?: number; keyOf?: string };
 	modes?: Record<string, string>;
 	description: string;
@@ -87,6 +91,9 @@ function readCase(name: string): Case {
 	if (!['absent', 'unchanged', 'recovered', 'failed', 'written'].includes(raw.state)) problems.push(`unknown state ${JSON.stringify(raw.state)}`);
 	if ((raw.state === 'failed' || raw.exit === 1) && typeof raw.task !== 'string') problems.push('a failing case names its task');
 	if (raw.state === 'written' && typeof raw.task !== 'string') problems.push('a "written" state names its task');
+	for (const file of raw.repeat ?? []) {
+		if (typeof file.path !== 'string' || typeof file.line !== 'string' || !Number.isInteger(file.count) || file.count < 1) problems.push('repeat takes { path, line, count } (and head, tail)');
+	}
 	const seeded = existsSync(join(casesDir, name, seedFolder, 'state.jsonl'));
 	if ((raw.state === 'unchanged' || raw.state === 'recovered') !== seeded) problems.push(`state "${raw.state}" ${seeded ? 'does not go with' : 'needs'} a ${seedFolder}/state.jsonl`);
 	if (raw.modes !== undefined && Object.values(raw.modes).some(mode => !/^[0-7]{3,4}$/.test(mode))) problems.push('modes must be octal, such as "644"');
@@ -184,6 +191,11 @@ function populate(project: string, name: string, spec: Case) {
 		mkdirSync(dirname(join(project, cert)), { recursive: true });
 		writeFileSync(join(project, cert), made.certPem);
 		if (key) writeFileSync(join(project, key), keyOf ? makeCa({ commonName: keyOf }).keyPem : made.keyPem, { mode: 0o600 });
+	}
+	for (const file of spec.repeat ?? []) {
+		const lines = Array.from({ length: file.count }, (_, n) => file.line.replaceAll('{n}', String(n)));
+		mkdirSync(dirname(join(project, file.path)), { recursive: true });
+		writeFileSync(join(project, file.path), `${file.head ?? ''}${lines.join('')}${file.tail ?? ''}`);
 	}
 	for (const file of spec.create ?? []) {
 		// A path as bytes: a name that is not UTF-8 cannot be a JavaScript string.

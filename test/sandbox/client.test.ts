@@ -1,6 +1,6 @@
 import { AppsV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, Watch, type V1Deployment } from '@kubernetes/client-node';
 import test from 'ava';
-import { eventually, statusOf, withSandbox } from './helpers.ts';
+import { eventually, rawRequest, statusOf, withSandbox } from './helpers.ts';
 
 const deployment = (name: string, namespace: string, labels = { app: name }): V1Deployment => ({
 	apiVersion: 'apps/v1',
@@ -269,6 +269,29 @@ test('a missing or wrong token is 401; the viewer reads but gets 403 Forbidden o
 	});
 	t.is(sandbox.requests.at(-1)!.user, 'viewer');
 	t.is(sandbox.requests.at(-1)!.status, 403);
+});
+
+test("the viewer cannot get, list or watch Secrets (Kubernetes' view role leaves them out): 403 in the real server's words; other kinds it reads", async t => {
+	const { kc, sandbox } = await withSandbox(t);
+	const admin = kc.makeApiClient(CoreV1Api);
+	await admin.createNamespace({ body: { metadata: { name: 'nublado' } } });
+	await admin.createNamespacedSecret({ namespace: 'nublado', body: { metadata: { name: 'hub' }, stringData: { key: 'sealed' } } });
+	await admin.createNamespacedConfigMap({ namespace: 'nublado', body: { metadata: { name: 'hub' }, data: {} } });
+	const token = kc.getUser('nub-sandbox-viewer')!.token!;
+	const cases: Array<[string, string]> = [
+		['/api/v1/namespaces/nublado/secrets/hub', 'secrets "hub" is forbidden: User "viewer" cannot get resource "secrets" in API group "" in the namespace "nublado"'],
+		['/api/v1/namespaces/nublado/secrets', 'secrets is forbidden: User "viewer" cannot list resource "secrets" in API group "" in the namespace "nublado"'],
+		['/api/v1/secrets', 'secrets is forbidden: User "viewer" cannot list resource "secrets" in API group "" at the cluster scope'],
+		['/api/v1/namespaces/nublado/secrets?watch=true', 'secrets is forbidden: User "viewer" cannot watch resource "secrets" in API group "" in the namespace "nublado"'],
+	];
+	for (const [path, message] of cases) {
+		const answer = await rawRequest(sandbox, path, { token });
+		t.is(answer.status, 403, path);
+		t.like(answer.body, { kind: 'Status', reason: 'Forbidden', code: 403, message }, path);
+		t.false(JSON.stringify(answer.body).includes('c2VhbGVk'), `${path}: the Secret's data reached the viewer`);
+	}
+	t.is((await rawRequest(sandbox, '/api/v1/namespaces/nublado/configmaps/hub', { token })).status, 200);
+	t.is((await rawRequest(sandbox, '/api/v1/namespaces/nublado/secrets/hub', { token: kc.getUser('nub-sandbox')!.token! })).status, 200, 'the admin reads it');
 });
 
 test('watch streams ADDED, MODIFIED and DELETED events to the real client', async t => {
