@@ -239,10 +239,21 @@ function deletion(objects: readonly AppliedObject[]): Undo<unknown> {
 	};
 }
 
-/** What undoing a step would do, for the dry run. */
-export function previewOf(step: UndoStep): UndoPreview {
+/**
+ * What an undo logs, fails with or describes may quote its task's secret output (decrypted from
+ * the state): each is redacted as the run redacts the task's own output.
+ */
+export function redactorOf(steps: readonly UndoStep[]): Redactor {
+	const redactor = new Redactor();
+	for (const step of steps) if (step.node?.task.redactsOutput && step.previous !== undefined) redactor.add(step.previous);
+	return redactor;
+}
+
+/** What undoing a step would do, for the dry run, redacted by `redactor` (redactorOf the steps). */
+export function previewOf(step: UndoStep, redactor: Redactor): UndoPreview {
 	if (!step.undo) return { steps: [], objects: 0 };
-	return step.undo.describe?.(step.previous) ?? { steps: ['its undo'], objects: 0 };
+	const preview = step.undo.describe?.(step.previous) ?? { steps: ['its undo'], objects: 0 };
+	return { ...preview, steps: preview.steps.map(line => redactor.redact(line)) };
 }
 
 /** After a destroy step: the task is gone from the state. */
@@ -282,13 +293,11 @@ export interface UndoOptions {
  */
 export async function runUndo(options: UndoOptions): Promise<UndoSummary> {
 	const { command, emit } = options;
-	const redactor = new Redactor();
+	const redactor = redactorOf(options.steps);
 	const byName = new Map(options.steps.map(step => [step.name, step]));
 	const needs = needsOf(options.steps);
 	const tasks = new Map<string, Task<null>>();
 	for (const step of options.steps) {
-		// What an undo logs or fails with may quote its secret output: redacted like the task's own.
-		if (step.node?.task.redactsOutput && step.previous !== undefined) redactor.add(step.previous);
 		tasks.set(
 			step.name,
 			task({
@@ -357,7 +366,7 @@ export async function runUndo(options: UndoOptions): Promise<UndoSummary> {
 		blocked,
 		interrupted: summary.interrupted.length > 0 || summary.skipped.length > 0 || options.signal.aborted,
 		errors,
-		objects: summary.succeeded.reduce((sum, name) => sum + previewOf(byName.get(name)!).objects, 0),
+		objects: summary.succeeded.reduce((sum, name) => sum + previewOf(byName.get(name)!, redactor).objects, 0),
 	};
 	emit({ type: 'undo-run-end', command, summary: result });
 	return result;

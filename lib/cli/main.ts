@@ -9,7 +9,7 @@ import type { UndoSummary } from '../reporters/events.ts';
 import { helpText, parseCommandLine, type Args } from './args.ts';
 import { sandboxDir } from './cluster.ts';
 import { commandReporter, connectionFor, holdState, jobsOf, preflight, readOnlyChecks, readOnlyDigest, readState, reportFailures, stateDirOf, styleOf, teamNamespace } from './common.ts';
-import { destroySelection, destroySteps, previewOf, pruneSteps, recordDestroyed, runUndo } from './destroy.ts';
+import { destroySelection, destroySteps, previewOf, pruneSteps, recordDestroyed, redactorOf, runUndo } from './destroy.ts';
 import { exitCodeOf, exitCodes, type CliIo } from './io.ts';
 import { KubeError } from '../k8s/errors.ts';
 import { loadNubfile } from './load-nubfile.ts';
@@ -115,10 +115,11 @@ async function destroy(io: CliIo, args: Args): Promise<number> {
 		state = await readState(nubfile, io, args);
 		const steps = destroySteps(state, destroySelection(nubfile.graph, state, args.targets), open);
 		const reporter = commandReporter(io, args);
+		const redactor = redactorOf(steps);
 		let objects = 0;
 		let undone = 0;
 		for (const step of steps) {
-			const preview = previewOf(step);
+			const preview = previewOf(step, redactor);
 			reporter.onEvent({ type: 'undo-preview', name: step.name, steps: preview.steps, objects: preview.objects, stale: !step.node });
 			objects += preview.objects;
 			if (preview.steps.length > 0) undone++;

@@ -162,3 +162,26 @@ test('a failed undo keeps what it needs, the rest goes, and the next destroy fin
 	t.is(again.code, 0, again.stderr);
 	t.is(again.stdout, 'destroy app: app had 2\ndestroy base: item a deleted\ndestroy base: item b deleted\ndestroyed 2 tasks (2 objects)\n');
 });
+
+test('what a secret task\'s undo describes, logs or fails with is redacted, in the dry run and in the destroy (issue 17)', async t => {
+	const token = 'undo-secret-b7f3c9d2e1a8';
+	const dir = makeProject({
+		'Nubfile.ts': `import { task, withUndo } from 'nub';
+export const token = withUndo(task({ name: 'token', secret: true, run: () => ${JSON.stringify(token)} }), {
+	describe: value => ({ steps: ['revoke the token ' + value], objects: 1 }),
+	run: (value, { log }) => {
+		log.info('revoking ' + value);
+		throw new Error('the issuer refused ' + value);
+	},
+});
+`,
+	});
+	t.teardown(() => removeProject(dir));
+	t.is((await nub(dir, ['run', 'token'])).code, 0);
+	for (const args of [['destroy', '--dry-run'], ['destroy', '--dry-run', '--json'], ['destroy', '--json', '--verbose'], ['destroy', '--verbose']]) {
+		const result = await nub(dir, args);
+		const output = result.stdout + result.stderr;
+		t.true(output.includes('revoke the token') || output.includes('refused'), `nub ${args.join(' ')} said nothing of the undo: ${output}`);
+		t.false(output.includes(token), `nub ${args.join(' ')} printed the secret: ${output}`);
+	}
+});
