@@ -69,7 +69,7 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 	const outHashes: Array<string | undefined> = new Array(size);
 	/** The output, once known; a secret cached output stays sealed until a task needs it. */
 	const outputs: Array<Json | undefined> = new Array(size);
-	const sealedOutputs: Array<string | undefined> = new Array(size);
+	const sealedOutputs: Array<SuccessRecord | undefined> = new Array(size);
 	const ready: GraphNode[] = nodes.filter(node => node.needs.length === 0);
 	const controllers = new Set<AbortController>();
 	const retries: Record<string, number> = {};
@@ -82,13 +82,13 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 	// A wrong state key must stop the run before anything runs: otherwise new secrets would be
 	// sealed under it beside the old ones, and a later run could read neither all of them.
 	const sealed = state.anySealed();
-	if (sealed) sealer.open(sealed.sealed, `task "${sealed.name}"`);
+	if (sealed) sealer.open(sealed.sealed, `task "${sealed.name}"`, sealed);
 	// Every secret this run could come across is known before anything runs, cached or not: a task
 	// may fail with a message holding a secret made three runs ago.
 	for (let i = 0; i < nodes.length; i++) {
 		const node = nodes[i]!;
 		const ok = node.task.redactsOutput ? state.lastSuccess(node.name) : undefined;
-		if (ok?.sealed !== undefined) redactor.add(JSON.parse(sealer.open(ok.sealed, `task "${node.name}"`)));
+		if (ok?.sealed !== undefined) redactor.add(JSON.parse(sealer.open(ok.sealed, `task "${node.name}"`, ok)));
 	}
 
 	emit({ type: 'run-start', tasks: nodes.map(node => node.name), jobs });
@@ -96,7 +96,7 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 	const outputOf = (node: GraphNode): Json => {
 		const sealed = sealedOutputs[node.index];
 		if (outputs[node.index] === undefined && sealed !== undefined) {
-			outputs[node.index] = JSON.parse(sealer.open(sealed, `task "${node.name}"`)) as Json;
+			outputs[node.index] = JSON.parse(sealer.open(sealed.sealed!, `task "${node.name}"`, sealed)) as Json;
 		}
 		return outputs[node.index] ?? null;
 	};
@@ -106,7 +106,7 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 		const ok = state.lastSuccess(node.name);
 		if (!ok) return undefined;
 		if (ok.sealed === undefined) return ok.output ?? null;
-		return JSON.parse(sealer.open(ok.sealed, `task "${node.name}"`)) as Json;
+		return JSON.parse(sealer.open(ok.sealed, `task "${node.name}"`, ok)) as Json;
 	};
 
 	const settle = (node: GraphNode, outcome: Outcome) => {
@@ -161,7 +161,7 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 
 	const useRecorded = (node: GraphNode, ok: SuccessRecord) => {
 		outHashes[node.index] = ok.outHash;
-		if (ok.sealed !== undefined) sealedOutputs[node.index] = ok.sealed;
+		if (ok.sealed !== undefined) sealedOutputs[node.index] = ok;
 		else outputs[node.index] = ok.output ?? null;
 		emit({ type: 'task-cached', name: node.name });
 		settle(node, 'cached');
@@ -226,7 +226,7 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 			...(isEmpty(decision.inputs) ? {} : { inputs: decision.inputs }),
 			deps: depsText(depsOf(node)),
 			outHash,
-			...(secret ? { sealed: sealer.seal(text) } : { output }),
+			...(secret ? { sealed: sealer.seal(text, { name: node.name, seq: state.nextSeq() }) } : { output }),
 			at: Date.now(),
 			ms: Math.round(ms),
 		});

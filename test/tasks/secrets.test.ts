@@ -51,7 +51,7 @@ function secrets(dir: string, key?: string): Record<string, unknown> {
 	const out: Record<string, unknown> = {};
 	for (const name of state.names()) {
 		const ok = state.get(name)?.ok;
-		if (ok?.sealed) out[name] = JSON.parse(sealer.open(ok.sealed, name));
+		if (ok?.sealed) out[name] = JSON.parse(sealer.open(ok.sealed, name, ok));
 	}
 	return out;
 }
@@ -270,7 +270,7 @@ test('a self-signed certificate near its end is renewed by the next checked run,
 	const state = StateStore.load(stateDir);
 	const recorded = state.lastSuccess('tls-certificate')!;
 	const sealer = createSealer({ stateDir });
-	state.recordSuccess({ ...recorded, sealed: sealer.seal(JSON.stringify({ certPem: old.certPem, keyPem: old.keyPem, chainPem: ca.certPem })) });
+	state.recordSuccess({ ...recorded, sealed: sealer.seal(JSON.stringify({ certPem: old.certPem, keyPem: old.keyPem, chainPem: ca.certPem }), { name: 'tls-certificate', seq: state.nextSeq() }) });
 	await state.close();
 
 	const renewed = await nub(dir, ['run', 'all', '--json']);
