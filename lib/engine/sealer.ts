@@ -24,6 +24,8 @@ export interface Sealer {
 	 * there is none yet (unless read-only); undefined when there is none.
 	 */
 	recordKey(create: boolean): Buffer | undefined;
+	/** Where the state key comes from, for messages: `NUB_STATE_KEY` or the key file's path. */
+	readonly keyOrigin: string;
 }
 
 /**
@@ -108,6 +110,7 @@ export function createSealer(source: StateKeySource): Sealer {
 		digest(plaintext) {
 			return shortDigest(nodeCrypto().createHmac('sha256', getKey(true)).update(plaintext).digest());
 		},
+		keyOrigin: keyOrigin(source),
 		recordKey(create) {
 			if (recordKey) return recordKey;
 			const stateKey = findKey(create);

@@ -334,7 +334,7 @@ export class StateStore {
 	private authenticate(bytes: Buffer, end: number) {
 		const key = this.sealer.recordKey(false);
 		if (!key) {
-			throw new NubError('state', `${this.file} is authenticated under the state key, which is missing: set NUB_STATE_KEY or restore ${join(this.dir, 'key')}`);
+			throw new NubError('state', `${this.file} is authenticated under the state key, which is missing: set NUB_STATE_KEY or restore ${this.sealer.keyOrigin}`);
 		}
 		const start = end === 0 ? 0 : bytes.lastIndexOf(10, end - 1) + 1;
 		if (!hasTag(bytes, start, end)) this.findForgedLine(bytes, end, key);
@@ -374,6 +374,13 @@ export class StateStore {
 	}
 
 	private forged(line: number, problem: string) {
+		// The header is the first line any key checks: there, a wrong key is the likely cause.
+		if (line === 1) {
+			return new NubError(
+				'state',
+				`${this.file} line 1 ${problem} under the state key: the state key is wrong (${this.sealer.keyOrigin}), or the line was changed by hand; use the key the state was written with`,
+			);
+		}
 		return new NubError(
 			'state',
 			`${this.file} line ${line} ${problem} under the state key: nub did not write it with this key (a line changed, added, moved or removed by hand, or the key is not the one the state was written with); restore the state from a copy you trust`,
@@ -566,7 +573,7 @@ export class StateStore {
 	/** The records' key: made with the state key if there is none yet (a new state). */
 	private recordKey(): Buffer {
 		this.macKey ??= this.sealer.recordKey(true);
-		if (!this.macKey) throw new NubError('state', `the state key is missing and cannot be made here: set NUB_STATE_KEY or restore ${join(this.dir, 'key')}`);
+		if (!this.macKey) throw new NubError('state', `the state key is missing and cannot be made here: set NUB_STATE_KEY or restore ${this.sealer.keyOrigin}`);
 		return this.macKey;
 	}
 

@@ -292,7 +292,7 @@ test('a log that verifies under another key is refused at its first line: the wr
 	const { stateDir } = await writtenState(dir);
 	const other = createSealer({ stateDir, fromEnvironment: 'ab'.repeat(32) });
 	const error = t.throws(() => StateStore.load(stateDir, { sealer: other }), { instanceOf: NubError });
-	t.regex(error!.message, /line 1 fails authentication under the state key/);
+	t.regex(error!.message, /line 1 fails authentication under the state key: the state key is wrong \(NUB_STATE_KEY\)/);
 	// And without any key, it is not read unchecked.
 	rmSync(join(stateDir, 'key'));
 	t.regex(t.throws(() => StateStore.load(stateDir, { sealer: createSealer({ stateDir, readOnly: true }) }))!.message, /authenticated under the state key, which is missing/);
