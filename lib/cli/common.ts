@@ -48,6 +48,19 @@ export function stateDirOf(nubfile: Nubfile) {
 }
 
 /**
+ * The sealer of a command: the state key from NUB_STATE_KEY or `.nub/key`. A read-only one (plan,
+ * graph) never makes a key; another makes it when the state first needs one.
+ */
+export function sealerFor(nubfile: Nubfile, io: CliIo, readOnly = false) {
+	return createSealer({ stateDir: stateDirOf(nubfile), fromEnvironment: io.env.NUB_STATE_KEY, readOnly });
+}
+
+/** The state in .nub/, checked under the command's state key (reading never writes). */
+export function loadState(nubfile: Nubfile, io: CliIo, readOnly = false): StateStore {
+	return StateStore.load(stateDirOf(nubfile), { sealer: sealerFor(nubfile, io, readOnly) });
+}
+
+/**
  * Team state (the Nubfile's `cluster({ context, state: 'kubernetes' })`): the state namespace, or
  * undefined for state in files. The team shares the state key: the one a machine makes in
  * `.nub/key` would seal secrets no one else can open, so NUB_STATE_KEY is required.
@@ -82,8 +95,9 @@ export async function holdState<T>(nubfile: Nubfile, io: CliIo, args: Args, stat
 	let team: TeamState | undefined;
 	try {
 		team = await takeTeamState(nubfile, io, cluster, stateDir);
-		if (team || state.changedOnDisk()) state = StateStore.load(stateDir);
+		if (team || state.changedOnDisk()) state = StateStore.load(stateDir, state.options);
 		if (team) state.onAppend = team.upload;
+		state.onUpgrade = message => io.stderr.write(`nub: ${message}\n`);
 		const signal = team ? AbortSignal.any([io.signal, team.lost]) : io.signal;
 		const finish = async () => {
 			await closeTeamState(team);
@@ -123,16 +137,17 @@ async function closeTeamState(team: TeamState | undefined) {
  */
 export async function readState(nubfile: Nubfile, io: CliIo, args: Args): Promise<StateStore> {
 	const namespace = teamNamespace(nubfile, io, false);
-	if (!namespace) return StateStore.load(stateDirOf(nubfile));
+	if (!namespace) return loadState(nubfile, io, true);
 	const cluster = connectionFor(nubfile, io, args);
 	try {
 		const { readTeamState } = await import('./team-state.ts');
 		const text = await readTeamState(await cluster.kube(), namespace);
-		if (text === undefined) return StateStore.load(stateDirOf(nubfile));
+		if (text === undefined) return loadState(nubfile, io, true);
 		const dir = mkdtempSync(join(tmpdir(), 'nub-state-'));
 		try {
 			writeFileSync(join(dir, 'state.jsonl'), text, { mode: 0o600 });
-			return StateStore.load(dir);
+			// Held to this machine's high-water mark: an older Secret put back is refused here too.
+			return StateStore.load(dir, { sealer: sealerFor(nubfile, io, true), markDir: stateDirOf(nubfile) });
 		} finally {
 			rmSync(dir, { recursive: true, force: true });
 		}

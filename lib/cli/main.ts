@@ -8,7 +8,7 @@ import { StateStore } from '../engine/state-store.ts';
 import type { UndoSummary } from '../reporters/events.ts';
 import { helpText, parseCommandLine, type Args } from './args.ts';
 import { sandboxDir } from './cluster.ts';
-import { commandReporter, connectionFor, holdState, jobsOf, preflight, readOnlyChecks, readOnlyDigest, readState, reportFailures, stateDirOf, styleOf, teamNamespace } from './common.ts';
+import { commandReporter, connectionFor, holdState, jobsOf, loadState, preflight, readOnlyChecks, readOnlyDigest, readState, reportFailures, stateDirOf, styleOf, teamNamespace } from './common.ts';
 import { destroySelection, destroySteps, previewOf, pruneSteps, recordDestroyed, redactorOf, runUndo } from './destroy.ts';
 import { exitCodeOf, exitCodes, type CliIo } from './io.ts';
 import { KubeError } from '../k8s/errors.ts';
@@ -107,9 +107,12 @@ async function destroy(io: CliIo, args: Args): Promise<number> {
 	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
 	if (args.targets.length > 0) selectNodes(nubfile.graph, args.targets); // unknown names fail here
 	const stateDir = stateDirOf(nubfile);
-	let state = StateStore.load(stateDir);
+	let state = loadState(nubfile, io);
 	const sealer = createSealer({ stateDir, fromEnvironment: io.env.NUB_STATE_KEY, readOnly: true });
-	const open = (name: string) => JSON.parse(sealer.open(state.lastSuccess(name)!.sealed!, `task "${name}"`)) as unknown;
+	const open = (name: string) => {
+		const ok = state.lastSuccess(name)!;
+		return JSON.parse(sealer.open(ok.sealed!, `task "${name}"`, ok)) as unknown;
+	};
 	if (args.dryRun) {
 		// From the state as a run would find it: the cluster's, with team state.
 		state = await readState(nubfile, io, args);

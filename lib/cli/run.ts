@@ -26,12 +26,12 @@ export async function run(io: CliIo, args: Args): Promise<number> {
 	const stateDir = stateDirOf(nubfile);
 	// Read before the lock (reading never writes), for the preflights; holdState reads it again
 	// when another run wrote it meanwhile.
-	const before = StateStore.load(stateDir);
+	const sealer = createSealer({ stateDir, fromEnvironment: io.env.NUB_STATE_KEY });
+	const before = StateStore.load(stateDir, { sealer });
 	await preflight(nubfile, nodes, io, before);
 	return holdState(nubfile, io, args, before, async ({ state, signal, cluster, finish }) => {
 		let reporter: Reporter | undefined;
 		try {
-			const sealer = createSealer({ stateDir, fromEnvironment: io.env.NUB_STATE_KEY });
 			const redactor = new Redactor();
 			const jobs = jobsOf(io, args);
 			const extendContext = (context: TaskContext) => ({ ...context, kube: cluster.kube });

@@ -43,7 +43,7 @@ export async function runChecks(options: CheckOptions): Promise<CheckResults> {
 		const ok = state.lastSuccess(node.name);
 		if (!ok || state.get(node.name)?.fail) return undefined;
 		if (ok.sealed === undefined) return { output: ok.output ?? null };
-		const output = JSON.parse(sealer.open(ok.sealed, `task "${node.name}"`)) as Json;
+		const output = JSON.parse(sealer.open(ok.sealed, `task "${node.name}"`, ok)) as Json;
 		if (node.task.redactsOutput) redactor.add(output);
 		return { output };
 	};

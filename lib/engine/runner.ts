@@ -6,7 +6,7 @@ import { canonicalJson, contentHash, findNonJson, type Json } from './json.ts';
 import type { Decision } from './plan.ts';
 import type { Redactor } from './redact.ts';
 import type { Sealer } from './sealer.ts';
-import { depsText, type StateStore } from './state-store.ts';
+import { depsText, type StateStore, type SuccessRecord } from './state-store.ts';
 import type { Logger, TaskContext } from './task.ts';
 
 /** What running tasks takes: where to record them, how to report, and what tasks may touch. */
@@ -44,7 +44,7 @@ export class TaskRunner {
 	readonly changed = new Set<string>();
 	private readonly outHashes: Array<string | undefined>;
 	private readonly outputs: Array<Json | undefined>;
-	private readonly sealedOutputs: Array<string | undefined>;
+	private readonly sealedOutputs: Array<SuccessRecord | undefined>;
 	/** One per running task: aborted on Ctrl-C. */
 	private readonly controllers = new Set<AbortController>();
 	private readonly now: () => number;
@@ -67,11 +67,11 @@ export class TaskRunner {
 		this.outputs = new Array(size);
 		this.sealedOutputs = new Array(size);
 		const sealed = state.anySealed();
-		if (sealed) sealer.open(sealed.sealed, `task "${sealed.name}"`);
+		if (sealed) sealer.open(sealed.sealed, `task "${sealed.name}"`, sealed);
 		for (let i = 0; i < nodes.length; i++) {
 			const node = nodes[i]!;
 			const ok = node.task.redactsOutput ? state.lastSuccess(node.name) : undefined;
-			if (ok?.sealed !== undefined) redactor.add(JSON.parse(sealer.open(ok.sealed, `task "${node.name}"`)));
+			if (ok?.sealed !== undefined) redactor.add(JSON.parse(sealer.open(ok.sealed, `task "${node.name}"`, ok)));
 		}
 	}
 
@@ -84,7 +84,7 @@ export class TaskRunner {
 	reuse(node: GraphNode): void {
 		const ok = this.options.state.lastSuccess(node.name)!;
 		this.outHashes[node.index] = ok.outHash;
-		if (ok.sealed !== undefined) this.sealedOutputs[node.index] = ok.sealed;
+		if (ok.sealed !== undefined) this.sealedOutputs[node.index] = ok;
 		else this.outputs[node.index] = ok.output ?? null;
 		this.options.emit({ type: 'task-cached', name: node.name });
 	}
@@ -127,7 +127,7 @@ export class TaskRunner {
 			...(isEmpty(decision.inputs) ? {} : { inputs: decision.inputs }),
 			deps: depsText(this.depsOf(node)),
 			outHash,
-			...(secret ? { sealed: sealer.seal(text) } : { output }),
+			...(secret ? { sealed: sealer.seal(text, { name: node.name, seq: state.nextSeq() }) } : { output }),
 			at: Date.now(),
 			ms: Math.round(ms),
 		});
@@ -178,7 +178,7 @@ export class TaskRunner {
 	private outputOf(node: GraphNode): Json {
 		const sealed = this.sealedOutputs[node.index];
 		if (this.outputs[node.index] === undefined && sealed !== undefined) {
-			this.outputs[node.index] = JSON.parse(this.options.sealer.open(sealed, `task "${node.name}"`)) as Json;
+			this.outputs[node.index] = JSON.parse(this.options.sealer.open(sealed.sealed!, `task "${node.name}"`, sealed)) as Json;
 		}
 		return this.outputs[node.index] ?? null;
 	}
@@ -188,7 +188,7 @@ export class TaskRunner {
 		const ok = this.options.state.lastSuccess(node.name);
 		if (!ok) return undefined;
 		if (ok.sealed === undefined) return ok.output ?? null;
-		return JSON.parse(this.options.sealer.open(ok.sealed, `task "${node.name}"`)) as Json;
+		return JSON.parse(this.options.sealer.open(ok.sealed, `task "${node.name}"`, ok)) as Json;
 	}
 
 	/**

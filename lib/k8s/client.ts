@@ -1,6 +1,7 @@
 import pRetry from 'p-retry';
 import type { KubeConfig, KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
 import { canonicalJson } from '../engine/json.ts';
+import { fieldManager, ownedByNub, withManagedByLabel } from './field-manager.ts';
 import { explainError, KubeError, type Operation } from './errors.ts';
 import { loadBalancerAddress } from './load-balancer.ts';
 import { applyStages, describeObject, type KubeObject, type ObjectSource } from './objects.ts';
@@ -51,8 +52,7 @@ export interface WaitCall extends CallOptions {
 	timeoutMs?: number;
 }
 
-/** The field manager nub applies as: `kubectl get -o yaml --show-managed-fields` shows it. */
-export const fieldManager = 'nub';
+export { fieldManager } from './field-manager.ts';
 
 /**
  * A connection to one cluster through @kubernetes/client-node (imported when the first connection
@@ -111,7 +111,7 @@ export class Kube {
 				stage.map(async object => {
 					const before = await this.read(object, call);
 					const applied = await this.call({ verb: 'apply', object }, call, () =>
-						this.api.patch(object as KubernetesObject, undefined, undefined, fieldManager, true, 'application/apply-patch+yaml'),
+						this.api.patch(withManagedByLabel(object) as KubernetesObject, undefined, undefined, fieldManager, true, 'application/apply-patch+yaml'),
 					);
 					const after = plain(applied);
 					// Unchanged when the server kept the object as it was: its resourceVersion, or (a controller
@@ -196,13 +196,23 @@ export class Kube {
 	}
 
 	/**
-	 * Deletes the object with a propagation policy: `Foreground` keeps it (being deleted) until what
-	 * it owns is gone, so a Deployment is gone only once its pods are. False when it was not there.
+	 * Deletes an object nub manages (destroy and prune), with a propagation policy: `Foreground`
+	 * keeps it (being deleted) until what it owns is gone, so a Deployment is gone only once its
+	 * pods are. False when it was not there. Refuses, with a `not-managed` KubeError, an object
+	 * whose live managedFields do not name nub's field manager (`ownedByNub`): the state saying
+	 * nub made it is not enough. The deletion is conditional on the uid read, so an object made
+	 * anew under the name meanwhile is not deleted either.
 	 */
 	async deleteWith(ref: ObjectRef, options: DeleteOptions, call: CallOptions = {}): Promise<boolean> {
+		const live = await this.read(ref, call);
+		if (!live) return false;
+		if (!ownedByNub(live)) {
+			throw new KubeError(`${describeObject(ref)} is not managed by nub (no field manager "${fieldManager}" in its managedFields): not deleted; delete it yourself if it is to go`, undefined, false, undefined, { reason: 'not-managed' });
+		}
+		const uid = (live.metadata as { uid?: string }).uid;
 		try {
 			await this.call({ verb: 'delete', object: ref }, call, () =>
-				this.api.delete(header(ref) as KubernetesObject, undefined, undefined, undefined, undefined, options.propagationPolicy),
+				this.api.delete(header(ref) as KubernetesObject, undefined, undefined, undefined, undefined, options.propagationPolicy, uid ? { preconditions: { uid } } : undefined),
 			);
 			call.log?.(`${describeObject(ref)} deleted`);
 			return true;

@@ -23,6 +23,8 @@ export type KubeReason =
 	| 'immutable'
 	/** 422 for anything else the server's validation refused. */
 	| 'invalid'
+	/** The object is not nub's (its managedFields do not name nub): nub does not delete it. */
+	| 'not-managed'
 	/** 429. */
 	| 'throttled'
 	/** 5xx. */

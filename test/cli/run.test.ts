@@ -221,6 +221,32 @@ test('usage errors and --verbose', async t => {
 	removeProject(dir);
 });
 
+test('a version 2 state is upgraded once, under the key, saying so in one line; a forged record is then refused, exit 2', async t => {
+	const dir = makeProject({}, 'basic');
+	t.teardown(() => removeProject(dir));
+	t.is((await nub(dir, ['run', 'all'])).code, 0);
+	const { rmSync, writeFileSync, appendFileSync } = await import('node:fs');
+	const file = join(dir, '.nub/state.jsonl');
+	// The same state as an older nub kept it: no numbers, no tags, and no high-water mark yet.
+	const lines = readFileSync(file, 'utf8').trim().split('\n').slice(1).map(line => {
+		const { seq: _seq, mac: _mac, ...record } = JSON.parse(line) as Record<string, unknown>;
+		return JSON.stringify(record);
+	});
+	writeFileSync(file, `${['{"nub":"state","version":2}', ...lines].join('\n')}\n`);
+	rmSync(join(dir, '.nub/state.seq'));
+	const upgraded = await nub(dir, ['run', 'all', '--force', 'all']);
+	t.is(upgraded.code, 0, upgraded.stderr);
+	t.is(upgraded.stderr, `nub: the state log ${file} was version 2, unauthenticated: it is now version 3, each record authenticated under the state key\n`);
+	t.regex(readFileSync(file, 'utf8'), /^\{"nub":"state","version":3,/);
+	const again = await nub(dir, ['run', 'all', '--force', 'all']);
+	t.is(again.code, 0, again.stderr);
+	t.is(again.stderr, '', 'upgraded once only');
+	appendFileSync(file, '{"t":"gone","name":"settings","at":1,"seq":99}\n');
+	const forged = await nub(dir, ['plan', 'all']);
+	t.is(forged.code, 2);
+	t.regex(forged.stderr.trim(), /^nub: .*state\.jsonl line \d+ has no tag under the state key: nub did not write it with this key/);
+});
+
 test('a corrupt state is one clear line, exit 2, and the state is left as it was', async t => {
 	const dir = makeProject({}, 'basic');
 	await nub(dir, ['run', 'all']);

@@ -225,3 +225,23 @@ test('a Lease holder written by someone else reaches the message escaped: an ESC
 	t.false(/[\u0000-\u001f]/.test(error!.message), error!.message);
 	t.regex(error!.message, /^locked: mallory\\x1b\]0;pwned\\x07\\x1b\[2J\\nnub: unlocked holds the state lock \(Lease nub-state\/nub-lock, renewed \d+ s ago\)/);
 });
+
+test('an older team-state Secret put back (valid, but behind what this machine wrote) is refused by run and plan, exit 2', async t => {
+	const sandbox = await sandboxFor(t);
+	const dir = project(t, sandbox.kubeconfigPath);
+	const first = await nub(dir, ['run', 'all'], key);
+	t.is(first.code, 0, first.stderr);
+	const kube = await Kube.connect({ kubeconfig: sandbox.kubeconfigPath, context: 'nub-sandbox' });
+	const ref = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'nub-state', namespace: 'nub-state' } };
+	const older = (await kube.read(ref))!.data as Record<string, string>;
+	// A later run adds records (a rotated token); then someone with write access to the Secret
+	// puts the older, genuine log back.
+	const later = await nub(dir, ['run', 'token', '--force'], key);
+	t.is(later.code, 0, later.stderr);
+	await kube.apply([{ ...ref, type: 'Opaque', data: older }]);
+	for (const command of [['plan', 'all'], ['run', 'all']]) {
+		const refused = await nub(dir, command, key);
+		t.is(refused.code, 2, `${command.join(' ')}: ${refused.stderr}`);
+		t.regex(refused.stderr, /^nub: .*state\.jsonl ends at record \d+, but this machine wrote records up to \d+ \(.*\.nub\/state\.seq\): the log was cut short, or an older copy put back/m, command.join(' '));
+	}
+});

@@ -9,11 +9,11 @@ test('the key is made once, whole, 0600, with nothing left beside it; sealed val
 	const dir = tempDir();
 	t.teardown(() => cleanup(dir));
 	const stateDir = join(dir, '.nub');
-	const sealed = createSealer({ stateDir }).seal('hunter2-value');
+	const sealed = createSealer({ stateDir }).seal('hunter2-value', { name: 'x', seq: 1 });
 	t.regex(readFileSync(join(stateDir, 'key'), 'utf8'), /^[0-9a-f]{64}\n$/);
 	t.is(statSync(join(stateDir, 'key')).mode & 0o777, 0o600);
 	t.deepEqual(readdirSync(stateDir), ['key']);
-	t.is(createSealer({ stateDir }).open(sealed, 'x'), 'hunter2-value');
+	t.is(createSealer({ stateDir }).open(sealed, 'x', { name: 'x', seq: 1 }), 'hunter2-value');
 });
 
 test('an empty key file (a crash while an older nub created it) is replaced: nothing was sealed under it', t => {
@@ -22,9 +22,9 @@ test('an empty key file (a crash while an older nub created it) is replaced: not
 	const stateDir = join(dir, '.nub');
 	mkdirSync(stateDir, { mode: 0o700 });
 	writeFileSync(join(stateDir, 'key'), '', { mode: 0o600 });
-	const sealed = createSealer({ stateDir }).seal('value-after-crash');
+	const sealed = createSealer({ stateDir }).seal('value-after-crash', { name: 'x', seq: 1 });
 	t.regex(readFileSync(join(stateDir, 'key'), 'utf8'), /^[0-9a-f]{64}\n$/);
-	t.is(createSealer({ stateDir }).open(sealed, 'x'), 'value-after-crash');
+	t.is(createSealer({ stateDir }).open(sealed, 'x', { name: 'x', seq: 1 }), 'value-after-crash');
 	// Reading alone never makes a key.
 	const readOnly = join(dir, 'other');
 	t.throws(() => createSealer({ stateDir: readOnly, readOnly: true }).digest('x'), { message: /state key is missing/ });
@@ -34,7 +34,8 @@ test('a key file other users can read or write is refused, as ssh refuses such a
 	const dir = tempDir();
 	t.teardown(() => cleanup(dir));
 	const stateDir = join(dir, '.nub');
-	const sealed = createSealer({ stateDir }).seal('kept-private');
+	const binding = { name: 'x', seq: 1 };
+	const sealed = createSealer({ stateDir }).seal('kept-private', binding);
 	const file = join(stateDir, 'key');
 	for (const mode of [0o644, 0o640, 0o602]) {
 		chmodSync(file, mode);
@@ -43,7 +44,7 @@ test('a key file other users can read or write is refused, as ssh refuses such a
 		t.is(error!.message, `${file} is open to other users (mode 0${mode.toString(8)}): the state key must be private; run chmod 600 ${file}`);
 	}
 	chmodSync(file, 0o600);
-	t.is(createSealer({ stateDir }).open(sealed, 'x'), 'kept-private');
+	t.is(createSealer({ stateDir }).open(sealed, 'x', binding), 'kept-private');
 	chmodSync(file, 0o400);
-	t.is(createSealer({ stateDir }).open(sealed, 'x'), 'kept-private');
+	t.is(createSealer({ stateDir }).open(sealed, 'x', binding), 'kept-private');
 });

@@ -1,7 +1,9 @@
 import test from 'ava';
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createCipheriv } from 'node:crypto';
 import { join } from 'node:path';
 import { NubError } from '../../lib/engine/errors.ts';
+import { createSealer } from '../../lib/engine/sealer.ts';
 import { depsMap, depsText, StateStore } from '../../lib/engine/state-store.ts';
 import { cleanup, tempDir } from '../helpers/engine.ts';
 
@@ -56,7 +58,11 @@ test('a whole last record without its newline is kept, and the next record start
 	store.recordSuccess(ok('a', 1));
 	await store.close();
 	const file = join(dir, '.nub/state.jsonl');
-	appendFileSync(file, JSON.stringify({ t: 'ok', ...ok('b', 2) }));
+	// nub writes a line and its newline at once; an older nub could crash between the two.
+	const store2 = StateStore.load(join(dir, '.nub'));
+	store2.recordSuccess(ok('b', 2));
+	await store2.close();
+	writeFileSync(file, readFileSync(file, 'utf8').slice(0, -1));
 	const reloaded = StateStore.load(join(dir, '.nub'));
 	t.is(reloaded.get('b')?.ok?.output, 2);
 	reloaded.recordSuccess(ok('c', 3));
@@ -128,7 +134,7 @@ test('loading never writes', t => {
 	cleanup(dir);
 });
 
-test('a version 1 log is read, and rewritten as version 2 before the first record is added', async t => {
+test('a version 1 log is read, and rewritten as version 3 before the first record is added', async t => {
 	const dir = tempDir();
 	const file = join(dir, 'state.jsonl');
 	const v1 = [
@@ -150,7 +156,7 @@ test('a version 1 log is read, and rewritten as version 2 before the first recor
 	store.recordSuccess(ok('e', 5));
 	await store.close();
 	const lines = readFileSync(file, 'utf8').trim().split('\n');
-	t.is(lines[0], '{"nub":"state","version":2}');
+	t.regex(lines[0]!, /^\{"nub":"state","version":3,"seq":5,"mac":"[\w-]{22}"\}$/);
 	t.false(lines.some(line => line.includes('"key"')), 'no version 1 record is left');
 	const again = StateStore.load(dir);
 	t.deepEqual([...again.names()].sort(), ['a', 'b', 'd', 'e']);
@@ -161,9 +167,9 @@ test('a version 1 log is read, and rewritten as version 2 before the first recor
 
 test('a newer version of the log is refused as such, not as corrupt', t => {
 	const dir = tempDir();
-	writeFileSync(join(dir, 'state.jsonl'), '{"nub":"state","version":3}\n');
+	writeFileSync(join(dir, 'state.jsonl'), '{"nub":"state","version":4}\n');
 	const message = t.throws(() => StateStore.load(dir))!.message;
-	t.regex(message, /written by a nub that keeps its state in version 3; this nub reads versions 1 and 2/);
+	t.regex(message, /written by a nub that keeps its state in version 4; this nub reads versions 1 to 3/);
 	t.notRegex(message, /corrupt/);
 	cleanup(dir);
 });
@@ -173,4 +179,153 @@ test('needs are recorded as one string of name and hash pairs, and read back in 
 	t.is(depsText(deps), 'hub:config h1 b h2');
 	t.deepEqual(Object.entries(depsMap(depsText(deps))), Object.entries(deps));
 	t.deepEqual(depsMap(depsText({})), {});
+});
+
+// Attacks on the log (issue 17, item 2): each is a write an attacker can make to
+// `.nub/state.jsonl` or the team-state Secret without the state key. Each must be refused.
+
+/** A project's state with a few records, one of them secret, closed: its log, key and mark on disk. */
+async function writtenState(dir: string) {
+	const stateDir = join(dir, '.nub');
+	const sealer = createSealer({ stateDir });
+	const store = StateStore.load(stateDir, { sealer });
+	store.recordSuccess(ok('ingress', 1));
+	store.recordSuccess({ ...ok('hub-crypto-key', 0), output: undefined, sealed: sealer.seal('"key-one"', { name: 'hub-crypto-key', seq: store.nextSeq() }) });
+	store.recordSuccess({ ...ok('proxy-token', 0), output: undefined, sealed: sealer.seal('"the-proxy-token"', { name: 'proxy-token', seq: store.nextSeq() }) });
+	store.recordSuccess({ ...ok('firefly-password', 0), output: undefined, sealed: sealer.seal('"the-firefly-password"', { name: 'firefly-password', seq: store.nextSeq() }) });
+	await store.close();
+	return { stateDir, file: join(stateDir, 'state.jsonl'), sealer };
+}
+
+const refusedLine = (t: import('ava').ExecutionContext, stateDir: string, line: number) => {
+	const error = t.throws(() => StateStore.load(stateDir), { instanceOf: NubError });
+	t.is(error?.kind, 'state');
+	t.regex(error!.message, new RegExp(`state\\.jsonl line ${line} (fails authentication|has no tag) under the state key`));
+};
+
+test('attack: a record for a task that does not exist, listing Namespace nublado, is refused naming its line', async t => {
+	const dir = tempDir();
+	t.teardown(() => cleanup(dir));
+	const { stateDir, file } = await writtenState(dir);
+	const output = { objects: [{ apiVersion: 'v1', kind: 'Namespace', name: 'nublado' }] };
+	// Unsigned, then with a sequence number and a made-up tag where nub puts its own.
+	appendFileSync(file, `${JSON.stringify({ t: 'ok', ...ok('no-such-task', 0), output })}\n`);
+	refusedLine(t, stateDir, 6);
+	const lines = readFileSync(file, 'utf8').split('\n').slice(0, 5);
+	writeFileSync(file, `${[...lines, JSON.stringify({ t: 'ok', ...ok('no-such-task', 0), output, seq: 5, mac: 'A'.repeat(22) })].join('\n')}\n`);
+	refusedLine(t, stateDir, 6);
+});
+
+test('attack: an appended {"t":"gone","name":"hub-crypto-key"} is refused, with or without its newline', async t => {
+	const dir = tempDir();
+	t.teardown(() => cleanup(dir));
+	const { stateDir, file } = await writtenState(dir);
+	const before = readFileSync(file);
+	appendFileSync(file, '{"t":"gone","name":"hub-crypto-key"}\n');
+	refusedLine(t, stateDir, 6);
+	writeFileSync(file, Buffer.concat([before, Buffer.from('{"t":"gone","name":"hub-crypto-key","at":1,"seq":5}')]));
+	refusedLine(t, stateDir, 6);
+	// Torn (not JSON) is what a crash leaves: dropped, and the key is still there.
+	writeFileSync(file, Buffer.concat([before, Buffer.from('{"t":"gone","name":"hub-cr')]));
+	t.truthy(StateStore.load(stateDir).lastSuccess('hub-crypto-key')?.sealed);
+});
+
+test('attack: swapping two sealed values is refused, by the log and by the values themselves', async t => {
+	const dir = tempDir();
+	t.teardown(() => cleanup(dir));
+	const { stateDir, file, sealer } = await writtenState(dir);
+	const lines = readFileSync(file, 'utf8').split('\n');
+	const sealedOf = (line: string) => (JSON.parse(line) as { sealed: string }).sealed;
+	const [proxy, firefly] = [sealedOf(lines[3]!), sealedOf(lines[4]!)];
+	lines[3] = lines[3]!.replace(proxy, firefly);
+	lines[4] = lines[4]!.replace(firefly, proxy);
+	writeFileSync(file, lines.join('\n'));
+	refusedLine(t, stateDir, 4);
+	// Were the log's tags forged too, the value would not open for the other task or record.
+	t.throws(() => sealer.open(proxy, 'task "firefly-password"', { name: 'firefly-password', seq: 4 }), { message: /cannot decrypt the secret output/ });
+	t.throws(() => sealer.open(proxy, 'task "proxy-token"', { name: 'proxy-token', seq: 9 }), { message: /cannot decrypt the secret output/ });
+	t.is(sealer.open(proxy, 'task "proxy-token"', { name: 'proxy-token', seq: 3 }), '"the-proxy-token"');
+});
+
+test('attack: re-appending an older record (a rotation rolled back) is refused', async t => {
+	const dir = tempDir();
+	t.teardown(() => cleanup(dir));
+	const { stateDir, file, sealer } = await writtenState(dir);
+	const oldKeyLine = readFileSync(file, 'utf8').split('\n')[2]!;
+	// The key is rotated: a new record for the task.
+	const store = StateStore.load(stateDir, { sealer });
+	store.recordSuccess({ ...ok('hub-crypto-key', 0), output: undefined, sealed: sealer.seal('"key-two"', { name: 'hub-crypto-key', seq: store.nextSeq() }) });
+	await store.close();
+	appendFileSync(file, `${oldKeyLine}\n`);
+	refusedLine(t, stateDir, 7);
+});
+
+test('attack: a log cut short, or an older copy put back, is caught by the high-water mark', async t => {
+	const dir = tempDir();
+	t.teardown(() => cleanup(dir));
+	const { stateDir, file, sealer } = await writtenState(dir);
+	const older = readFileSync(file);
+	const store = StateStore.load(stateDir, { sealer });
+	store.recordSuccess({ ...ok('hub-crypto-key', 0), output: undefined, sealed: sealer.seal('"key-two"', { name: 'hub-crypto-key', seq: store.nextSeq() }) });
+	await store.close();
+	t.is(statSync(join(stateDir, 'state.seq')).mode & 0o777, 0o600);
+	// Whole lines cut off: every prefix is authentic, so the tags alone cannot tell.
+	const lines = readFileSync(file, 'utf8').split('\n');
+	writeFileSync(file, `${lines.slice(0, 5).join('\n')}\n`);
+	const cut = t.throws(() => StateStore.load(stateDir), { instanceOf: NubError });
+	t.is(cut?.kind, 'state');
+	t.regex(cut!.message, /state\.jsonl ends at record 4, but this machine wrote records up to 5 .*cut short, or an older copy put back/);
+	writeFileSync(file, older);
+	t.regex(t.throws(() => StateStore.load(stateDir))!.message, /ends at record 4, but this machine wrote records up to 5/);
+	// Deleted: no longer an empty state that makes everything anew.
+	rmSync(file);
+	t.regex(t.throws(() => StateStore.load(stateDir))!.message, /state\.jsonl is missing, but this machine wrote records up to 5/);
+	// The mark cannot be lowered without the key either.
+	writeFileSync(file, older);
+	writeFileSync(join(stateDir, 'state.seq'), '{"seq":4,"mac":"AAAAAAAAAAAAAAAAAAAAAA"}\n');
+	t.regex(t.throws(() => StateStore.load(stateDir))!.message, /state\.seq fails authentication/);
+});
+
+test('a log that verifies under another key is refused at its first line: the wrong key', async t => {
+	const dir = tempDir();
+	t.teardown(() => cleanup(dir));
+	const { stateDir } = await writtenState(dir);
+	const other = createSealer({ stateDir, fromEnvironment: 'ab'.repeat(32) });
+	const error = t.throws(() => StateStore.load(stateDir, { sealer: other }), { instanceOf: NubError });
+	t.regex(error!.message, /line 1 fails authentication under the state key: the state key is wrong \(NUB_STATE_KEY\)/);
+	// And without any key, it is not read unchecked.
+	rmSync(join(stateDir, 'key'));
+	t.regex(t.throws(() => StateStore.load(stateDir, { sealer: createSealer({ stateDir, readOnly: true }) }))!.message, /authenticated under the state key, which is missing/);
+});
+
+test('a version 2 log is upgraded once, under the key, its sealed values bound, and says so', async t => {
+	const dir = tempDir();
+	t.teardown(() => cleanup(dir));
+	const stateDir = join(dir, '.nub');
+	mkdirSync(stateDir, { mode: 0o700 });
+	// A version 2 value: sealed without associated data (the v1 format), as an older nub did.
+	const key = Buffer.alloc(32, 7);
+	writeFileSync(join(stateDir, 'key'), `${key.toString('hex')}\n`, { mode: 0o600 });
+	const nonce = Buffer.alloc(12, 1);
+	const cipher = createCipheriv('aes-256-gcm', key, nonce);
+	const body = Buffer.concat([cipher.update('"old-secret"'), cipher.final()]);
+	const unbound = ['v1', nonce, cipher.getAuthTag(), body].map(p => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
+	const v2 = ['{"nub":"state","version":2}', JSON.stringify({ t: 'ok', ...ok('a', 1) }), JSON.stringify({ t: 'ok', ...ok('s', 0), output: undefined, sealed: unbound })];
+	writeFileSync(join(stateDir, 'state.jsonl'), `${v2.join('\n')}\n`);
+	const messages: string[] = [];
+	const store = StateStore.load(stateDir);
+	store.onUpgrade = message => messages.push(message);
+	store.recordSuccess(ok('b', 2));
+	store.recordSuccess(ok('c', 3));
+	await store.close();
+	t.deepEqual(messages, [`the state log ${join(stateDir, 'state.jsonl')} was version 2, unauthenticated: it is now version 3, each record authenticated under the state key`]);
+	const again = StateStore.load(stateDir);
+	const s = again.lastSuccess('s')!;
+	t.true(s.sealed!.startsWith('v2.'));
+	t.is(createSealer({ stateDir }).open(s.sealed!, 'task "s"', s), '"old-secret"');
+	t.deepEqual([...again.names()].sort(), ['a', 'b', 'c', 's']);
+	// Put back as version 2 now (or any unauthenticated log, however long), it is refused: this
+	// machine has written version 3 records.
+	writeFileSync(join(stateDir, 'state.jsonl'), `${[...v2, ...Array.from({ length: 10 }, (_, i) => JSON.stringify({ t: 'ok', ...ok(`x${i}`, i) }))].join('\n')}\n`);
+	t.regex(t.throws(() => StateStore.load(stateDir))!.message, /is version 2, unauthenticated, but this machine already wrote version 3 records up to 4/);
 });

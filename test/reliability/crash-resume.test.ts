@@ -242,7 +242,7 @@ async function killAndResume(t: ExecutionContext, index: number, seed: number) {
 	t.is(last.code, 0, `no success within ${maxResumes} resumes: ${last.stderr}${last.stdout.slice(-1500)}`);
 	if (last.code === 0) t.deepEqual(summaryOf(last.stdout).failed, []);
 	// Nothing a killed run was writing is left behind: no lock, no temporary lock or state file.
-	t.deepEqual(readdirSync(join(dir, '.nub')).sort(), ['key', 'sandbox', 'state.jsonl'], 'what is left in .nub after the resume');
+	t.deepEqual(readdirSync(join(dir, '.nub')).sort(), ['key', 'sandbox', 'state.jsonl', 'state.seq'], 'what is left in .nub after the resume');
 
 	// Nothing that had finished ran again.
 	for (let i = 0; i < attempts.length; i++) {

@@ -73,7 +73,7 @@ export function stateSecrets(dir: string, key?: string, state = StateStore.load(
 	const out: Record<string, unknown> = {};
 	for (const name of state.names()) {
 		const ok = state.lastSuccess(name);
-		if (ok?.sealed !== undefined) out[name] = JSON.parse(sealer.open(ok.sealed, name));
+		if (ok?.sealed !== undefined) out[name] = JSON.parse(sealer.open(ok.sealed, name, ok));
 	}
 	return out;
 }

@@ -52,7 +52,7 @@ function secrets(dir: string, key?: string): Record<string, unknown> {
 	const out: Record<string, unknown> = {};
 	for (const name of state.names()) {
 		const ok = state.get(name)?.ok;
-		if (ok?.sealed) out[name] = JSON.parse(sealer.open(ok.sealed, name));
+		if (ok?.sealed) out[name] = JSON.parse(sealer.open(ok.sealed, name, ok));
 	}
 	return out;
 }
@@ -148,7 +148,8 @@ test('a wrong or missing state key is a clear error; nothing runs and nothing is
 
 	const wrong = await nub(dir, ['run', 'all', '--force'], { NUB_STATE_KEY: randomBytes(32).toString('hex') });
 	t.is(wrong.code, 2);
-	t.regex(wrong.stderr.trim(), /^nub: cannot decrypt the secret output of task "[a-z-]+": the state key is wrong \(NUB_STATE_KEY\); use the key the state was written with$/);
+	// The log itself is authenticated under the key: a wrong one fails at its first line.
+	t.regex(wrong.stderr.trim(), /^nub: .*\.nub\/state\.jsonl line 1 fails authentication under the state key: the state key is wrong \(NUB_STATE_KEY\), or the line was changed by hand; use the key the state was written with$/);
 	t.false(existsSync(join(dir, 'ran')), 'a task ran under the wrong key');
 	t.is(readFileSync(join(dir, '.nub/state.jsonl'), 'utf8'), state);
 
@@ -156,7 +157,7 @@ test('a wrong or missing state key is a clear error; nothing runs and nothing is
 	unlinkSync(join(dir, '.nub/key'));
 	const missing = await nub(dir, ['run', 'all']);
 	t.is(missing.code, 2);
-	t.regex(missing.stderr.trim(), /^nub: the state holds secrets but the state key is missing: set NUB_STATE_KEY or restore .*\.nub\/key$/);
+	t.regex(missing.stderr.trim(), /^nub: .*\.nub\/state\.jsonl is authenticated under the state key, which is missing: set NUB_STATE_KEY or restore .*\.nub\/key$/);
 	t.false(existsSync(join(dir, '.nub/key')), 'a new key was made beside the old secrets');
 	t.is(readFileSync(join(dir, '.nub/state.jsonl'), 'utf8'), state);
 
@@ -275,7 +276,7 @@ test('a self-signed certificate near its end is renewed by the next checked run,
 	const state = StateStore.load(stateDir);
 	const recorded = state.lastSuccess('tls-certificate')!;
 	const sealer = createSealer({ stateDir });
-	state.recordSuccess({ ...recorded, sealed: sealer.seal(JSON.stringify({ certPem: old.certPem, keyPem: old.keyPem, chainPem: ca.certPem })) });
+	state.recordSuccess({ ...recorded, sealed: sealer.seal(JSON.stringify({ certPem: old.certPem, keyPem: old.keyPem, chainPem: ca.certPem }), { name: 'tls-certificate', seq: state.nextSeq() }) });
 	await state.close();
 
 	const renewed = await nub(dir, ['run', 'all', '--json']);
