@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isDeepStrictEqual } from 'node:util';
+import { createSealer } from '../../lib/engine/sealer.ts';
 import { StateStore } from '../../lib/engine/state-store.ts';
 import type { KubeObject } from '../../lib/k8s/objects.ts';
 import { finished, makeNubladoProject, nub, removeProject, startNub, summaryOf, waitFor } from '../helpers/project.ts';
@@ -72,7 +73,8 @@ test('team state on the real API: two operators at once, the second refused nami
 	t.teardown(() => rmSync(copy, { recursive: true, force: true }));
 	mkdirSync(join(copy, '.nub'));
 	writeFileSync(join(copy, '.nub/state.jsonl'), Buffer.from((stateSecret!.data as Record<string, string>)['state.jsonl']!, 'base64'));
-	const uploaded = StateStore.load(join(copy, '.nub'));
+	// Read under the team's state key, as the operators read it (the log is authenticated under it).
+	const uploaded = StateStore.load(join(copy, '.nub'), { sealer: createSealer({ stateDir: join(copy, '.nub'), fromEnvironment: key.NUB_STATE_KEY }) });
 	const finishedByFirst = [...uploaded.names()].filter(name => uploaded.lastSuccess(name));
 	t.true(finishedByFirst.includes('hub-secret'), `the cluster's state holds ${finishedByFirst.join(', ')}`);
 
