@@ -26,6 +26,10 @@ const noComma = /^[^,]+$/;
 const dnsName = /^(?=.{1,254}$)[A-Za-z0-9_]([-A-Za-z0-9_]{0,61}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([-A-Za-z0-9_]{0,61}[A-Za-z0-9_])?)*\.?$/;
 /** A DNS server: a name or IPv4 address, or an IPv6 one in brackets, then :port if not 53. */
 const nameserver = /^([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$/;
+/** A duration as nublado.yaml writes it: `90s`, `10m`, `1h`, or `500ms`. */
+const duration = /^\d+(ms|s|m|h)$/;
+/** A task's name, as the engine accepts it. */
+const taskName = /^[a-z0-9][a-z0-9-]*$/;
 /** An image the prepuller can take from PREPULLER_IMAGE_LIST (comma-separated, unquoted). */
 const prepulled = /^[a-z0-9][a-z0-9._\-/:@]*$/;
 
@@ -188,6 +192,13 @@ export const schema = {
 				enabled: { type: 'boolean', default: true, doc: 'only when routes.hub is not /' },
 				folder: { type: 'string', default: 'landing', doc: 'the page\'s files (PNGs go in byte for byte; dotfiles left out): inside the project, or an absolute path' },
 			},
+		},
+		timeouts: {
+			type: 'map',
+			keys: taskName,
+			expectedKey: 'a task name (nub list shows them) or default',
+			values: { type: 'string', pattern: duration, expected: 'a duration such as 90s, 10m or 1h' },
+			doc: 'how long each task waits for its rollouts and claims, by task name (default: every other task), such as { default: 10m, hub: 15m }; unset, 10m',
 		},
 		dns: {
 			type: 'object',
@@ -377,7 +388,7 @@ function applyEnvironment(raw: Record<string, unknown>, env: Readonly<Record<str
 	for (const [path, field] of leaves(schema)) {
 		const name = envName(path);
 		const text = env[name];
-		if (text === undefined || field.type === 'secret' || field.type === 'object') continue;
+		if (text === undefined || field.type === 'secret' || field.type === 'object' || field.type === 'map') continue;
 		fromEnv.set(path, name);
 		let value: unknown = text;
 		if (field.type === 'integer' || field.type === 'number') value = text.trim() === '' || Number.isNaN(Number(text)) ? text : Number(text);
@@ -475,6 +486,10 @@ function derive(config: Record<string, any>, problems: Problem[]) {
 		if (!isAbsolute(folder) && leavesProject(folder)) problem(path, `"${folder}" leaves the project folder: give a folder inside it, or an absolute path to use one elsewhere`);
 	}
 
+	for (const [name, text] of Object.entries(config.timeouts as Record<string, string>)) {
+		if (durationMs(text) === 0) problem(`timeouts.${name}`, `expected a duration of more than 0, such as 90s or 10m, got ${describe(text)}`);
+	}
+
 	const dns = config.dns;
 	if (dns.provider === 'rfc2136') {
 		for (const key of ['server', 'zone', 'keySecret']) if (dns[key] === undefined) problem(`dns.${key}`, 'is required with provider: rfc2136');
@@ -495,6 +510,22 @@ function leavesProject(path: string): boolean {
 export function normalizeRoute(path: string): string {
 	const trimmed = path.replace(/^\/+|\/+$/g, '');
 	return trimmed === '' ? '/' : `/${trimmed}`;
+}
+
+/** `90s` -> 90000: a duration of nublado.yaml (one the schema accepted) in milliseconds. */
+export function durationMs(text: string): number {
+	const match = /^(\d+)(ms|s|m|h)$/.exec(text);
+	if (!match) return NaN;
+	return Number(match[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
+}
+
+/**
+ * How long task `name` waits for what it applied (rollouts, claims): its own entry of
+ * `timeouts`, else `timeouts.default`, else undefined (the client's own 10 minutes).
+ */
+export function timeoutOf(config: Pick<NubladoConfig, 'timeouts'>, name: string): number | undefined {
+	const text = config.timeouts[name] ?? config.timeouts.default;
+	return text === undefined ? undefined : durationMs(text);
 }
 
 /** `20Gi` -> bytes (binary and decimal suffixes as Kubernetes reads them). */

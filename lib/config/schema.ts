@@ -14,6 +14,8 @@ export type Field =
 	| { type: 'enum'; values: readonly string[]; required?: boolean; default?: string; doc?: string }
 	| { type: 'list'; items: Field; required?: boolean; default?: readonly unknown[]; doc?: string }
 	| { type: 'object'; fields: Record<string, Field>; required?: boolean; doc?: string }
+	/** A mapping whose keys the file chooses (task names), every value checked against `values`. */
+	| { type: 'map'; values: Field; keys?: RegExp; expectedKey?: string; doc?: string }
 	/** A credential given by reference: `{ env: NAME }` or `{ file: path }`, never its value. */
 	| { type: 'secret'; required?: boolean; doc?: string };
 
@@ -37,7 +39,9 @@ export type FieldValue<F extends Field> = F extends { type: 'string' }
 						? SecretRef
 						: F extends { type: 'object'; fields: infer Fields extends Record<string, Field> }
 							? FieldsValue<Fields>
-							: never;
+							: F extends { type: 'map'; values: infer Value extends Field }
+								? Record<string, FieldValue<Value>>
+								: never;
 
 /** An object's fields as `check` returns them: see FieldValue. */
 type FieldsValue<Fields extends Record<string, Field>> = Flat<
@@ -47,7 +51,7 @@ type FieldsValue<Fields extends Record<string, Field>> = Flat<
 >;
 
 /** Whether `check` always gives the field a value (when it reports no problem). */
-type Present<F extends Field> = F extends { type: 'object' } | { required: true } | { default: unknown } ? true : false;
+type Present<F extends Field> = F extends { type: 'object' } | { type: 'map' } | { required: true } | { default: unknown } ? true : false;
 
 /** One object type from an intersection, for readable types in an editor. */
 export type Flat<T> = { [K in keyof T]: T[K] } & {};
@@ -69,6 +73,7 @@ export function check(field: Field, value: unknown, path: string, problems: Prob
 	if (value === undefined || value === null) {
 		if ('default' in field && field.default !== undefined) return structuredClone(field.default);
 		if (field.type === 'object') return value === null && field.required ? missing(path, problems) : check(field, {}, path, problems);
+		if (field.type === 'map') return {};
 		if (field.required) return missing(path, problems);
 		return undefined;
 	}
@@ -125,6 +130,19 @@ export function check(field: Field, value: unknown, path: string, problems: Prob
 			}
 			for (const [key, child] of Object.entries(field.fields)) {
 				const checked = check(child, (value as Record<string, unknown>)[key], join(path, key), problems);
+				if (checked !== undefined) result[key] = checked;
+			}
+			return result;
+		}
+		case 'map': {
+			if (typeof value !== 'object' || Array.isArray(value)) return problem(`expected a mapping, got ${got}`);
+			const result: Record<string, unknown> = {};
+			for (const [key, item] of Object.entries(value)) {
+				if (field.keys && !field.keys.test(key)) {
+					problems.push({ path: join(path, key), message: `expected ${field.expectedKey ?? `a key matching ${field.keys}`}, got ${describe(key)}` });
+					continue;
+				}
+				const checked = check(field.values, item, join(path, key), problems);
 				if (checked !== undefined) result[key] = checked;
 			}
 			return result;

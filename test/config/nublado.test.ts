@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, envName, loadConfig, parseConfig } from '../../lib/config/nublado.ts';
+import { ConfigError, durationMs, envName, loadConfig, parseConfig, timeoutOf } from '../../lib/config/nublado.ts';
 
 const github = `hostname: nb.example.org
 oauth:
@@ -112,6 +112,13 @@ const bad: Array<[string, string, string[]]> = [
 	]],
 	['two images to prepull', `${github}prepuller: { images: [a/b:1, c/d:2] }\n`, ["nublado.yaml: prepuller.images: the prepuller's image pulls only one image of its list; give at most one, got 2"]],
 	['no scan and nothing to pull', `${github}prepuller: { noScan: true }\n`, ['nublado.yaml: prepuller.images: is required with noScan: true (there is nothing else to pull)']],
+	['timeouts that are no durations, a name that is no task name', `${github}timeouts: { default: ten minutes, hub: 15, "Hub!": 1m }\n`, [
+		'nublado.yaml: timeouts.default: expected a duration such as 90s, 10m or 1h, got "ten minutes"',
+		'nublado.yaml: timeouts.hub: expected a duration such as 90s, 10m or 1h, got 15',
+		'nublado.yaml: timeouts.Hub!: expected a task name (nub list shows them) or default, got "Hub!"',
+	]],
+	['a timeout of zero', `${github}timeouts: { proxy: 0s }\n`, ['nublado.yaml: timeouts.proxy: expected a duration of more than 0, such as 90s or 10m, got "0s"']],
+	['timeouts that are no mapping', `${github}timeouts: 10m\n`, ['nublado.yaml: timeouts: expected a mapping, got "10m"']],
 	['a scan of a registry other than Docker Hub', `${github}lab: { repoHost: registry.example.org }\n`, ['nublado.yaml: prepuller.noScan: the prepuller scans only Docker Hub, not registry.example.org: set noScan: true and images']],
 ];
 
@@ -139,6 +146,26 @@ test('the committed example configuration is valid', t => {
 	const config = parseConfig(readFileSync(new URL('../../nublado.example.yaml', import.meta.url), 'utf8'), 'nublado.example.yaml');
 	t.is(config.hostname, 'nublado.example.org');
 	t.deepEqual(config.kubernetes, { context: 'gke_my-project_us-central1-a_nublado', state: 'file' });
+	t.deepEqual(config.timeouts, { default: '10m', hub: '15m', firefly: '20m' });
+});
+
+test('a task\'s timeout is its own entry, else timeouts.default, else none (the client\'s 10 minutes)', t => {
+	const config = parseConfig(`${github}timeouts: { default: 90s, hub: 15m, proxy: 500ms, firefly: 1h }\n`, 'nublado.yaml');
+	t.is(timeoutOf(config, 'hub'), 15 * 60_000);
+	t.is(timeoutOf(config, 'proxy'), 500);
+	t.is(timeoutOf(config, 'firefly'), 3_600_000);
+	t.is(timeoutOf(config, 'keepalive'), 90_000);
+	t.deepEqual(parseConfig(github, 'nublado.yaml').timeouts, {});
+	t.is(timeoutOf(parseConfig(github, 'nublado.yaml'), 'hub'), undefined);
+	t.is(durationMs('10m'), 600_000);
+	t.true(Number.isNaN(durationMs('10 m')));
+});
+
+test('the hub\'s image is overridden from the environment, NUBLADO_HUB_IMAGE, and checked', t => {
+	t.is(envName('hub.image'), 'NUBLADO_HUB_IMAGE');
+	t.is(parseConfig(github, 'nublado.yaml', { NUBLADO_HUB_IMAGE: 'lsstsqre/sciplat-hub:missing' }).hub.image, 'lsstsqre/sciplat-hub:missing');
+	const error = t.throws(() => parseConfig(github, 'nublado.yaml', { NUBLADO_HUB_IMAGE: 'Not An Image' }), { instanceOf: ConfigError });
+	t.is(error!.message, 'NUBLADO_HUB_IMAGE: hub.image: expected a container image, got "Not An Image"');
 });
 
 /*
@@ -161,7 +188,7 @@ test('a nublado.yaml of 40,000 keys is refused in one line naming the file, in w
 test('keys under the bound are read: 4,900 unknown keys are all named', t => {
 	const error = t.throws(() => parseConfig(manyKeys(4_900), 'nublado.yaml'), { instanceOf: ConfigError });
 	t.is(error!.problems.length, 4_900);
-	t.is(error!.problems[4_899], 'nublado.yaml: k4899: unknown field; known here: hostname, namespace, kubernetes, oauth, tls, dhparam, routes, hub, lab, nfs, firefly, prepuller, logging, landing, dns');
+	t.is(error!.problems[4_899], 'nublado.yaml: k4899: unknown field; known here: hostname, namespace, kubernetes, oauth, tls, dhparam, routes, hub, lab, nfs, firefly, prepuller, logging, landing, timeouts, dns');
 });
 
 test('a file over 1 MiB is refused before it is read; a text over 1 MiB before it is parsed', t => {
