@@ -21,9 +21,12 @@ const example = {
 		tags: { type: 'list', items: { type: 'string' }, default: [] },
 		password: { type: 'secret' },
 		inner: { type: 'object', fields: { on: { type: 'boolean', default: false } } },
+		limits: { type: 'map', values: { type: 'integer' } },
 	},
 } as const;
-same<FieldValue<typeof example>, { name: string; size: number; note?: string; mode: 'a' | 'b'; tags: string[]; password?: SecretRef; inner: { on: boolean } }>(true);
+same<FieldValue<typeof example>, { name: string; size: number; note?: string; mode: 'a' | 'b'; tags: string[]; password?: SecretRef; inner: { on: boolean }; limits: Record<string, number> }>(true);
+// The configuration's timeouts: a map of durations, always present (an absent one is {}).
+same<NubladoConfig['timeouts'], Record<string, string>>(true);
 
 declare const config: NubladoConfig;
 
