@@ -58,6 +58,11 @@ export interface ApplySpec<N extends Needs> {
 	/** PersistentVolumeClaims waited for, after the apply, until bound to their volumes. */
 	claims?: ReadonlyArray<{ namespace: string; name: string }>;
 	/**
+	 * How long the waits for `rollouts` and `claims` may take together (nublado.yaml's `timeouts`);
+	 * unset, each wait has the client's 10 minutes. Not in the cache key: a longer wait changes nothing applied.
+	 */
+	timeoutMs?: number;
+	/**
 	 * Runs before the apply, with the objects about to be applied: for what the cluster cannot
 	 * change in place (an immutable field), which the task replaces itself.
 	 */
@@ -113,8 +118,11 @@ export function applyTask<N extends Needs = {}>(spec: ApplySpec<N>): Task<Applie
 			const cluster = await kube(context);
 			await spec.prepare?.(objects, cluster, context);
 			const results = await cluster.apply(objects);
-			for (const rollout of spec.rollouts ?? []) await cluster.waitForRollout(rollout.kind, rollout.namespace, rollout.name);
-			for (const claim of spec.claims ?? []) await cluster.waitForBound(claim.namespace, claim.name);
+			// One budget for all of the task's waits, each given what is left of it.
+			const deadline = spec.timeoutMs === undefined ? undefined : Date.now() + spec.timeoutMs;
+			const wait = () => (deadline === undefined ? {} : { timeoutMs: Math.max(1, deadline - Date.now()) });
+			for (const rollout of spec.rollouts ?? []) await cluster.waitForRollout(rollout.kind, rollout.namespace, rollout.name, wait());
+			for (const claim of spec.claims ?? []) await cluster.waitForBound(claim.namespace, claim.name, wait());
 			const applied = results.map(({ object }) => ({
 				apiVersion: object.apiVersion,
 				kind: object.kind,

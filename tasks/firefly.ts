@@ -1,5 +1,6 @@
 import type { Task } from 'nub';
 import type { SecretManifest } from '../lib/k8s/secret.ts';
+import { timeoutOf } from '../lib/config/nublado.ts';
 import { applyTask, type Applied } from './apply.ts';
 import type { Deployment } from './platform.ts';
 
@@ -25,5 +26,6 @@ export function fireflyTask({ config }: Deployment, needs: { namespace: Task<App
 		}),
 		objects: ({ fireflySecret }) => [fireflySecret],
 		rollouts: [{ kind: 'Deployment', namespace: config.namespace, name: 'firefly' }],
+		timeoutMs: timeoutOf(config, 'firefly'),
 	});
 }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { task, type KubeObject, type Task } from 'nub';
 import { secretManifest } from '../lib/k8s/secret.ts';
+import { timeoutOf } from '../lib/config/nublado.ts';
 import { applyTask, type Applied } from './apply.ts';
 import { credentialsOf, credentialTask } from './credentials.ts';
 import { folderMapTask, type FolderMap } from './landing.ts';
@@ -117,6 +118,7 @@ export function hubTasks(
 			...(jwtCertificate ? [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'jwt-cert', namespace: ns }, data: { 'signing-certificate.pem': jwtCertificate } }] : []),
 		],
 		rollouts: [{ kind: 'Deployment', namespace: ns, name: 'hub' }],
+		timeoutMs: timeoutOf(config, 'hub'),
 	});
 	const proxy = applyTask({
 		name: 'proxy',
@@ -126,6 +128,7 @@ export function hubTasks(
 		templates: ['proxy/proxy.yaml'],
 		values: () => ({ NAMESPACE: ns, HOSTNAME: config.hostname, HUB_ROUTE: config.routes.hub, MAX_HTTP_HEADER_SIZE: config.hub.maxHttpHeaderSize }),
 		rollouts: [{ kind: 'Deployment', namespace: ns, name: 'proxy' }],
+		timeoutMs: timeoutOf(config, 'proxy'),
 	});
 	return { hubSecret, hubConfig, resourceMap, hub, proxy, ...(jwtCertificate ? { jwtCertificate } : {}), ...(oauthSecret ? { oauthSecret } : {}) };
 }

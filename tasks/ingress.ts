@@ -1,6 +1,7 @@
 import { kube, task, type Task } from 'nub';
 import { printable } from '../lib/engine/printable.ts';
 import { loadBalancerAddress } from '../lib/k8s/load-balancer.ts';
+import { timeoutOf } from '../lib/config/nublado.ts';
 import { applyTask, type Applied } from './apply.ts';
 import type { Deployment } from './platform.ts';
 
@@ -15,13 +16,14 @@ export function ingressTasks({ config }: Deployment, namespace: Task<Applied>) {
 		templates: ['ingress/ingress-nginx.yaml'],
 		values: () => ({ NAMESPACE: config.namespace }),
 		rollouts: [{ kind: 'Deployment', namespace: 'ingress-nginx', name: 'nginx-ingress-controller' }],
+		timeoutMs: timeoutOf(config, 'ingress-controller'),
 	});
 	const ingressIp = task({
 		name: 'ingress-ip',
 		description: 'the ingress LoadBalancer\'s external address',
 		group: 'ingress',
 		needs: { controller },
-		run: async (_, context) => (await kube(context)).waitForLoadBalancer('ingress-nginx', 'ingress-nginx'),
+		run: async (_, context) => (await kube(context)).waitForLoadBalancer('ingress-nginx', 'ingress-nginx', { timeoutMs: timeoutOf(config, 'ingress-ip') }),
 		check: async (_, context) => {
 			const services = await (await kube(context)).snapshot('v1', 'Service', 'ingress-nginx');
 			const service = services.find(service => service.metadata.name === 'ingress-nginx');

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { task, type KubeObject, type Task } from 'nub';
 import { configMapFromFolder } from '../lib/render/folder.ts';
+import { timeoutOf } from '../lib/config/nublado.ts';
 import { applyTask, type Applied } from './apply.ts';
 import type { Deployment } from './platform.ts';
 
@@ -51,5 +52,6 @@ export function landingTask({ config }: Deployment, needs: { namespace: Task<App
 		preview: { content: { configMap: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'preview' } }, checksum: '0' } },
 		objects: ({ content }) => [content.configMap],
 		rollouts: [{ kind: 'Deployment', namespace: config.namespace, name: 'landing-page' }],
+		timeoutMs: timeoutOf(config, 'landing'),
 	});
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { task, type Task } from 'nub';
 import { secretManifest } from '../lib/k8s/secret.ts';
+import { timeoutOf } from '../lib/config/nublado.ts';
 import { applyTask, type Applied } from './apply.ts';
 import { credentialsOf, credentialTask } from './credentials.ts';
 import type { Deployment } from './platform.ts';
@@ -22,6 +23,7 @@ export function loggingTasks(deployment: Deployment, namespace: Task<Applied>) {
 		values: () => ({ NAMESPACE: ns, RABBITMQ_TARGET_HOST: logging.rabbitmqHost, RABBITMQ_TARGET_VHOST: logging.rabbitmqVhost, LOGSTASH_PORT: logging.logstashPort }),
 		objects: ({ password }) => [secretManifest({ name: 'logstashrmq', namespace: ns, data: { 'rabbitmq.pan.password': password } })],
 		rollouts: [{ kind: 'Deployment', namespace: ns, name: 'logstashrmq' }],
+		timeoutMs: timeoutOf(config, 'logstashrmq'),
 	});
 	const files = [logging.beatsCa, logging.beatsCert, logging.beatsKey];
 	const beatsTls = task({
@@ -44,6 +46,7 @@ export function loggingTasks(deployment: Deployment, namespace: Task<Applied>) {
 		values: () => ({ NAMESPACE: ns, SHIPPER_NAME: logging.shipperName, LOGSTASH_PORT: String(logging.logstashPort) }),
 		objects: ({ beatsTls }) => [secretManifest({ name: 'filebeat', namespace: ns, data: { 'ca.crt': beatsTls.ca, 'beats.crt': beatsTls.cert, 'beats.key': beatsTls.key } })],
 		rollouts: [{ kind: 'DaemonSet', namespace: ns, name: 'filebeat' }],
+		timeoutMs: timeoutOf(config, 'filebeat'),
 	});
 	return { logstashrmq, filebeat };
 }

@@ -12,7 +12,8 @@
  *              ├─ firefly, prepuller, landing-page, logstashrmq ── filebeat
  */
 import { task, type Task } from 'nub';
-import type { NubladoConfig } from '../lib/config/nublado.ts';
+import { ConfigError, type NubladoConfig } from '../lib/config/nublado.ts';
+import { nearest } from '../lib/engine/suggest.ts';
 import { applyTask, type Applied } from './apply.ts';
 import type { Environment } from './credentials.ts';
 import { dnsTask } from './dns.ts';
@@ -94,7 +95,31 @@ export function nubladoTasks(deployment: Deployment) {
 		needs: { hub: hub.hub },
 		forces: [secrets.hubCryptoKey],
 	});
+	checkTimeouts(config, [all, rotateHubKey]);
 	return { all, tls, ...targets, rotateHubKey, tasks: { namespace, secrets, ingress, dns, storage, hub, firefly, prepuller, landing, logging } };
 }
 
 export type { Applied };
+
+/**
+ * Refuses a name in nublado.yaml's `timeouts` that is no task of the graph under `roots` (the
+ * configuration cannot know the tasks; the graph, built from it, does): every such name, one line
+ * each, with the nearest task's name. `default` is every other task.
+ */
+function checkTimeouts(config: NubladoConfig, roots: ReadonlyArray<Task<unknown>>): void {
+	const names = new Set<string>();
+	const seen = new Set<Task<unknown>>();
+	const visit = (node: Task<unknown>) => {
+		if (seen.has(node)) return;
+		seen.add(node);
+		names.add(node.name);
+		for (const need of [...Object.values(node.needs()), ...node.forces()]) visit(need as Task<unknown>);
+	};
+	roots.forEach(visit);
+	const unknown = Object.keys(config.timeouts).filter(name => name !== 'default' && !names.has(name));
+	if (unknown.length === 0) return;
+	throw new ConfigError(unknown.map(name => {
+		const near = nearest(name, [...names]);
+		return `nublado.yaml: timeouts.${name}: no task of this deployment is named "${name}"${near ? ` (did you mean "${near}"?)` : ''}; \`nub list\` shows the targets, a disabled component has no tasks`;
+	}));
+}

@@ -1,5 +1,6 @@
 import { kube, task, type KubeObject, type Task, type TaskKube } from 'nub';
 import { printable } from '../lib/engine/printable.ts';
+import { timeoutOf } from '../lib/config/nublado.ts';
 import { applyTask, type Applied } from './apply.ts';
 import type { Deployment } from './platform.ts';
 
@@ -39,7 +40,7 @@ export function storageTasks({ config }: Deployment, namespace: Task<Applied>) {
 			description: 'the fileserver Service\'s ClusterIP: what NFS mounts name',
 			group: 'fileserver',
 			needs: { service },
-			run: async (_, context) => (await kube(context)).waitForClusterIp(ns, 'fileserver'),
+			run: async (_, context) => (await kube(context)).waitForClusterIp(ns, 'fileserver', { timeoutMs: timeoutOf(config, 'nfs-service-ip') }),
 			check: async (_, context) => {
 				const services = await (await kube(context)).snapshot('v1', 'Service', ns);
 				const ip = (services.find(service => service.metadata.name === 'fileserver')?.spec as { clusterIP?: string } | undefined)?.clusterIP;
@@ -56,6 +57,7 @@ export function storageTasks({ config }: Deployment, namespace: Task<Applied>) {
 			templates: ['fileserver/fileserver.yaml'],
 			values: () => ({ NAMESPACE: ns, PHYSICAL_SHARED_VOLUME_SIZE: config.nfs.size, STORAGE_PROVISIONER: 'kubernetes.io/gce-pd' }),
 			rollouts: [{ kind: 'Deployment', namespace: ns, name: 'fileserver' }],
+			timeoutMs: timeoutOf(config, 'fileserver-deployment'),
 		});
 	} else {
 		const address = config.nfs.server;
@@ -75,6 +77,7 @@ export function storageTasks({ config }: Deployment, namespace: Task<Applied>) {
 		preview: { nfsIp: '10.96.0.10' },
 		// Done when every claim is bound: a lab that mounts one before then waits for it.
 		claims: exports.map(entry => ({ namespace: ns, name: entry.EXPORT })),
+		timeoutMs: timeoutOf(config, 'nfs-volumes'),
 		prepare: (objects, cluster, context) => replaceChangedVolumes(objects, cluster, ns, context.log.info),
 	});
 	const keepalive = applyTask({
@@ -86,6 +89,7 @@ export function storageTasks({ config }: Deployment, namespace: Task<Applied>) {
 		values: ({ nfsIp }) => ({ NAMESPACE: ns, NFS_SERVER_IP: nfsIp }),
 		preview: { nfsIp: '10.96.0.10' },
 		rollouts: [{ kind: 'Deployment', namespace: ns, name: 'keepalive' }],
+		timeoutMs: timeoutOf(config, 'keepalive'),
 	});
 	return { fileserver, nfsServiceIp, nfsVolumes, keepalive };
 }

@@ -1,0 +1,61 @@
+/**
+ * nublado.yaml's `timeouts` reach the tasks' waits: run by the real `nub` on a sandbox this test
+ * serves, a task whose rollout or claims cannot finish in its timeout fails with it, naming the
+ * task, in seconds rather than the client's 10 minutes. A name that is no task is refused.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { join } from 'node:path';
+import { Kube } from '../../lib/k8s/client.ts';
+import { startSandbox } from '../../lib/sandbox/index.ts';
+import { makeNubladoProject, nub, removeProject } from '../helpers/project.ts';
+
+const base = `hostname: nublado.example.test
+oauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }
+dhparam: { group: ffdhe2048 }
+nfs: { server: 10.0.0.7 }
+firefly: { enabled: false }
+prepuller: { enabled: false }
+landing: { enabled: false }
+`;
+
+async function project(t: ExecutionContext, yaml: string, rolloutDelayMs: number) {
+	const dir = makeNubladoProject({ 'nublado.yaml': yaml });
+	const sandbox = await startSandbox({ dir: join(dir, '.nub/sandbox'), loadBalancerDelayMs: 100, rolloutDelayMs });
+	t.teardown(async () => {
+		await sandbox.close();
+		removeProject(dir);
+	});
+	return { dir, sandbox };
+}
+
+test('a timeout of 1s on nfs-volumes: its claims, bound after 60s, fail the task with a timeout naming it, in seconds', async t => {
+	const { dir } = await project(t, `${base}timeouts: { nfs-volumes: 1s }\n`, 60_000);
+	const started = Date.now();
+	const result = await nub(dir, ['run', 'nfs-volumes']);
+	t.is(result.code, 1, result.stdout + result.stderr);
+	t.regex(result.stdout, /FAILED +nfs-volumes: timed out after 1(\.\d+)? s waiting for PersistentVolumeClaim nublado\/home to be bound/);
+	t.true(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);
+});
+
+test('NUBLADO_HUB_IMAGE reaches the hub Deployment; with an image that cannot be pulled, the hub fails within its timeout', async t => {
+	const { dir, sandbox } = await project(t, `${base}timeouts: { hub: 2s }\n`, 100);
+	const started = Date.now();
+	const result = await nub(dir, ['run', 'hub'], { NUBLADO_HUB_IMAGE: 'lsstsqre/sciplat-hub:missing' });
+	t.is(result.code, 1, result.stdout + result.stderr);
+	// Today's wait times out; a wait that classifies what it sees names the image sooner.
+	t.regex(result.stdout, /FAILED +hub: [^\n]*(timed out after 2(\.\d+)? s waiting for Deployment nublado\/hub|sciplat-hub:missing)/);
+	t.true(Date.now() - started < 60_000, `took ${Date.now() - started} ms`);
+	const kube = await Kube.connect({ kubeconfig: sandbox.kubeconfigPath, context: 'nub-sandbox' });
+	const hub = (await kube.read({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'hub', namespace: 'nublado' } })) as unknown as { spec: { template: { spec: { containers: Array<{ image: string }> } } } };
+	t.deepEqual(hub.spec.template.spec.containers.map(container => container.image), ['lsstsqre/sciplat-hub:missing']);
+});
+
+test('a name in timeouts that is no task of the deployment is refused before anything runs, naming the field', async t => {
+	const { dir, sandbox } = await project(t, `${base}timeouts: { default: 5m, hubb: 15m, firefly: 20m }\n`, 100);
+	const result = await nub(dir, ['run', 'all']);
+	t.is(result.code, 2, result.stderr);
+	t.regex(result.stderr, /nublado\.yaml: timeouts\.hubb: no task of this deployment is named "hubb" \(did you mean "hub"\?\)/);
+	// Firefly is disabled here: its name is no task either.
+	t.regex(result.stderr, /nublado\.yaml: timeouts\.firefly: no task of this deployment is named "firefly"/);
+	t.is(sandbox.requests.length, 0);
+});
