@@ -7,6 +7,10 @@
  *   :crash    crash-loops: waiting CrashLoopBackOff, restartCount 1, last state terminated (1, Error)
  *   :oom      crash-loops the same way, last state terminated (137, OOMKilled)
  *
+ * and a pod that requests more CPU or memory than a node has (`nodeCapacity`: 4 CPUs, 16Gi, as
+ * each of the test control plane's kwok nodes) is Unschedulable: it stays Pending, unscheduled,
+ * with condition PodScheduled False and the scheduler's FailedScheduling event, whatever its images.
+ *
  * A workload with such an image never finishes its rollout. For it, and only for it, the sandbox
  * makes what a cluster would show: the Pods (for a Deployment, through a ReplicaSet), with the
  * convention's status, and the kubelet's Warning Events. This file builds those objects; when to
@@ -20,11 +24,21 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Json, KubeObject } from './patch.ts';
 import { asRecord, copy, metadataOf } from './object.ts';
 
-/** How a pod fails: its images cannot be pulled, or one of its containers keeps dying. */
-export type Failure = 'pull' | 'crash';
+/**
+ * How a pod fails: no node has room for what it requests, its images cannot be pulled, or one of
+ * its containers keeps dying.
+ */
+export type Failure = 'unschedulable' | 'pull' | 'crash';
 
 /** The node the sandbox's pods are said to run on (the sandbox serves no Node objects). */
 export const sandboxNode = 'nub-sandbox';
+
+/**
+ * What the sandbox's one node has room for: 4 CPUs and 16Gi of memory, the capacity (and
+ * allocatable) of each kwok node of the test control plane (cluster/nubkube/up.go). A pod whose
+ * requests exceed it is never scheduled. `cpu` in cores, `memory` in bytes.
+ */
+export const nodeCapacity = { cpu: 4, memory: 16 * 2 ** 30 } as const;
 
 const failingTag = /:(missing|crash|oom)$/;
 
@@ -43,10 +57,50 @@ const imageOf = (container: Container) => String(container.image ?? '');
  * convention's tags. A missing image wins: the pod never gets to run anything.
  */
 export function failureOf(template: Json | undefined): Failure | undefined {
-	const { init, main } = containersOf(asRecord(asRecord(template)?.spec) ?? {});
+	const podSpec = asRecord(asRecord(template)?.spec) ?? {};
+	// The scheduler comes first: an unscheduled pod pulls nothing.
+	if (insufficient(podSpec).length > 0) return 'unschedulable';
+	const { init, main } = containersOf(podSpec);
 	const images = [...init, ...main].map(imageOf);
 	if (images.some(image => image.endsWith(':missing'))) return 'pull';
 	return images.some(image => failingTag.test(image)) ? 'crash' : undefined;
+}
+
+/**
+ * The resources a pod requests more of than `nodeCapacity`, as the scheduler's NodeResourcesFit
+ * counts a request: each container's requests (its limits when it gives none, as the API server
+ * defaults them), summed over the containers, or the largest init container's if that is more.
+ */
+export function insufficient(podSpec: Record<string, Json>): Array<'cpu' | 'memory'> {
+	const { init, main } = containersOf(podSpec);
+	const request = (container: Container, resource: 'cpu' | 'memory') => {
+		const resources = asRecord(container.resources);
+		const value = asRecord(resources?.requests)?.[resource] ?? asRecord(resources?.limits)?.[resource];
+		return value === undefined || value === null ? 0 : quantity(String(value));
+	};
+	return (['cpu', 'memory'] as const).filter(resource => {
+		const sum = main.reduce((total, container) => total + request(container, resource), 0);
+		const initMost = Math.max(0, ...init.map(container => request(container, resource)));
+		return Math.max(sum, initMost) > nodeCapacity[resource];
+	});
+}
+
+/** A Kubernetes quantity as a number: `500m` -> 0.5, `2` -> 2, `16Gi` -> 17179869184, `3G` -> 3e9. */
+function quantity(text: string): number {
+	const match = /^([0-9.]+)(m|Ki|Mi|Gi|Ti|Pi|Ei|k|K|M|G|T|P|E)?$/.exec(text.trim());
+	if (!match) return 0;
+	const factor = { m: 1e-3, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 }[match[2] ?? ''] ?? 1;
+	return Number(match[1]) * factor;
+}
+
+/**
+ * The scheduler's message for a pod no node has room for, as kube-scheduler words it (one
+ * reason per resource, sorted, then what preemption found):
+ * `0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.`
+ */
+export function unschedulableMessage(podSpec: Record<string, Json>): string {
+	const reasons = insufficient(podSpec).map(resource => `1 Insufficient ${resource}`).join(', ');
+	return `0/1 nodes are available: ${reasons}. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.`;
 }
 
 /** The Warning event the kubelet (here: kwok's stages) reports for a failing pod, by what it shows. */
@@ -56,12 +110,12 @@ const events = {
 	CrashLoopBackOff: { reason: 'BackOff', message: 'Back-off restarting failed container' },
 } as const;
 
-/** What a failing pod shows: the pull failing, the pull backing off, or the crash loop. */
-export type PodState = keyof typeof events;
+/** What a failing pod shows: unscheduled, the pull failing, the pull backing off, or the crash loop. */
+export type PodState = 'Unschedulable' | keyof typeof events;
 
-/** The first state a pod of `failure` shows once its containers are tried. */
+/** The first state a pod of `failure` shows (once it is scheduled and its containers are tried). */
 export function firstState(failure: Failure): PodState {
-	return failure === 'pull' ? 'ErrImagePull' : 'CrashLoopBackOff';
+	return failure === 'unschedulable' ? 'Unschedulable' : failure === 'pull' ? 'ErrImagePull' : 'CrashLoopBackOff';
 }
 
 /**
@@ -71,6 +125,14 @@ export function firstState(failure: Failure): PodState {
  */
 export function podStatus(podSpec: Record<string, Json>, podName: string, state: PodState, now: string): Json {
 	const { init, main } = containersOf(podSpec);
+	// Never scheduled: no node, no start time, no container statuses; the scheduler's condition alone.
+	if (state === 'Unschedulable') {
+		return {
+			phase: 'Pending',
+			conditions: [{ type: 'PodScheduled', status: 'False', lastProbeTime: null, lastTransitionTime: now, reason: 'Unschedulable', message: unschedulableMessage(podSpec) }],
+			qosClass: qosClassOf([...init, ...main]),
+		};
+	}
 	const pulling = state !== 'CrashLoopBackOff';
 	const fails = (container: Container) => (pulling ? imageOf(container).endsWith(':missing') : failingTag.test(imageOf(container)));
 	const initFails = init.some(fails);
@@ -120,7 +182,7 @@ export interface PodOrigin {
 
 /** A pod of `template` (already defaulted, as the workload's), placed on the sandbox's node. */
 export function makePod(template: Json | undefined, origin: PodOrigin, namespace: string, state: PodState, now: string): KubeObject {
-	const podSpec = { ...copy(asRecord(asRecord(template)?.spec) ?? {}), nodeName: sandboxNode };
+	const podSpec = { ...copy(asRecord(asRecord(template)?.spec) ?? {}), ...(state === 'Unschedulable' ? {} : { nodeName: sandboxNode }) };
 	return {
 		apiVersion: 'v1',
 		kind: 'Pod',
@@ -240,10 +302,29 @@ export function failingStatus(workload: KubeObject, pods: number, now: string): 
 	}
 }
 
-/** The kubelet's Warning event about `pod` showing `state`. */
+/** The kubelet's Warning event about `pod` showing `state` (the scheduler's, for Unschedulable). */
 export function warningEvent(pod: KubeObject, state: PodState, now: string): KubeObject {
 	const metadata = metadataOf(pod);
 	const podSpec = asRecord(pod.spec) ?? {};
+	if (state === 'Unschedulable') {
+		// As kube-scheduler reports it (through events.k8s.io: eventTime, no timestamps, no source host), about the pod itself.
+		return {
+			apiVersion: 'v1',
+			kind: 'Event',
+			metadata: { name: `${metadata.name}.${randomBytes(8).toString('hex')}`, namespace: metadata.namespace, uid: randomUUID(), creationTimestamp: now },
+			involvedObject: { kind: 'Pod', namespace: metadata.namespace!, name: metadata.name!, uid: metadata.uid!, apiVersion: 'v1' },
+			reason: 'FailedScheduling',
+			message: unschedulableMessage(podSpec),
+			source: {},
+			firstTimestamp: null,
+			lastTimestamp: null,
+			type: 'Warning',
+			eventTime: now.replace(/Z$/, '.000000Z'),
+			action: 'Scheduling',
+			reportingComponent: 'default-scheduler',
+			reportingInstance: 'default-scheduler-nub-sandbox',
+		};
+	}
 	const { init, main } = containersOf(podSpec);
 	const failing = [...init, ...main].find(container => (state === 'CrashLoopBackOff' ? failingTag.test(imageOf(container)) : imageOf(container).endsWith(':missing')));
 	const list = failing && init.includes(failing) ? 'initContainers' : 'containers';
@@ -263,6 +344,24 @@ export function warningEvent(pod: KubeObject, state: PodState, now: string): Kub
 		reportingComponent: 'kubelet',
 		reportingInstance: sandboxNode,
 	};
+}
+
+/**
+ * The QoS class the API server gives a pod: Guaranteed when every container limits CPU and
+ * memory at what it requests, BestEffort when none requests or limits anything, else Burstable.
+ */
+function qosClassOf(containers: Container[]): string {
+	const resources = containers.map(container => asRecord(container.resources) ?? {});
+	const given = (entry: Record<string, Json>, key: 'requests' | 'limits') => asRecord(entry[key]) ?? {};
+	if (resources.every(entry => Object.keys(given(entry, 'requests')).length === 0 && Object.keys(given(entry, 'limits')).length === 0)) return 'BestEffort';
+	const guaranteed = resources.every(entry =>
+		(['cpu', 'memory'] as const).every(resource => {
+			const limit = given(entry, 'limits')[resource];
+			const request = given(entry, 'requests')[resource] ?? limit;
+			return limit !== undefined && quantity(String(limit)) === quantity(String(request));
+		}),
+	);
+	return guaranteed ? 'Guaranteed' : 'Burstable';
 }
 
 /** An owner reference to `owner` as its controller. */

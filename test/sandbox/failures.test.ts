@@ -2,7 +2,8 @@
  * The failure convention on the sandbox (lib/sandbox/failures.ts), as on the test control plane
  * (cluster/nubkube/kwok-stages.yaml; test/sandbox/differential.test.ts compares the two): an image
  * tagged `missing` fails to pull, `crash` and `oom` crash-loop; such a workload never rolls out,
- * and its pods and Warning events are there to see. Other workloads get no pods, as before.
+ * and its pods and Warning events are there to see. A pod requesting more than the node's 4 CPUs
+ * or 16Gi is Unschedulable. Other workloads get no pods, as before.
  */
 import test from 'ava';
 import { request } from 'node:https';
@@ -230,4 +231,49 @@ test('a pull failure promised before a restart backs off after it', async t => {
 	const again = await Kube.connect({ kubeconfig: second.kubeconfigPath, context: 'nub-sandbox' });
 	const [backedOff] = await eventually(() => podsOf(again, 'hub'), pods => pods.length === 1 && waitingReasons(pods[0]!)[0] === 'ImagePullBackOff', 10_000);
 	t.is(backedOff!.metadata.name, pulling!.metadata.name);
+});
+
+/** A Deployment of one container requesting `requests` (limits: `limits`). */
+const requesting = (name: string, image: string, requests: Record<string, string>, limits?: Record<string, string>): KubeObject => {
+	const object = deployment(name, [image]);
+	((object.spec as any).template.spec.containers[0]).resources = { requests, ...(limits ? { limits } : {}) };
+	return object;
+};
+
+test('unschedulable: requests past the node\'s 4 CPUs or 16Gi stay Pending, unscheduled, with the scheduler\'s message and FailedScheduling event; images are never tried', async t => {
+	const { sandbox } = await withSandbox(t);
+	const kube = await connect(sandbox);
+	await kube.apply([
+		// Scheduling comes before the pull: the missing image is never tried.
+		requesting('firefly', 'ipac/firefly:missing', { cpu: '8' }),
+		requesting('both', 'busybox:1', { cpu: '4500m', memory: '17Gi' }),
+		// Limits stand for requests when none are given: 20G is more than 16Gi.
+		{ ...requesting('limited', 'busybox:1', {}, { memory: '20G' }) },
+	]);
+	const message = (reasons: string) => `0/1 nodes are available: ${reasons}. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.`;
+	for (const [app, reasons] of [['firefly', '1 Insufficient cpu'], ['both', '1 Insufficient cpu, 1 Insufficient memory'], ['limited', '1 Insufficient memory']] as const) {
+		const [pod, ...more] = await eventually(() => podsOf(kube, app), pods => pods.length > 0);
+		t.is(more.length, 0, app);
+		t.is(pod!.status.phase, 'Pending', app);
+		t.deepEqual(pod!.status.conditions.map(({ type, status, reason, message }: any) => ({ type, status, reason, message })), [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: message(reasons) }], app);
+		t.is(pod!.status.containerStatuses, undefined, `${app}: no container was tried`);
+		t.is((pod!.spec as any).nodeName, undefined, `${app}: on no node`);
+		const warnings = await eventually(() => warningsAbout(kube, pod!), events => events.length > 0);
+		t.deepEqual(warnings.map(event => [event.type, event.reason, event.message, event.reportingComponent]), [['Warning', 'FailedScheduling', message(reasons), 'default-scheduler']], app);
+	}
+	t.is((await podsOf(kube, 'firefly'))[0]!.status.qosClass, 'Burstable');
+	// The rollout never completes: seen, never available.
+	const status = ((await kube.read({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'firefly', namespace: ns } }))!.status ?? {}) as Record<string, unknown>;
+	t.like(status, { observedGeneration: 1, replicas: 1, unavailableReplicas: 1 });
+	t.is(status.availableReplicas, undefined);
+});
+
+test('a pod that fits the node (4 CPUs, 16Gi exactly, an init container of 4 CPUs beside) is scheduled and rolls out', async t => {
+	const { sandbox } = await withSandbox(t);
+	const kube = await connect(sandbox);
+	const fits = requesting('fits', 'busybox:1', { cpu: '4', memory: '16Gi' });
+	(fits.spec as any).template.spec.initContainers = [{ name: 'setup', image: 'busybox:1', resources: { requests: { cpu: '4000m' } } }];
+	await kube.apply([fits]);
+	await kube.waitForRollout('Deployment', ns, 'fits', { timeoutMs: 5000 });
+	t.deepEqual(await podsOf(kube, 'fits'), [], 'no pods made: it rolled out as every workload that does not fail');
 });
