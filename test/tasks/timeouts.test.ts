@@ -4,10 +4,11 @@
  * task, in seconds rather than the client's 10 minutes. A name that is no task is refused.
  */
 import test, { type ExecutionContext } from 'ava';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kube } from '../../lib/k8s/client.ts';
 import { startSandbox } from '../../lib/sandbox/index.ts';
-import { makeNubladoProject, nub, removeProject } from '../helpers/project.ts';
+import { makeNubladoProject, nub, removeProject, summaryOf } from '../helpers/project.ts';
 
 const base = `hostname: nublado.example.test
 oauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }
@@ -58,4 +59,16 @@ test('a name in timeouts that is no task of the deployment is refused before any
 	// Firefly is disabled here: its name is no task either.
 	t.regex(result.stderr, /nublado\.yaml: timeouts\.firefly: no task of this deployment is named "firefly"/);
 	t.is(sandbox.requests.length, 0);
+});
+
+test('a timeout is no input of the task: a rerun with another timeout, after a success, reruns nothing', async t => {
+	const { dir } = await project(t, `${base}timeouts: { nfs-volumes: 30s }\n`, 100);
+	const first = await nub(dir, ['run', 'nfs-volumes']);
+	t.is(first.code, 0, first.stdout + first.stderr);
+	writeFileSync(join(dir, 'nublado.yaml'), `${base}timeouts: { default: 2m, nfs-volumes: 45s }\n`);
+	const second = await nub(dir, ['run', 'nfs-volumes', '--json']);
+	t.is(second.code, 0, second.stdout + second.stderr);
+	const summary = summaryOf(second.stdout);
+	t.deepEqual(summary.succeeded, []);
+	t.true(summary.cached.includes('nfs-volumes'), JSON.stringify(summary));
 });
