@@ -388,7 +388,11 @@ function applyEnvironment(raw: Record<string, unknown>, env: Readonly<Record<str
 	for (const [path, field] of leaves(schema)) {
 		const name = envName(path);
 		const text = env[name];
-		if (text === undefined || field.type === 'secret' || field.type === 'object' || field.type === 'map') continue;
+		if (field.type === 'map') {
+			mapFromEnvironment(merged, path, env, fromEnv);
+			continue;
+		}
+		if (text === undefined || field.type === 'secret' || field.type === 'object') continue;
 		fromEnv.set(path, name);
 		let value: unknown = text;
 		if (field.type === 'integer' || field.type === 'number') value = text.trim() === '' || Number.isNaN(Number(text)) ? text : Number(text);
@@ -404,6 +408,27 @@ function applyEnvironment(raw: Record<string, unknown>, env: Readonly<Record<str
 	}
 	void problems;
 	return merged;
+}
+
+/**
+ * A map's entries from the environment: `NUBLADO_TIMEOUTS_NFS_VOLUMES=90s` sets
+ * timeouts.nfs-volumes (the key in lower case, `_` as `-`, as task names are written), over the
+ * file's entry of that key.
+ */
+function mapFromEnvironment(merged: Record<string, unknown>, path: string, env: Readonly<Record<string, string | undefined>>, fromEnv: Map<string, string>) {
+	const prefix = `${envName(path)}_`;
+	for (const [name, text] of Object.entries(env)) {
+		if (!name.startsWith(prefix) || name === prefix || text === undefined) continue;
+		const key = name.slice(prefix.length).toLowerCase().replaceAll('_', '-');
+		const keys = path.split('.');
+		let at: Record<string, unknown> = merged;
+		for (const part of keys) {
+			if (typeof at[part] !== 'object' || at[part] === null || Array.isArray(at[part])) at[part] = {};
+			at = at[part] as Record<string, unknown>;
+		}
+		at[key] = text;
+		fromEnv.set(`${path}.${key}`, name);
+	}
 }
 
 /** Defaults that depend on other fields, and rules across fields. */

@@ -161,6 +161,13 @@ test('a task\'s timeout is its own entry, else timeouts.default, else none (the 
 	t.true(Number.isNaN(durationMs('10 m')));
 });
 
+test('timeouts are set from the environment too: NUBLADO_TIMEOUTS_<TASK>, over the file\'s entry; a bad one names the variable', t => {
+	const config = parseConfig(`${github}timeouts: { hub: 15m, proxy: 1m }\n`, 'nublado.yaml', { NUBLADO_TIMEOUTS_HUB: '20s', NUBLADO_TIMEOUTS_NFS_VOLUMES: '90s', NUBLADO_TIMEOUTS_DEFAULT: '5m' });
+	t.deepEqual(config.timeouts, { hub: '20s', proxy: '1m', 'nfs-volumes': '90s', default: '5m' });
+	const error = t.throws(() => parseConfig(github, 'nublado.yaml', { NUBLADO_TIMEOUTS_HUB: 'soon' }), { instanceOf: ConfigError });
+	t.is(error!.message, 'NUBLADO_TIMEOUTS_HUB: timeouts.hub: expected a duration such as 90s, 10m or 1h, got "soon"');
+});
+
 test('the hub\'s image is overridden from the environment, NUBLADO_HUB_IMAGE, and checked', t => {
 	t.is(envName('hub.image'), 'NUBLADO_HUB_IMAGE');
 	t.is(parseConfig(github, 'nublado.yaml', { NUBLADO_HUB_IMAGE: 'lsstsqre/sciplat-hub:missing' }).hub.image, 'lsstsqre/sciplat-hub:missing');
