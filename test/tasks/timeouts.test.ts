@@ -38,10 +38,10 @@ test('a timeout of 1s on nfs-volumes: its claims, bound after 60s, fail the task
 	t.true(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);
 });
 
-test('NUBLADO_HUB_IMAGE reaches the hub Deployment; with an image that cannot be pulled, the hub fails within its timeout', async t => {
-	const { dir, sandbox } = await project(t, `${base}timeouts: { hub: 2s }\n`, 100);
+test('NUBLADO_HUB_IMAGE reaches the hub Deployment; with an image that cannot be pulled, the hub fails within NUBLADO_TIMEOUTS_HUB', async t => {
+	const { dir, sandbox } = await project(t, `${base}timeouts: { hub: 10m }\n`, 100);
 	const started = Date.now();
-	const result = await nub(dir, ['run', 'hub'], { NUBLADO_HUB_IMAGE: 'lsstsqre/sciplat-hub:missing' });
+	const result = await nub(dir, ['run', 'hub'], { NUBLADO_HUB_IMAGE: 'lsstsqre/sciplat-hub:missing', NUBLADO_TIMEOUTS_HUB: '2s' });
 	t.is(result.code, 1, result.stdout + result.stderr);
 	// Today's wait times out; a wait that classifies what it sees names the image sooner.
 	t.regex(result.stdout, /FAILED +hub: [^\n]*(timed out after 2(\.\d+)? s waiting for Deployment nublado\/hub|sciplat-hub:missing)/);
