@@ -94,13 +94,14 @@ function quantity(text: string): number {
 }
 
 /**
- * The scheduler's message for a pod no node has room for, as kube-scheduler words it (one
- * reason per resource, sorted, then what preemption found):
- * `0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.`
+ * The scheduler's message for a pod no node has room for, word for word as the test control
+ * plane's kube-scheduler gives it (test/sandbox/differential.test.ts compares them; its three
+ * nodes say 0/3 and 3): one reason per resource, then the DRA and preemption plugins' verdicts.
+ * `0/1 nodes are available: 1 Insufficient cpu. no new claims to deallocate, preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.`
  */
 export function unschedulableMessage(podSpec: Record<string, Json>): string {
 	const reasons = insufficient(podSpec).map(resource => `1 Insufficient ${resource}`).join(', ');
-	return `0/1 nodes are available: ${reasons}. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.`;
+	return `0/1 nodes are available: ${reasons}. no new claims to deallocate, preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.`;
 }
 
 /** The Warning event the kubelet (here: kwok's stages) reports for a failing pod, by what it shows. */

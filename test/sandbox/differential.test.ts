@@ -385,6 +385,39 @@ const failing = (tag: string) => {
 	};
 };
 
+/**
+ * The steps of a Deployment whose pod asks for 8 CPUs, more than any node has (the control
+ * plane's kwok nodes and the sandbox's one have 4): its pod read until the scheduler gave up on
+ * it, and the scheduler's FailedScheduling event. The node counts are normalized (`0/N nodes`,
+ * `N Insufficient cpu`): the control plane has three nodes, the sandbox one; the wording is compared.
+ */
+function unschedulableSteps(): Step[] {
+	const name = 'fails-unschedulable';
+	const object = failing('unschedulable');
+	const spec = object.spec as any;
+	const wanted = { ...object, metadata: { ...object.metadata, name }, spec: { ...spec, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'hungry', image: 'nginx:1.27', resources: { requests: { cpu: '8' } } }] } } } };
+	const counts = (text: string | undefined) => text?.replace(/\b\d+\/\d+ nodes/g, '0/<N> nodes').replace(/: \d+ /g, ': <N> ').replace(/, \d+ /g, ', <N> ');
+	const podsPath = `/api/v1/namespaces/${ns}/pods?labelSelector=app%3D${name}`;
+	const scheduling = (pod: any) => (pod.status?.conditions ?? []).find((condition: any) => condition.type === 'PodScheduled');
+	return [
+		step('apply Deployment whose pod requests more CPU than a node has (create)', apply(`${deploymentPath}/${name}`, wanted), { key: name }),
+		step('list its pods until the scheduler found no node', { path: podsPath }, {
+			poll: reply => reply.body?.items?.length > 0 && reply.body.items.every((pod: any) => scheduling(pod)?.reason === 'Unschedulable'),
+			extra: body => ({
+				pods: body?.items?.map(podView),
+				scheduled: body?.items?.map((pod: any) => ({ status: scheduling(pod)?.status, reason: scheduling(pod)?.reason, message: counts(scheduling(pod)?.message), node: pod.spec?.nodeName })),
+			}),
+		}),
+		step('list the FailedScheduling events of its pods', { path: `/api/v1/namespaces/${ns}/events?fieldSelector=reason%3DFailedScheduling` }, {
+			poll: reply => (reply.body?.items ?? []).some((event: any) => event.involvedObject?.name?.startsWith(`${name}-`)),
+			extra: body => {
+				const events = (body?.items ?? []).filter((event: any) => event.involvedObject?.name?.startsWith(`${name}-`));
+				return [...new Set(events.map((event: any) => JSON.stringify({ type: event.type, reason: event.reason, message: counts(event.message), kind: event.involvedObject.kind, reportingComponent: event.reportingComponent })))].sort();
+			},
+		}),
+	];
+}
+
 /** What is compared of a pod: its owner, phase, conditions and each container's status. */
 function podView(pod: any): unknown {
 	const names = (text: string | undefined) => text?.replaceAll(pod.metadata.name, '<pod>');
@@ -819,6 +852,7 @@ function steps(): Step[] {
 		...failureSteps('missing', 'ImagePullBackOff', 'Error: ImagePullBackOff'),
 		...failureSteps('crash', 'CrashLoopBackOff', 'Back-off restarting failed container'),
 		...failureSteps('oom', 'CrashLoopBackOff', 'Back-off restarting failed container'),
+		...unschedulableSteps(),
 
 		// kubectl's requests: a Table, a strict create, a delete with a body.
 		step('get Deployment as a Table (kubectl get)', {
