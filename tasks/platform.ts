@@ -120,6 +120,6 @@ function checkTimeouts(config: NubladoConfig, roots: ReadonlyArray<Task<unknown>
 	if (unknown.length === 0) return;
 	throw new ConfigError(unknown.map(name => {
 		const near = nearest(name, [...names]);
-		return `nublado.yaml: timeouts.${name}: no task of this deployment is named "${name}"${near ? ` (did you mean "${near}"?)` : ''}; \`nub list\` shows the targets, a disabled component has no tasks`;
+		return `nublado.yaml: timeouts.${name}: no task of this deployment is named "${name}"${near ? ` (did you mean "${near}"?)` : ''}; \`nub graph all\` shows every task (a disabled component has none)`;
 	}));
 }

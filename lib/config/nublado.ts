@@ -196,7 +196,7 @@ export const schema = {
 		timeouts: {
 			type: 'map',
 			keys: taskName,
-			expectedKey: 'a task name (nub list shows them) or default',
+			expectedKey: 'a task name (nub graph all shows them) or default',
 			values: { type: 'string', pattern: duration, expected: 'a duration such as 90s, 10m or 1h' },
 			doc: 'how long each task waits for its rollouts and claims, by task name (default: every other task), such as { default: 10m, hub: 15m }; unset, 10m',
 		},

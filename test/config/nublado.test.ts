@@ -115,7 +115,7 @@ const bad: Array<[string, string, string[]]> = [
 	['timeouts that are no durations, a name that is no task name', `${github}timeouts: { default: ten minutes, hub: 15, "Hub!": 1m }\n`, [
 		'nublado.yaml: timeouts.default: expected a duration such as 90s, 10m or 1h, got "ten minutes"',
 		'nublado.yaml: timeouts.hub: expected a duration such as 90s, 10m or 1h, got 15',
-		'nublado.yaml: timeouts.Hub!: expected a task name (nub list shows them) or default, got "Hub!"',
+		'nublado.yaml: timeouts.Hub!: expected a task name (nub graph all shows them) or default, got "Hub!"',
 	]],
 	['a timeout of zero', `${github}timeouts: { proxy: 0s }\n`, ['nublado.yaml: timeouts.proxy: expected a duration of more than 0, such as 90s or 10m, got "0s"']],
 	['timeouts that are no mapping', `${github}timeouts: 10m\n`, ['nublado.yaml: timeouts: expected a mapping, got "10m"']],
