@@ -35,6 +35,8 @@ export interface Rollout {
 	kind: 'Deployment' | 'DaemonSet' | 'StatefulSet';
 	name: string;
 	namespace: string;
+	/** How long its pods may crash-loop before the wait gives up (a component that restarts until a peer is up). Default 0. */
+	crashGraceMs?: number;
 }
 
 export interface ApplySpec<N extends Needs> {
@@ -113,7 +115,7 @@ export function applyTask<N extends Needs = {}>(spec: ApplySpec<N>): Task<Applie
 			const cluster = await kube(context);
 			await spec.prepare?.(objects, cluster, context);
 			const results = await cluster.apply(objects);
-			for (const rollout of spec.rollouts ?? []) await cluster.waitForRollout(rollout.kind, rollout.namespace, rollout.name);
+			for (const rollout of spec.rollouts ?? []) await cluster.waitForRollout(rollout.kind, rollout.namespace, rollout.name, rollout.crashGraceMs === undefined ? {} : { crashGraceMs: rollout.crashGraceMs });
 			for (const claim of spec.claims ?? []) await cluster.waitForBound(claim.namespace, claim.name);
 			const applied = results.map(({ object }) => ({
 				apiVersion: object.apiVersion,
