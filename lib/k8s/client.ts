@@ -279,6 +279,7 @@ export class Kube {
 		const ref = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name, namespace } };
 		const object = `PersistentVolumeClaim ${namespace}/${name}`;
 		const firstSeen: FirstSeen = new Map();
+		// The watch sees the claim, not its events: look again at least every 2 s.
 		await this.waitFor(ref, `${object} to be bound`, 120_000, call, async claim => {
 			if (!claim) return { seen: 'no such claim yet' };
 			const phase = (claim.status as { phase?: string } | undefined)?.phase ?? 'no phase yet';
@@ -287,7 +288,7 @@ export class Kube {
 			const hopeless = classifyClaim(object, events, firstSeen, Date.now());
 			if (hopeless) throw new RolloutFailedError(hopeless);
 			return { seen: phase };
-		});
+		}, 2000);
 	}
 
 	/**

@@ -1,0 +1,145 @@
+/**
+ * Classify while waiting (issue 18), on a real Kubernetes control plane (kube-apiserver,
+ * controllers, scheduler, kwok nodes of 4 CPU) through the real `nub` binary. Each case deploys a
+ * Deployment that cannot become ready (kwok's failure convention: an image tag `:missing`,
+ * `:crash`, `:oom`; a CPU request larger than any node), with the rollout's timeout at 10 minutes:
+ * the run must end by classification within seconds, say the case in one line and as JSON
+ * fields, and, once the configuration is fixed, a rerun succeeds running only the broken task and
+ * what needs it.
+ */
+import test from 'ava';
+import { RolloutFailedError } from '../../lib/k8s/classify.ts';
+import { makeProject, nub, removeProject, summaryOf, type NubResult } from '../helpers/project.ts';
+import { startRealCluster, type RealCluster } from '../helpers/real-cluster.ts';
+
+/**
+ * namespace → web (applies a Deployment and waits for its rollout, 10 minutes at most) → after.
+ * NS, IMAGE and CPU come from the environment, and are the tasks' inputs.
+ */
+const nubfile = `import { kube, task } from 'nub';
+const ns = process.env.NS ?? 'rollout';
+const image = process.env.IMAGE ?? 'example/web:1.0';
+const cpu = process.env.CPU ?? '10m';
+export const namespace = task({
+	name: 'namespace',
+	inputs: { ns },
+	run: async (_, context) => {
+		const cluster = await kube(context);
+		await cluster.apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]);
+		return ns;
+	},
+});
+export const web = task({
+	name: 'web',
+	needs: { ns: namespace },
+	inputs: { image, cpu },
+	run: async ({ ns }, context) => {
+		const cluster = await kube(context);
+		const labels = { app: 'web' };
+		await cluster.apply([{
+			apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: ns },
+			spec: {
+				replicas: 1, selector: { matchLabels: labels },
+				template: { metadata: { labels }, spec: { containers: [{ name: 'web', image, resources: { requests: { cpu, memory: '16Mi' } } }] } },
+			},
+		}]);
+		await cluster.waitForRollout('Deployment', ns, 'web', { timeoutMs: 600_000 });
+		return image;
+	},
+});
+export const after = task({ name: 'after', needs: { image: web }, run: ({ image }) => 'deployed ' + image });
+export const all = task({ name: 'all', needs: { after } });
+`;
+
+let cluster: RealCluster;
+
+test.before(async () => {
+	cluster = await startRealCluster();
+});
+
+test.after.always(async () => {
+	await cluster?.close();
+});
+
+interface TaskEnd {
+	type: 'task-end';
+	name: string;
+	outcome: string;
+	error?: string;
+	detail?: Record<string, string>;
+}
+
+const events = (result: NubResult) =>
+	result.stdout
+		.split('\n')
+		.filter(line => line.startsWith('{'))
+		.map(line => JSON.parse(line) as { type?: string });
+
+/** The cases: what breaks the Deployment, what the failure must say, and how the rerun fixes it. */
+const cases = [
+	{ ns: 'missing', env: { IMAGE: 'example/web:missing' }, case: 'image-pull', reason: /^(ImagePullBackOff|ErrImagePull)$/, says: /image example\/web:missing cannot be pulled/ },
+	{ ns: 'crash', env: { IMAGE: 'example/web:crash' }, case: 'crash-loop', reason: /^CrashLoopBackOff$/, says: /last exit: Error, exit code 1.*the API serves no log/ },
+	{ ns: 'oom', env: { IMAGE: 'example/web:oom' }, case: 'oom', reason: /^OOMKilled$/, says: /exit code 137/ },
+	{ ns: 'cpu', env: { IMAGE: 'example/web:1.0', CPU: '64' }, case: 'unschedulable', reason: /^Unschedulable$/, says: /0\/\d+ nodes are available: .*Insufficient cpu/ },
+] as const;
+
+for (const broken of cases) {
+	test.serial(`${broken.case}: the run stops within seconds, naming the object, pod, container and reason, in a line and as JSON fields; the fixed rerun runs only web and after`, async t => {
+		const dir = makeProject({ 'Nubfile.ts': nubfile });
+		t.teardown(() => removeProject(dir));
+		const run = (env: Record<string, string>) => nub(dir, ['run', 'all', '--json', ...cluster.nubArgs], { NS: broken.ns, ...env });
+
+		const started = Date.now();
+		const failed = await run(broken.env);
+		const took = Date.now() - started;
+		t.is(failed.code, 1, failed.stderr + failed.stdout.slice(-3000));
+		// Ended by classification: far from the rollout's 10 minutes (the pull grace is 10 s).
+		t.true(took < 90_000, `took ${took} ms`);
+
+		const end = events(failed).find((event): event is TaskEnd => event.type === 'task-end' && (event as TaskEnd).name === 'web');
+		t.is(end?.outcome, 'failed');
+		const detail = end!.detail!;
+		t.is(detail.case, broken.case);
+		t.is(detail.object, `Deployment ${broken.ns}/web`);
+		t.regex(detail.pod ?? '', /^web-[a-z0-9]+-[a-z0-9]{5}$/);
+		t.regex(detail.reason, broken.reason);
+		t.regex(detail.message, broken.says);
+		if (broken.case !== 'unschedulable') t.is(detail.container, 'web');
+		// The one line says the same: object, pod, container, reason.
+		const line = end!.error!;
+		t.false(line.includes('\n'), line);
+		const where = broken.case === 'unschedulable' ? `pod ${detail.pod}: ` : `pod ${detail.pod}/container web: `;
+		t.true(line.startsWith(`Deployment ${broken.ns}/web: ${where}${detail.reason}: `), line);
+		t.false(/timed out/.test(line), line);
+		t.log(line);
+		const summary = summaryOf(failed.stdout);
+		t.deepEqual(summary.failed, ['web']);
+		t.deepEqual(summary.blocked, ['after', 'all']);
+
+		// Fixed: the rerun runs web and what needs it; the namespace is cached.
+		const fixed = await run({ IMAGE: 'example/web:1.1' });
+		t.is(fixed.code, 0, fixed.stderr + fixed.stdout.slice(-3000));
+		const rerun = summaryOf(fixed.stdout);
+		t.deepEqual(rerun.succeeded.sort(), ['after', 'all', 'web']);
+		t.deepEqual(rerun.cached, ['namespace']);
+	});
+}
+
+test.serial('a claim whose storage class does not exist: waitForBound stops on the binder\'s event after its grace, not at its 10 minutes', async t => {
+	const ns = 'claims';
+	await cluster.admin.apply([
+		{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
+		{
+			apiVersion: 'v1',
+			kind: 'PersistentVolumeClaim',
+			metadata: { name: 'home', namespace: ns },
+			spec: { accessModes: ['ReadWriteOnce'], storageClassName: 'no-such-class', resources: { requests: { storage: '1Gi' } } },
+		},
+	]);
+	const started = Date.now();
+	const error = await t.throwsAsync(cluster.admin.waitForBound(ns, 'home', { timeoutMs: 600_000 }), { instanceOf: RolloutFailedError });
+	t.true(Date.now() - started < 60_000, `took ${Date.now() - started} ms`);
+	t.like(error!.detail, { case: 'claim-unbound', object: `PersistentVolumeClaim ${ns}/home`, reason: 'ProvisioningFailed' });
+	t.regex(error!.message, /no-such-class/);
+	t.log(error!.message);
+});
