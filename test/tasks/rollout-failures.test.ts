@@ -9,6 +9,7 @@
  */
 import test from 'ava';
 import { RolloutFailedError } from '../../lib/k8s/classify.ts';
+import { WaitTimeoutError } from '../../lib/k8s/wait.ts';
 import { makeProject, nub, removeProject, summaryOf, type NubResult } from '../helpers/project.ts';
 import { startRealCluster, type RealCluster } from '../helpers/real-cluster.ts';
 
@@ -142,4 +143,22 @@ test.serial('a claim whose storage class does not exist: waitForBound stops on t
 	t.like(error!.detail, { case: 'claim-unbound', object: `PersistentVolumeClaim ${ns}/home`, reason: 'ProvisioningFailed' });
 	t.regex(error!.message, /no-such-class/);
 	t.log(error!.message);
+});
+
+test.serial('a crash loop within the rollout\'s crashGraceMs keeps the wait going; its timeout then says the last pod state it saw', async t => {
+	const ns = 'grace';
+	const labels = { app: 'web' };
+	await cluster.admin.apply([
+		{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
+		{
+			apiVersion: 'apps/v1',
+			kind: 'Deployment',
+			metadata: { name: 'web', namespace: ns },
+			spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'web', image: 'example/web:crash' }] } } },
+		},
+	]);
+	const error = await t.throwsAsync(cluster.admin.waitForRollout('Deployment', ns, 'web', { timeoutMs: 6000, crashGraceMs: 600_000 }), { instanceOf: WaitTimeoutError });
+	t.regex(error!.message, /waiting for Deployment grace\/web to roll out; last seen: 1\/1 updated, 0\/1 available; pod web-[a-z0-9]+-[a-z0-9]{5} CrashLoopBackOff$/);
+	// Without the grace, the same pods end the wait at once.
+	await t.throwsAsync(cluster.admin.waitForRollout('Deployment', ns, 'web', { timeoutMs: 600_000 }), { instanceOf: RolloutFailedError, message: /CrashLoopBackOff/ });
 });
