@@ -10,7 +10,7 @@
 import test from 'ava';
 import { RolloutFailedError } from '../../lib/k8s/classify.ts';
 import { WaitTimeoutError } from '../../lib/k8s/wait.ts';
-import { makeProject, nub, removeProject, summaryOf, type NubResult } from '../helpers/project.ts';
+import { makeNubladoProject, makeProject, nub, removeProject, summaryOf, type NubResult } from '../helpers/project.ts';
 import { startRealCluster, type RealCluster } from '../helpers/real-cluster.ts';
 
 /**
@@ -161,4 +161,41 @@ test.serial('a crash loop within the rollout\'s crashGraceMs keeps the wait goin
 	t.regex(error!.message, /waiting for Deployment grace\/web to roll out; last seen: 1\/1 updated, 0\/1 available; pod web-[a-z0-9]+-[a-z0-9]{5} CrashLoopBackOff$/);
 	// Without the grace, the same pods end the wait at once.
 	await t.throwsAsync(cluster.admin.waitForRollout('Deployment', ns, 'web', { timeoutMs: 600_000 }), { instanceOf: RolloutFailedError, message: /CrashLoopBackOff/ });
+});
+
+test.serial('nublado with the hub image at :missing: the hub task fails in seconds naming the hub pod and image; fixed, the rerun runs the hub alone', async t => {
+	const yaml = `hostname: nublado.example.test
+oauth:
+  provider: github
+  clientId: client-123
+  clientSecret: { env: OAUTH_SECRET }
+  allowedGroups: [lsst-sqre]
+dhparam: { bits: 1024 }
+prepuller: { minute: 17 }
+dns: { provider: none }
+`;
+	const dir = makeNubladoProject({ 'nublado.yaml': yaml });
+	t.teardown(() => removeProject(dir));
+	const run = (env: Record<string, string>) => nub(dir, ['run', 'all', '--json', ...cluster.nubArgs], { OAUTH_SECRET: 'oauth-secret-value-42', ...env });
+	const first = await run({});
+	t.is(first.code, 0, first.stderr + first.stdout.slice(-3000));
+
+	const started = Date.now();
+	const broken = await run({ NUBLADO_HUB_IMAGE: 'lsstsqre/sciplat-hub:missing' });
+	t.true(Date.now() - started < 90_000, `took ${Date.now() - started} ms`);
+	t.is(broken.code, 1, broken.stderr + broken.stdout.slice(-3000));
+	const end = events(broken).find((event): event is TaskEnd => event.type === 'task-end' && (event as TaskEnd).outcome === 'failed')!;
+	t.like(end.detail, { case: 'image-pull', object: 'Deployment nublado/hub', container: 'hub' });
+	t.regex(end.error!, /^Deployment nublado\/hub: pod hub-\S+\/container hub: (ImagePullBackOff|ErrImagePull): image lsstsqre\/sciplat-hub:missing cannot be pulled/);
+	t.log(`${end.name}: ${end.error}`);
+	const failedSummary = summaryOf(broken.stdout);
+	t.deepEqual(failedSummary.failed, [end.name]);
+
+	const fixed = await run({});
+	t.is(fixed.code, 0, fixed.stderr + fixed.stdout.slice(-3000));
+	const rerun = summaryOf(fixed.stdout);
+	// Only the failed task runs again: it gives what it gave before the break, so what it blocked is cached.
+	t.deepEqual(rerun.succeeded, [end.name]);
+	t.true(failedSummary.blocked.length > 0);
+	for (const blocked of failedSummary.blocked) t.true(rerun.cached.includes(blocked), blocked);
 });
