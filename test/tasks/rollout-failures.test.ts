@@ -199,3 +199,32 @@ dns: { provider: none }
 	t.true(failedSummary.blocked.length > 0);
 	for (const blocked of failedSummary.blocked) t.true(rerun.cached.includes(blocked), blocked);
 });
+
+test.serial('a DaemonSet and a StatefulSet are judged by the pods of their newest revision (controller-revision-hash)', async t => {
+	const ns = 'sets';
+	const labels = (app: string) => ({ app });
+	const template = (app: string, image: string) => ({ metadata: { labels: labels(app) }, spec: { containers: [{ name: app, image }] } });
+	await cluster.admin.apply([
+		{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
+		{ apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'agent', namespace: ns }, spec: { selector: { matchLabels: labels('agent') }, template: template('agent', 'example/agent:missing') } },
+		{ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db', namespace: ns }, spec: { replicas: 1, serviceName: 'db', selector: { matchLabels: labels('db') }, template: template('db', 'example/db:crash') } },
+	]);
+	const agent = await t.throwsAsync(cluster.admin.waitForRollout('DaemonSet', ns, 'agent', { timeoutMs: 600_000 }), { instanceOf: RolloutFailedError });
+	t.like(agent!.detail, { case: 'image-pull', object: `DaemonSet ${ns}/agent`, container: 'agent' });
+	t.regex(agent!.detail.pod ?? '', /^agent-[a-z0-9]{5}$/);
+	const db = await t.throwsAsync(cluster.admin.waitForRollout('StatefulSet', ns, 'db', { timeoutMs: 600_000 }), { instanceOf: RolloutFailedError });
+	t.like(db!.detail, { case: 'crash-loop', object: `StatefulSet ${ns}/db`, pod: 'db-0', container: 'db', reason: 'CrashLoopBackOff' });
+
+	// Fixed: the new revision's pods are judged, not the old ones still crashing, and both roll out.
+	await cluster.admin.apply([
+		{ apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'agent', namespace: ns }, spec: { selector: { matchLabels: labels('agent') }, template: template('agent', 'example/agent:1.0') } },
+		{ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db', namespace: ns }, spec: { replicas: 1, serviceName: 'db', selector: { matchLabels: labels('db') }, template: template('db', 'example/db:1.0') } },
+	]);
+	await cluster.admin.waitForRollout('DaemonSet', ns, 'agent', { timeoutMs: 120_000 });
+	// A StatefulSet (OrderedReady) does not replace a pod that never became ready: Kubernetes' documented
+	// remedy is to delete it. Meanwhile the wait judges only the new revision's pods (none yet), not db-0.
+	await t.throwsAsync(cluster.admin.waitForRollout('StatefulSet', ns, 'db', { timeoutMs: 3000 }), { instanceOf: WaitTimeoutError, message: /last seen: 0\/1 updated, 0\/1 available$/ });
+	await cluster.kubectl('-n', ns, 'delete', 'pod', 'db-0');
+	await cluster.admin.waitForRollout('StatefulSet', ns, 'db', { timeoutMs: 120_000 });
+	t.pass();
+});
