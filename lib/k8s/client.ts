@@ -5,6 +5,7 @@ import { fieldManager, ownedByNub, withManagedByLabel } from './field-manager.ts
 import { classifyClaim, classifyDeployment, classifyPods, RolloutFailedError, type FirstSeen } from './classify.ts';
 import { explainError, KubeError, type Operation } from './errors.ts';
 import { loadBalancerAddress } from './load-balancer.ts';
+import { newestPods } from './newest-pods.ts';
 import { applyStages, describeObject, type KubeObject, type ObjectSource } from './objects.ts';
 import { validateObjects } from './validate.ts';
 import { sleep, waitUntil, type Observation } from './wait.ts';
@@ -313,7 +314,7 @@ export class Kube {
 				if (progress.done) return { value: true, seen: progress.seen };
 				const stalled = kind === 'Deployment' ? classifyDeployment(object, workload) : undefined;
 				if (stalled) throw new RolloutFailedError(stalled);
-				const pods = await this.newestPods(kind, workload, call);
+				const pods = await newestPods(kind, workload, (apiVersion, listed, namespace, selectors) => this.list(apiVersion, listed, namespace, call, selectors));
 				const verdict = classifyPods(object, pods, firstSeen, Date.now(), { crashGraceMs: call.crashGraceMs ?? 0 });
 				if (verdict.hopeless) {
 					const detail = verdict.hopeless;
@@ -327,45 +328,6 @@ export class Kube {
 			// The watch sees the workload, not its pods: look again at least every 2 s.
 			2000,
 		);
-	}
-
-	/**
-	 * The pods of a workload's newest revision: for a Deployment, those of its newest ReplicaSet (by
-	 * pod-template-hash); for a StatefulSet, those of its updateRevision; for a DaemonSet, those of
-	 * its newest ControllerRevision (both by controller-revision-hash).
-	 */
-	private async newestPods(kind: string, workload: KubeObject, call: CallOptions): Promise<KubeObject[]> {
-		const namespace = (workload.metadata as { namespace?: string }).namespace;
-		const uid = (workload.metadata as { uid?: string }).uid;
-		const matchLabels = (workload.spec as { selector?: { matchLabels?: Record<string, string> } } | undefined)?.selector?.matchLabels ?? {};
-		const label = Object.entries(matchLabels)
-			.map(([key, value]) => `${key}=${value}`)
-			.join(',');
-		const owned = (object: KubeObject) => ((object.metadata as { ownerReferences?: Array<{ uid?: string }> }).ownerReferences ?? []).some(owner => owner.uid === uid);
-		const revisionLabel = (revision: string, hash: string) => (label ? `${label},${revision}=${hash}` : `${revision}=${hash}`);
-		let selector: string | undefined;
-		if (kind === 'Deployment') {
-			// The newest ReplicaSet is the one made from the Deployment's template, as the controller finds it:
-			// the same template but for the pod-template-hash label. None yet: no pod of this revision to judge.
-			const template = canonicalJson((workload.spec as { template?: unknown } | undefined)?.template ?? null);
-			const sets = (await this.list('apps/v1', 'ReplicaSet', namespace, call, { label })).filter(owned);
-			const newest = sets.find(set => canonicalJson(withoutHash((set.spec as { template?: unknown } | undefined)?.template)) === template);
-			const hash = (newest?.metadata as { labels?: Record<string, string> } | undefined)?.labels?.['pod-template-hash'];
-			if (!hash) return [];
-			selector = revisionLabel('pod-template-hash', hash);
-		} else if (kind === 'StatefulSet') {
-			const update = (workload.status as { updateRevision?: string } | undefined)?.updateRevision;
-			if (!update) return [];
-			selector = revisionLabel('controller-revision-hash', update);
-		} else {
-			const revisions = (await this.list('apps/v1', 'ControllerRevision', namespace, call, { label })).filter(owned);
-			const newest = revisions.sort((a, b) => Number((b as { revision?: number }).revision ?? 0) - Number((a as { revision?: number }).revision ?? 0))[0];
-			const hash = (newest?.metadata as { labels?: Record<string, string> } | undefined)?.labels?.['controller-revision-hash'];
-			if (!hash) return [];
-			selector = revisionLabel('controller-revision-hash', hash);
-		}
-		const pods = await this.list('v1', 'Pod', namespace, call, { label: selector });
-		return pods.sort((a, b) => String((a.metadata as { name?: string }).name).localeCompare(String((b.metadata as { name?: string }).name)));
 	}
 
 	/** The last lines of a container's previous run, as `last log lines: ...`, or says the API serves none. */
@@ -509,14 +471,6 @@ export function rollout(kind: string, object: KubeObject): { done: boolean; seen
 	const total = status.replicas ?? 0;
 	const done = updated >= wanted && available >= wanted && total <= wanted;
 	return { done, seen: `${updated}/${wanted} updated, ${available}/${wanted} available${total > wanted ? `, ${total - wanted} old still running` : ''}` };
-}
-
-/** A ReplicaSet's pod template as its Deployment has it: without the pod-template-hash label. */
-function withoutHash(template: unknown): unknown {
-	const metadata = (template as { metadata?: { labels?: Record<string, string> } } | undefined)?.metadata;
-	if (!metadata?.labels) return template ?? null;
-	const { 'pod-template-hash': _hash, ...labels } = metadata.labels;
-	return { ...(template as object), metadata: { ...metadata, labels } };
 }
 
 function header(ref: ObjectRef): { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } } {
