@@ -285,7 +285,7 @@ export class Kube {
 			if (!claim) return { seen: 'no such claim yet' };
 			const phase = (claim.status as { phase?: string } | undefined)?.phase ?? 'no phase yet';
 			if (phase === 'Bound') return { value: true, seen: phase };
-			const events = await this.list('v1', 'Event', namespace, call, { field: `involvedObject.kind=PersistentVolumeClaim,involvedObject.name=${name}` });
+			const events = await this.listToJudge('v1', 'Event', namespace, call, { field: `involvedObject.kind=PersistentVolumeClaim,involvedObject.name=${name}` });
 			const hopeless = classifyClaim(object, events, firstSeen, Date.now());
 			if (hopeless) throw new RolloutFailedError(hopeless);
 			return { seen: phase };
@@ -314,7 +314,7 @@ export class Kube {
 				if (progress.done) return { value: true, seen: progress.seen };
 				const stalled = kind === 'Deployment' ? classifyDeployment(object, workload) : undefined;
 				if (stalled) throw new RolloutFailedError(stalled);
-				const pods = await newestPods(kind, workload, (apiVersion, listed, namespace, selectors) => this.list(apiVersion, listed, namespace, call, selectors));
+				const pods = await newestPods(kind, workload, (apiVersion, listed, namespace, selectors) => this.listToJudge(apiVersion, listed, namespace, call, selectors));
 				const verdict = classifyPods(object, pods, firstSeen, Date.now(), { crashGraceMs: call.crashGraceMs ?? 0 });
 				if (verdict.hopeless) {
 					const detail = verdict.hopeless;
@@ -328,6 +328,20 @@ export class Kube {
 			// The watch sees the workload, not its pods: look again at least every 2 s.
 			2000,
 		);
+	}
+
+	/**
+	 * A list that a wait judges by, beside the object it waits for: a kind the cluster does not serve
+	 * (a sandbox without ControllerRevisions) or may not be listed gives nothing to judge, and the
+	 * wait goes on as it would without it.
+	 */
+	private async listToJudge(apiVersion: string, kind: string, namespace: string | undefined, call: CallOptions, selectors: Selectors): Promise<KubeObject[]> {
+		try {
+			return await this.list(apiVersion, kind, namespace, call, selectors);
+		} catch (error) {
+			if (error instanceof KubeError && (error.reason === 'unknown-kind' || error.reason === 'forbidden')) return [];
+			throw error;
+		}
 	}
 
 	/** The last lines of a container's previous run, as `last log lines: ...`, or says the API serves none. */
