@@ -35,6 +35,8 @@ export interface Rollout {
 	kind: 'Deployment' | 'DaemonSet' | 'StatefulSet';
 	name: string;
 	namespace: string;
+	/** How long its pods may crash-loop before the wait gives up (a component that restarts until a peer is up). Default 0. */
+	crashGraceMs?: number;
 }
 
 export interface ApplySpec<N extends Needs> {
@@ -121,7 +123,9 @@ export function applyTask<N extends Needs = {}>(spec: ApplySpec<N>): Task<Applie
 			// One budget for all of the task's waits, each given what is left of it.
 			const deadline = spec.timeoutMs === undefined ? undefined : Date.now() + spec.timeoutMs;
 			const wait = () => (deadline === undefined ? {} : { timeoutMs: Math.max(1, deadline - Date.now()) });
-			for (const rollout of spec.rollouts ?? []) await cluster.waitForRollout(rollout.kind, rollout.namespace, rollout.name, wait());
+			for (const rollout of spec.rollouts ?? []) {
+				await cluster.waitForRollout(rollout.kind, rollout.namespace, rollout.name, { ...wait(), ...(rollout.crashGraceMs === undefined ? {} : { crashGraceMs: rollout.crashGraceMs }) });
+			}
 			for (const claim of spec.claims ?? []) await cluster.waitForBound(claim.namespace, claim.name, wait());
 			const applied = results.map(({ object }) => ({
 				apiVersion: object.apiVersion,

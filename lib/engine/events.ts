@@ -60,6 +60,8 @@ export type NubEvent =
 			changed?: boolean;
 			error?: string;
 			stack?: string;
+			/** The failure as fields, when the error carries a JSON `detail` (a rollout's case, pod, container). */
+			detail?: Json;
 			output?: Json;
 			secret?: boolean;
 	  }

@@ -155,6 +155,7 @@ export class TaskRunner {
 			state.recordFailure({ name: node.name, error: firstLine, ...(interrupted ? { interrupted } : {}), at: Date.now(), ms: Math.round(ms) });
 		} finally {
 			const stack = error instanceof Error && error.stack ? redactor.redact(error.stack) : undefined;
+			const detail = detailOf(error, redactor);
 			emit({
 				type: 'task-end',
 				name: node.name,
@@ -162,6 +163,7 @@ export class TaskRunner {
 				durationMs: ms,
 				error: message,
 				...(stack ? { stack } : {}),
+				...(detail !== undefined ? { detail } : {}),
 			});
 		}
 		return interrupted ? 'interrupted' : 'failed';
@@ -256,6 +258,20 @@ function makeLogger(name: string, emit: (event: NubEvent) => void, redactor: Red
 	const line = (level: 'info' | 'warn' | 'debug') => (message: string) =>
 		emit({ type: 'task-log', name, level, message: redactor.redact(String(message)) });
 	return { info: line('info'), warn: line('warn'), debug: line('debug') };
+}
+
+/**
+ * The failure as fields, for machines: an error's `detail` property when it is a JSON object (a
+ * RolloutFailedError's case, object, pod, container), with the secrets redacted; else undefined.
+ */
+function detailOf(error: unknown, redactor: Redactor): Json | undefined {
+	const detail = typeof error === 'object' && error !== null ? (error as { detail?: unknown }).detail : undefined;
+	if (typeof detail !== 'object' || detail === null || Array.isArray(detail)) return undefined;
+	try {
+		return JSON.parse(redactor.redact(JSON.stringify(detail))) as Json;
+	} catch {
+		return undefined;
+	}
 }
 
 /** Tasks may throw anything; the engine and p-retry want Errors. */

@@ -4,4 +4,4 @@
  * what they need into the chunk that loads then, where a dynamic import of the package itself
  * would take all of it (every generated API).
  */
-export { KubeConfig, KubernetesObjectApi, Watch } from '@kubernetes/client-node';
+export { CoreV1Api, KubeConfig, KubernetesObjectApi, Watch } from '@kubernetes/client-node';

@@ -2,8 +2,10 @@ import pRetry from 'p-retry';
 import type { KubeConfig, KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
 import { canonicalJson } from '../engine/json.ts';
 import { fieldManager, ownedByNub, withManagedByLabel } from './field-manager.ts';
+import { classifyClaim, classifyDeployment, classifyPods, RolloutFailedError, type FirstSeen } from './classify.ts';
 import { explainError, KubeError, type Operation } from './errors.ts';
 import { loadBalancerAddress } from './load-balancer.ts';
+import { newestPods } from './newest-pods.ts';
 import { applyStages, describeObject, type KubeObject, type ObjectSource } from './objects.ts';
 import { validateObjects } from './validate.ts';
 import { sleep, waitUntil, type Observation } from './wait.ts';
@@ -50,6 +52,18 @@ export interface DeleteOptions {
 
 export interface WaitCall extends CallOptions {
 	timeoutMs?: number;
+}
+
+/** A rollout wait's options: how long a crash loop may last before it is hopeless. */
+export interface RolloutCall extends WaitCall {
+	/** For a component that restarts until a peer is up. Default 0: the first CrashLoopBackOff ends the wait. */
+	crashGraceMs?: number;
+}
+
+/** Label and field selectors of a list (`app=hub`, `involvedObject.name=hub-7d9f`). */
+export interface Selectors {
+	label?: string;
+	field?: string;
 }
 
 export { fieldManager } from './field-manager.ts';
@@ -137,10 +151,10 @@ export class Kube {
 	}
 
 	/** The objects of a kind, in one namespace or (cluster-scoped, or none given) all of them. */
-	async list(apiVersion: string, kind: string, namespace: string | undefined, call: CallOptions = {}): Promise<KubeObject[]> {
+	async list(apiVersion: string, kind: string, namespace: string | undefined, call: CallOptions = {}, selectors: Selectors = {}): Promise<KubeObject[]> {
 		const operation = { verb: 'list', object: { apiVersion, kind, metadata: { name: `(every ${kind})`, ...(namespace ? { namespace } : {}) } } };
 		try {
-			const list = await this.call(operation, call, () => this.api.list(apiVersion, kind, namespace));
+			const list = await this.call(operation, call, () => this.api.list(apiVersion, kind, namespace, undefined, undefined, undefined, selectors.field, selectors.label));
 			// Items of a list carry no apiVersion and kind (the list says them once): put them back.
 			return ((plain(list) as unknown as { items?: KubeObject[] }).items ?? []).map(item => ({ ...item, apiVersion, kind }));
 		} catch (error) {
@@ -257,30 +271,103 @@ export class Kube {
 		});
 	}
 
-	/** Waits until a PersistentVolumeClaim is bound to a volume. */
+	/**
+	 * Waits until a PersistentVolumeClaim is bound to a volume. A pending claim whose binder or
+	 * provisioner keeps warning (ProvisioningFailed, FailedBinding) past a short grace ends the wait
+	 * with a RolloutFailedError (`claim-unbound`) naming the event.
+	 */
 	async waitForBound(namespace: string, name: string, call: WaitCall = {}): Promise<void> {
 		const ref = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name, namespace } };
-		await this.waitFor(ref, `PersistentVolumeClaim ${namespace}/${name} to be bound`, 120_000, call, claim => {
+		const object = `PersistentVolumeClaim ${namespace}/${name}`;
+		const firstSeen: FirstSeen = new Map();
+		// The watch sees the claim, not its events: look again at least every 2 s.
+		await this.waitFor(ref, `${object} to be bound`, 120_000, call, async claim => {
 			if (!claim) return { seen: 'no such claim yet' };
 			const phase = (claim.status as { phase?: string } | undefined)?.phase ?? 'no phase yet';
-			return phase === 'Bound' ? { value: true, seen: phase } : { seen: phase };
-		});
+			if (phase === 'Bound') return { value: true, seen: phase };
+			const events = await this.listToJudge('v1', 'Event', namespace, call, { field: `involvedObject.kind=PersistentVolumeClaim,involvedObject.name=${name}` });
+			const hopeless = classifyClaim(object, events, firstSeen, Date.now());
+			if (hopeless) throw new RolloutFailedError(hopeless);
+			return { seen: phase };
+		}, 2000);
 	}
 
 	/**
 	 * Waits for a Deployment, DaemonSet or StatefulSet to roll out: the controller has seen the
-	 * latest spec (observedGeneration) and every replica is updated and available.
+	 * latest spec (observedGeneration) and every replica is updated and available. Each look also
+	 * classifies the pods of the newest revision (see classify.ts): a hopeless one (an image that
+	 * cannot be pulled, a crash loop past `crashGraceMs`, a missing Secret key, no node for it) ends
+	 * the wait at once with a RolloutFailedError; otherwise the progress line names a pod and its state.
 	 */
-	async waitForRollout(kind: 'Deployment' | 'DaemonSet' | 'StatefulSet', namespace: string, name: string, call: WaitCall = {}): Promise<void> {
+	async waitForRollout(kind: 'Deployment' | 'DaemonSet' | 'StatefulSet', namespace: string, name: string, call: RolloutCall = {}): Promise<void> {
 		const ref = { apiVersion: 'apps/v1', kind, metadata: { name, namespace } };
-		await this.waitFor(ref, `${kind} ${namespace}/${name} to roll out`, 600_000, call, object => {
-			if (!object) return { seen: `no such ${kind} yet` };
-			const progress = rollout(kind, object);
-			return progress.done ? { value: true, seen: progress.seen } : { seen: progress.seen };
-		});
+		const object = `${kind} ${namespace}/${name}`;
+		const firstSeen: FirstSeen = new Map();
+		await this.waitFor(
+			ref,
+			`${object} to roll out`,
+			600_000,
+			call,
+			async workload => {
+				if (!workload) return { seen: `no such ${kind} yet` };
+				const progress = rollout(kind, workload);
+				if (progress.done) return { value: true, seen: progress.seen };
+				const stalled = kind === 'Deployment' ? classifyDeployment(object, workload) : undefined;
+				if (stalled) throw new RolloutFailedError(stalled);
+				const pods = await newestPods(kind, workload, (apiVersion, listed, namespace, selectors) => this.listToJudge(apiVersion, listed, namespace, call, selectors));
+				const verdict = classifyPods(object, pods, firstSeen, Date.now(), { crashGraceMs: call.crashGraceMs ?? 0 });
+				if (verdict.hopeless) {
+					const detail = verdict.hopeless;
+					if ((detail.case === 'crash-loop' || detail.case === 'oom') && detail.pod && detail.container) {
+						detail.message += `; ${await this.lastLogLines(namespace, detail.pod, detail.container)}`;
+					}
+					throw new RolloutFailedError(detail);
+				}
+				return { seen: verdict.progress ? `${progress.seen}; ${verdict.progress}` : progress.seen };
+			},
+			// The watch sees the workload, not its pods: look again at least every 2 s.
+			2000,
+		);
 	}
 
-	private waitFor<T>(ref: ObjectRef, what: string, defaultTimeoutMs: number, call: WaitCall, judge: (object: KubeObject | undefined) => Observation<T>): Promise<T> {
+	/**
+	 * A list that a wait judges by, beside the object it waits for: a kind the cluster does not serve
+	 * (a sandbox without ControllerRevisions) or may not be listed gives nothing to judge, and the
+	 * wait goes on as it would without it.
+	 */
+	private async listToJudge(apiVersion: string, kind: string, namespace: string | undefined, call: CallOptions, selectors: Selectors): Promise<KubeObject[]> {
+		try {
+			return await this.list(apiVersion, kind, namespace, call, selectors);
+		} catch (error) {
+			if (error instanceof KubeError && (error.reason === 'unknown-kind' || error.reason === 'forbidden')) return [];
+			throw error;
+		}
+	}
+
+	/** The last lines of a container's previous run, as `last log lines: ...`, or says the API serves none. */
+	private async lastLogLines(namespace: string, pod: string, container: string): Promise<string> {
+		try {
+			const { CoreV1Api } = await import('./client-node.ts');
+			const log = await this.config.makeApiClient(CoreV1Api).readNamespacedPodLog({ name: pod, namespace, container, previous: true, tailLines: 5 });
+			const lines = String(log ?? '').trim();
+			return lines ? `last log lines: ${lines.split('\n').join(' | ')}` : 'the container logged nothing';
+		} catch {
+			return 'the API serves no log for it';
+		}
+	}
+
+	/**
+	 * Reads the object and judges it until the judge returns a value, looking again when the object
+	 * changes (a watch) or after at most `lookEveryMs`. The judge may throw to end the wait.
+	 */
+	private waitFor<T>(
+		ref: ObjectRef,
+		what: string,
+		defaultTimeoutMs: number,
+		call: WaitCall,
+		judge: (object: KubeObject | undefined) => Observation<T> | Promise<Observation<T>>,
+		lookEveryMs = Number.POSITIVE_INFINITY,
+	): Promise<T> {
 		let seen: KubeObject | undefined;
 		return waitUntil(
 			async () => {
@@ -294,7 +381,7 @@ export class Kube {
 				progress: call.log,
 				// A watch from the version just read: the next look comes as soon as the object
 				// changes, as `kubectl rollout status` sees it, instead of after a pause.
-				change: maxMs => this.nextChange(ref, (seen?.metadata as { resourceVersion?: string } | undefined)?.resourceVersion, maxMs, call),
+				change: maxMs => this.nextChange(ref, (seen?.metadata as { resourceVersion?: string } | undefined)?.resourceVersion, Math.min(maxMs, lookEveryMs), call),
 			},
 		);
 	}

@@ -1,5 +1,5 @@
 import type { TaskContext } from '../engine/task.ts';
-import type { ApplyResult, Kube, ObjectRef, WaitCall } from './client.ts';
+import type { ApplyResult, Kube, ObjectRef, RolloutCall } from './client.ts';
 import type { KubeObject } from './objects.ts';
 import { sourceOf } from './sources.ts';
 
@@ -24,7 +24,8 @@ export interface TaskKube {
 	waitForGone(ref: ObjectRef, options?: { timeoutMs?: number }): Promise<void>;
 	waitForClusterIp(namespace: string, name: string, options?: { timeoutMs?: number }): Promise<string>;
 	waitForLoadBalancer(namespace: string, name: string, options?: { timeoutMs?: number }): Promise<string>;
-	waitForRollout(kind: 'Deployment' | 'DaemonSet' | 'StatefulSet', namespace: string, name: string, options?: { timeoutMs?: number }): Promise<void>;
+	/** Ends early with a RolloutFailedError when the newest pods cannot become ready (see classify.ts); `crashGraceMs` lets a crash loop last that long first. */
+	waitForRollout(kind: 'Deployment' | 'DaemonSet' | 'StatefulSet', namespace: string, name: string, options?: { timeoutMs?: number; crashGraceMs?: number }): Promise<void>;
 	waitForBound(namespace: string, name: string, options?: { timeoutMs?: number }): Promise<void>;
 }
 
@@ -48,7 +49,7 @@ export async function kubeClient(context: TaskContext): Promise<Kube> {
  */
 export async function kube(context: TaskContext): Promise<TaskKube> {
 	const client = await kubeClient(context);
-	const call = (options: { timeoutMs?: number } = {}): WaitCall => ({
+	const call = (options: { timeoutMs?: number; crashGraceMs?: number } = {}): RolloutCall => ({
 		...options,
 		signal: context.signal,
 		log: line => context.log.info(line),

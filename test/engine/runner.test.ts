@@ -85,6 +85,29 @@ test('a decision whose inputs could not be read fails the task before it starts,
 	await state.close();
 });
 
+test('a failure whose error carries a JSON detail puts it, redacted, on the task-end event; other errors put none', async t => {
+	const redactor = new Redactor();
+	redactor.add('hunter2-token');
+	const detailed = task({
+		name: 'rollout',
+		run: () => {
+			throw Object.assign(new Error('Deployment nublado/hub: pod hub-1/container hub: ImagePullBackOff: no'), {
+				detail: { case: 'image-pull', pod: 'hub-1', container: 'hub', message: 'token hunter2-token' },
+			});
+		},
+	});
+	const plain = task({ name: 'plain', run: () => { throw Object.assign(new Error('no'), { detail: 'a string is no detail' }); } });
+	const first = runnerFor(dirOf(t), detailed, { redactor });
+	t.is(await first.runner.run(first.node('rollout'), neverRan(), 0), 'failed');
+	const end = first.events.find(event => event.type === 'task-end');
+	t.deepEqual(end && 'detail' in end ? end.detail : undefined, { case: 'image-pull', pod: 'hub-1', container: 'hub', message: 'token [secret]' });
+	await first.state.close();
+	const second = runnerFor(tempDir(), plain);
+	t.is(await second.runner.run(second.node('plain'), neverRan(), 0), 'failed');
+	t.false(second.events.some(event => event.type === 'task-end' && 'detail' in event));
+	await second.state.close();
+});
+
 test('abort interrupts a running task through its signal, recorded as interrupted', async t => {
 	const controller = new AbortController();
 	let started!: () => void;

@@ -8,6 +8,7 @@
 import test from 'ava';
 import { request } from 'node:https';
 import { Kube, rollout } from '../../lib/k8s/client.ts';
+import { RolloutFailedError } from '../../lib/k8s/classify.ts';
 import type { KubeObject } from '../../lib/k8s/objects.ts';
 import { startSandbox, type Sandbox } from '../../lib/sandbox/index.ts';
 import { adminToken, eventually, rawRequest, tempDir, withSandbox } from './helpers.ts';
@@ -125,7 +126,10 @@ test('missing: a ReplicaSet and its pods, ErrImagePull then ImagePullBackOff nam
 	t.like(status, { observedGeneration: 1, replicas: 2, updatedReplicas: 2, unavailableReplicas: 2 });
 	t.is(status.availableReplicas, undefined);
 	t.deepEqual(rollout('Deployment', (await kube.read(hub))!), { done: false, seen: '2/2 updated, 0/2 available' });
-	await t.throwsAsync(kube.waitForRollout('Deployment', ns, 'hub', { timeoutMs: 600 }), { message: /Deployment fails\/hub to roll out.*0\/2 available/ });
+	// The wait does not wait out its timeout: it sees the pods back off pulling and stops, naming them.
+	const failed = await t.throwsAsync(kube.waitForRollout('Deployment', ns, 'hub', { timeoutMs: 60_000 }), { instanceOf: RolloutFailedError });
+	t.like(failed!.detail, { case: 'image-pull', object: `Deployment ${ns}/hub`, container: 'c0', reason: 'ImagePullBackOff' });
+	t.true(backedOff.some(pod => pod.metadata.name === failed!.detail.pod), failed!.message);
 });
 
 test('crash and oom: Running pods whose container crash-loops (restartCount 1, last exit 1 Error or 137 OOMKilled) beside a sidecar that runs; BackOff events', async t => {

@@ -1,0 +1,114 @@
+import test from 'ava';
+import { classifyClaim, classifyDeployment, classifyPods, formatFailure, RolloutFailedError, type FirstSeen } from '../../lib/k8s/classify.ts';
+import type { KubeObject } from '../../lib/k8s/objects.ts';
+
+const object = 'Deployment nublado/hub';
+
+/** A pod as the API serves it, with the given status. */
+const pod = (name: string, status: Record<string, unknown>): KubeObject => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'nublado' }, status });
+const waiting = (name: string, image: string, reason: string, message?: string, lastState?: unknown) => ({
+	name,
+	image,
+	ready: false,
+	state: { waiting: { reason, ...(message ? { message } : {}) } },
+	...(lastState ? { lastState } : {}),
+});
+const pending = (containers: unknown[], init: unknown[] = []) =>
+	pod('hub-7d9f-abcde', { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'True' }], containerStatuses: containers, ...(init.length ? { initContainerStatuses: init } : {}) });
+
+test('ImagePullBackOff is hopeless at once, naming the image', t => {
+	const verdict = classifyPods(object, [pending([waiting('hub', 'lsstsqre/sciplat-hub:missing', 'ImagePullBackOff', 'Back-off pulling image "lsstsqre/sciplat-hub:missing"')])], new Map(), 0);
+	t.like(verdict.hopeless, { case: 'image-pull', pod: 'hub-7d9f-abcde', container: 'hub', reason: 'ImagePullBackOff' });
+	t.is(
+		formatFailure(verdict.hopeless!),
+		'Deployment nublado/hub: pod hub-7d9f-abcde/container hub: ImagePullBackOff: image lsstsqre/sciplat-hub:missing cannot be pulled (Back-off pulling image "lsstsqre/sciplat-hub:missing")',
+	);
+});
+
+test('a single ErrImagePull is transient; it is hopeless once it lasts past the grace', t => {
+	const firstSeen: FirstSeen = new Map();
+	const pods = [pending([waiting('hub', 'hub:missing', 'ErrImagePull', 'manifest unknown')])];
+	const early = classifyPods(object, pods, firstSeen, 1000, { pullGraceMs: 10_000 });
+	t.is(early.hopeless, undefined);
+	t.is(early.progress, 'pod hub-7d9f-abcde ErrImagePull');
+	t.is(classifyPods(object, pods, firstSeen, 10_999, { pullGraceMs: 10_000 }).hopeless, undefined);
+	t.like(classifyPods(object, pods, firstSeen, 11_000, { pullGraceMs: 10_000 }).hopeless, { case: 'image-pull', reason: 'ErrImagePull' });
+});
+
+test('InvalidImageName is hopeless', t => {
+	const verdict = classifyPods(object, [pending([waiting('hub', 'Hub:Bad:Tag', 'InvalidImageName', 'Failed to apply default image tag')])], new Map(), 0);
+	t.like(verdict.hopeless, { case: 'invalid-image', container: 'hub', reason: 'InvalidImageName' });
+	t.regex(verdict.hopeless!.message, /Hub:Bad:Tag/);
+});
+
+test('CrashLoopBackOff says the last exit, and an init container counts', t => {
+	const last = { terminated: { reason: 'Error', exitCode: 1, message: 'cannot reach the database\n' } };
+	const verdict = classifyPods(object, [pending([waiting('hub', 'hub:1', 'PodInitializing')], [waiting('wait-db', 'hub:crash', 'CrashLoopBackOff', 'back-off 10s', last)])], new Map(), 0);
+	t.like(verdict.hopeless, { case: 'crash-loop', container: 'wait-db', reason: 'CrashLoopBackOff' });
+	t.is(verdict.hopeless!.message, 'the container keeps exiting (last exit: Error, exit code 1: cannot reach the database)');
+});
+
+test('a crash loop within the declared grace keeps the wait going', t => {
+	const firstSeen: FirstSeen = new Map();
+	const pods = [pending([waiting('hub', 'hub:crash', 'CrashLoopBackOff', undefined, { terminated: { reason: 'Error', exitCode: 1 } })])];
+	t.is(classifyPods(object, pods, firstSeen, 0, { crashGraceMs: 30_000 }).hopeless, undefined);
+	t.like(classifyPods(object, pods, firstSeen, 30_000, { crashGraceMs: 30_000 }).hopeless, { case: 'crash-loop' });
+});
+
+test('a crash loop whose last exit was OOMKilled is the oom case', t => {
+	const verdict = classifyPods(object, [pending([waiting('hub', 'hub:oom', 'CrashLoopBackOff', undefined, { terminated: { reason: 'OOMKilled', exitCode: 137 } })])], new Map(), 0);
+	t.like(verdict.hopeless, { case: 'oom', reason: 'OOMKilled', container: 'hub' });
+	t.regex(verdict.hopeless!.message, /exit code 137/);
+});
+
+test('CreateContainerConfigError names the missing key', t => {
+	const verdict = classifyPods(object, [pending([waiting('hub', 'hub:1', 'CreateContainerConfigError', "couldn't find key crypto-key in Secret nublado/hub")])], new Map(), 0);
+	t.like(verdict.hopeless, { case: 'config-error', reason: 'CreateContainerConfigError' });
+	t.regex(verdict.hopeless!.message, /crypto-key in Secret nublado\/hub/);
+});
+
+test('Unschedulable carries the scheduler message', t => {
+	const message = '0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.';
+	const verdict = classifyPods(object, [pod('hub-7d9f-abcde', { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message }] })], new Map(), 0);
+	t.deepEqual(verdict.hopeless, { case: 'unschedulable', object, pod: 'hub-7d9f-abcde', reason: 'Unschedulable', message });
+});
+
+test('progress names the first pod not ready and its state', t => {
+	const ready = pod('hub-7d9f-aaaaa', { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] });
+	const creating = pending([waiting('hub', 'hub:1', 'ContainerCreating')]);
+	t.deepEqual(classifyPods(object, [ready, creating], new Map(), 0), { progress: 'pod hub-7d9f-abcde ContainerCreating' });
+	const running = pod('hub-7d9f-bbbbb', { phase: 'Running', conditions: [{ type: 'Ready', status: 'False' }], containerStatuses: [{ name: 'hub', ready: false, state: { running: {} } }] });
+	t.is(classifyPods(object, [running], new Map(), 0).progress, 'pod hub-7d9f-bbbbb Running, not ready');
+	t.is(classifyPods(object, [ready], new Map(), 0).progress, '');
+});
+
+test('a Deployment with Progressing=False is hopeless; one still progressing is not', t => {
+	const deployment = (status: string, reason: string): KubeObject => ({
+		apiVersion: 'apps/v1',
+		kind: 'Deployment',
+		metadata: { name: 'hub' },
+		status: { conditions: [{ type: 'Progressing', status, reason, message: 'ReplicaSet "hub-7d9f" has timed out progressing.' }] },
+	});
+	t.like(classifyDeployment(object, deployment('False', 'ProgressDeadlineExceeded')), { case: 'progress-deadline', reason: 'ProgressDeadlineExceeded' });
+	t.is(classifyDeployment(object, deployment('True', 'ReplicaSetUpdated')), undefined);
+});
+
+test('a claim whose provisioner fails is hopeless after the grace, with its event', t => {
+	const claim = 'PersistentVolumeClaim nublado/home';
+	const event = (type: string, reason: string, message: string, at: string) => ({ apiVersion: 'v1', kind: 'Event', metadata: { name: `home.${at}` }, type, reason, message, lastTimestamp: at }) as KubeObject;
+	const firstSeen: FirstSeen = new Map();
+	const events = [
+		event('Warning', 'ProvisioningFailed', 'storageclass.storage.k8s.io "fast" not found', '2026-12-03T14:00:05Z'),
+		event('Warning', 'ProvisioningFailed', 'storageclass.storage.k8s.io "fast" not found, again', '2026-12-03T14:00:09Z'),
+	];
+	t.is(classifyClaim(claim, events, firstSeen, 0), undefined);
+	t.like(classifyClaim(claim, events, firstSeen, 10_000), { case: 'claim-unbound', reason: 'ProvisioningFailed', message: 'the claim cannot be bound: storageclass.storage.k8s.io "fast" not found, again' });
+	t.is(classifyClaim(claim, [event('Normal', 'WaitForFirstConsumer', 'waiting for first consumer', '2026-12-03T14:00:05Z')], new Map(), 60_000), undefined);
+});
+
+test('RolloutFailedError carries the detail and says it in one line', t => {
+	const error = new RolloutFailedError({ case: 'oom', object, pod: 'p', container: 'c', reason: 'OOMKilled', message: 'm' });
+	t.is(error.message, 'Deployment nublado/hub: pod p/container c: OOMKilled: m');
+	t.is(error.detail.case, 'oom');
+	t.false(error.message.includes('\n'));
+});
