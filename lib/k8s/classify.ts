@@ -59,7 +59,16 @@ export interface Graces {
 	crashGraceMs?: number;
 	/** A claim's binder or provisioner warning. Default 10 s. */
 	claimGraceMs?: number;
+	/**
+	 * Unschedulable: the scheduler tries again as the cluster changes. Default 10 s; a pod waiting
+	 * for its claims to be bound (a provisioner at work) gets 60 s, the claim's own trouble being
+	 * the likelier cause.
+	 */
+	scheduleGraceMs?: number;
 }
+
+/** The scheduler's word for a pod whose claims are not bound yet. */
+const unboundClaims = /unbound immediate PersistentVolumeClaims/;
 
 /**
  * When each transient condition was first seen, by a key naming the pod, container and reason:
@@ -117,7 +126,11 @@ export function classifyPods(object: string, pods: readonly KubeObject[], firstS
 		const status = statusOf(pod);
 		const scheduled = status.conditions?.find(condition => condition.type === 'PodScheduled');
 		if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
-			return { hopeless: { case: 'unschedulable', object, pod: name, reason: 'Unschedulable', message: scheduled.message ?? 'the scheduler found no node for it' }, progress };
+			const message = scheduled.message ?? 'the scheduler found no node for it';
+			const grace = unboundClaims.test(message) ? 60_000 : (graces.scheduleGraceMs ?? 10_000);
+			if (past(firstSeen, `${name}/Unschedulable`, now, grace)) return { hopeless: { case: 'unschedulable', object, pod: name, reason: 'Unschedulable', message }, progress };
+			if (!progress) progress = `pod ${name} Unschedulable (${message})`;
+			continue;
 		}
 		const containers = [...(status.initContainerStatuses ?? []), ...(status.containerStatuses ?? [])];
 		for (const container of containers) {

@@ -67,10 +67,22 @@ test('CreateContainerConfigError names the missing key', t => {
 	t.regex(verdict.hopeless!.message, /crypto-key in Secret nublado\/hub/);
 });
 
-test('Unschedulable carries the scheduler message', t => {
+test('Unschedulable past its grace (the scheduler tries again) carries the scheduler message', t => {
 	const message = '0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.';
-	const verdict = classifyPods(object, [pod('hub-7d9f-abcde', { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message }] })], new Map(), 0);
-	t.deepEqual(verdict.hopeless, { case: 'unschedulable', object, pod: 'hub-7d9f-abcde', reason: 'Unschedulable', message });
+	const pods = [pod('hub-7d9f-abcde', { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message }] })];
+	const seen = new Map();
+	t.deepEqual(classifyPods(object, pods, seen, 0), { progress: `pod hub-7d9f-abcde Unschedulable (${message})` });
+	t.is(classifyPods(object, pods, seen, 9_999).hopeless, undefined);
+	t.deepEqual(classifyPods(object, pods, seen, 10_000).hopeless, { case: 'unschedulable', object, pod: 'hub-7d9f-abcde', reason: 'Unschedulable', message });
+});
+
+test('a pod waiting for its claims to be bound (a provisioner at work) is given a minute, not ten seconds', t => {
+	const message = '0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. not found';
+	const pods = [pod('fileserver-f545-rkgth', { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message }] })];
+	const seen = new Map();
+	t.is(classifyPods(object, pods, seen, 0).hopeless, undefined);
+	t.is(classifyPods(object, pods, seen, 30_000).hopeless, undefined);
+	t.like(classifyPods(object, pods, seen, 60_000).hopeless, { case: 'unschedulable', message });
 });
 
 test('progress names the first pod not ready and its state', t => {
