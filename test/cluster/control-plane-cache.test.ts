@@ -1,8 +1,8 @@
 import test from 'ava';
-import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, chownSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { builtNubkube } from '../../cluster/control-plane.ts';
+import { useCacheHome } from '../helpers/cache-home.ts';
 
 /*
  * The control plane's binary is run from the user's cache (issue 17, item 1): one there that is
@@ -10,14 +10,7 @@ import { builtNubkube } from '../../cluster/control-plane.ts';
  * taken for a build. Needs no control plane: nothing is built or started.
  */
 test.serial("a control-plane binary in the cache that another uid owns, or others can write, is not taken for a build", t => {
-	const cache = mkdtempSync(join(tmpdir(), 'nub-cache-'));
-	const saved = process.env.XDG_CACHE_HOME;
-	t.teardown(() => {
-		if (saved === undefined) delete process.env.XDG_CACHE_HOME;
-		else process.env.XDG_CACHE_HOME = saved;
-		rmSync(cache, { recursive: true, force: true });
-	});
-	process.env.XDG_CACHE_HOME = cache;
+	const cache = useCacheHome(t);
 	t.is(builtNubkube(), undefined);
 	// Its folder, made and checked by the look above.
 	const [name] = readdirSync(join(cache, 'nub')).filter(entry => entry.startsWith('nubkube-'));

@@ -3,6 +3,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkAncestors, projectCacheDir, userCacheDir } from '../../lib/files/user-cache.ts';
+import { useCacheHome } from '../helpers/cache-home.ts';
 
 /* Another user is uid 2002 (the tests run as root); a folder of mode 777 is one others can write. */
 const other = 2002;
@@ -40,9 +41,7 @@ test('links above the cache are followed: the folders checked are the real ones'
 
 test.serial("the user's cache: XDG_CACHE_HOME/nub made 0700; a link in its place or a folder of another user's refused; a project's node_modules of another user's falls back to it", t => {
 	const dir = folder(t);
-	const saved = process.env.XDG_CACHE_HOME;
-	t.teardown(() => (saved === undefined ? delete process.env.XDG_CACHE_HOME : (process.env.XDG_CACHE_HOME = saved)));
-	process.env.XDG_CACHE_HOME = join(dir, 'cache');
+	useCacheHome(t, join(dir, 'cache'));
 	t.is(userCacheDir('x'), join(dir, 'cache/nub/x'));
 
 	const project = join(dir, 'project');

@@ -1,8 +1,8 @@
 import test from 'ava';
-import { chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chownSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { builtHubEnvironment } from '../helpers/hub-env.ts';
+import { useCacheHome } from '../helpers/cache-home.ts';
 
 /*
  * The hub test runs the Python of an environment in the user's cache (issue 17, item 1): one whose
@@ -10,14 +10,7 @@ import { builtHubEnvironment } from '../helpers/hub-env.ts';
  * Nothing is installed: the environment is only looked for.
  */
 test.serial("the hub's Python environment counts as made only when its completion mark is the user's own", t => {
-	const cache = mkdtempSync(join(tmpdir(), 'nub-cache-'));
-	const saved = process.env.XDG_CACHE_HOME;
-	t.teardown(() => {
-		if (saved === undefined) delete process.env.XDG_CACHE_HOME;
-		else process.env.XDG_CACHE_HOME = saved;
-		rmSync(cache, { recursive: true, force: true });
-	});
-	process.env.XDG_CACHE_HOME = cache;
+	const cache = useCacheHome(t);
 	t.is(builtHubEnvironment(), undefined);
 	const [name] = readdirSync(join(cache, 'nub')).filter(entry => entry.startsWith('hubenv-'));
 	const dir = join(cache, 'nub', name!);
