@@ -697,11 +697,15 @@ export class StateStore {
 	 * mark to what the log now holds (never past what is on disk).
 	 */
 	async close(): Promise<void> {
-		if (this.fd === undefined) return;
-		await this.syncDone;
-		fsyncSync(this.fd);
-		closeSync(this.fd);
-		this.fd = undefined;
+		if (this.memoryOnly) return;
+		if (this.fd !== undefined) {
+			await this.syncDone;
+			fsyncSync(this.fd);
+			closeSync(this.fd);
+			this.fd = undefined;
+		}
+		// Also when this run appended nothing: a killed run's records are marked by the next run
+		// that closes the state (the lock's holder: run and destroy close it, reads never do).
 		if (this.high > this.marked) {
 			mkdirSync(dirname(this.markFile), { recursive: true, mode: 0o700 });
 			writeAside(this.markFile, `${JSON.stringify({ seq: this.high, mac: markTag(this.recordKey(), this.high) })}\n`, { mode: 0o600, fsync: true });

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createCipheriv } from 'node:crypto';
 import { join } from 'node:path';
 import { NubError } from '../../lib/engine/errors.ts';
@@ -328,4 +328,16 @@ test('a version 2 log is upgraded once, under the key, its sealed values bound, 
 	// machine has written version 3 records.
 	writeFileSync(join(stateDir, 'state.jsonl'), `${[...v2, ...Array.from({ length: 10 }, (_, i) => JSON.stringify({ t: 'ok', ...ok(`x${i}`, i) }))].join('\n')}\n`);
 	t.regex(t.throws(() => StateStore.load(stateDir))!.message, /is version 2, unauthenticated, but this machine already wrote version 3 records up to 4/);
+});
+
+test('the high-water mark catches up when the state is next closed, though that run appended nothing (a killed run never closed it)', async t => {
+	const dir = tempDir();
+	const killed = StateStore.load(join(dir, '.nub'));
+	killed.recordSuccess(ok('a', 1));
+	// Killed: never closed, so no mark. The next run finds everything recorded and appends nothing.
+	t.false(existsSync(join(dir, '.nub/state.seq')));
+	const next = StateStore.load(join(dir, '.nub'));
+	await next.close();
+	t.true(existsSync(join(dir, '.nub/state.seq')), 'no mark after the run that closed the state');
+	cleanup(dir);
 });
