@@ -18,10 +18,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kube, task, type KubeObject, type Needs, type OutputsOf, type Task, type TaskContext, type TaskKube } from 'nub';
+import { envName } from '../lib/config/nublado.ts';
 import type { Json } from '../lib/engine/json.ts';
 import { withUndo } from '../lib/engine/undo.ts';
 import { orphansOf, undoApplied, type Applied } from '../lib/k8s/applied.ts';
+import { RolloutFailedError } from '../lib/k8s/classify.ts';
 import { driftOf } from '../lib/k8s/drift.ts';
+import { explainFailure } from '../lib/k8s/explain.ts';
+import { describeObject } from '../lib/k8s/objects.ts';
 import { sourceOf } from '../lib/k8s/sources.ts';
 import { validateObjects } from '../lib/k8s/validate.ts';
 import { renderTemplate, type TemplateValue } from '../lib/render/template.ts';
@@ -49,6 +53,11 @@ export interface ApplySpec<N extends Needs> {
 	values?: (inputs: OutputsOf<N>) => Record<string, TemplateValue | undefined>;
 	/** Render every template once per entry, its values over `values` (the six NFS exports). */
 	each?: ReadonlyArray<Record<string, TemplateValue>>;
+	/**
+	 * The nublado.yaml field that sets a template value (`{ HUB_IMAGE: 'hub.image' }`): a failed
+	 * rollout that the value explains (an image that cannot be pulled) names the field to change.
+	 */
+	fields?: Readonly<Record<string, string>>;
 	/** Stand-ins for the needs' outputs, to render the templates before the run. */
 	preview?: Partial<OutputsOf<N>>;
 	/** Objects built in code (Secrets from values, ConfigMaps from folders), applied with the rest. */
@@ -123,10 +132,22 @@ export function applyTask<N extends Needs = {}>(spec: ApplySpec<N>): Task<Applie
 			// One budget for all of the task's waits, each given what is left of it.
 			const deadline = spec.timeoutMs === undefined ? undefined : Date.now() + spec.timeoutMs;
 			const wait = () => (deadline === undefined ? {} : { timeoutMs: Math.max(1, deadline - Date.now()) });
-			for (const rollout of spec.rollouts ?? []) {
-				await cluster.waitForRollout(rollout.kind, rollout.namespace, rollout.name, { ...wait(), ...(rollout.crashGraceMs === undefined ? {} : { crashGraceMs: rollout.crashGraceMs }) });
+			try {
+				for (const rollout of spec.rollouts ?? []) {
+					await cluster.waitForRollout(rollout.kind, rollout.namespace, rollout.name, { ...wait(), ...(rollout.crashGraceMs === undefined ? {} : { crashGraceMs: rollout.crashGraceMs }) });
+				}
+				for (const claim of spec.claims ?? []) await cluster.waitForBound(claim.namespace, claim.name, wait());
+			} catch (error) {
+				if (!(error instanceof RolloutFailedError)) throw error;
+				// What the task knows and the cluster does not: where the image is set, which task
+				// makes a Secret, and what this run's apply changed.
+				const fileOf = (name: string) => {
+					const rendered = objects.find(object => describeObject(object) === name);
+					return rendered ? sourceOf(rendered)?.file : undefined;
+				};
+				const madeBy = madeByOf(spec.needs ?? {}, inputs);
+				throw new RolloutFailedError(explainFailure(error.detail, { applied: results, fileOf, madeBy, fieldOf: value => fieldOf(spec.fields, configured, value) }));
 			}
-			for (const claim of spec.claims ?? []) await cluster.waitForBound(claim.namespace, claim.name, wait());
 			const applied = results.map(({ object }) => ({
 				apiVersion: object.apiVersion,
 				kind: object.kind,
@@ -141,4 +162,25 @@ export function applyTask<N extends Needs = {}>(spec: ApplySpec<N>): Task<Applie
 	});
 	// `nub destroy` deletes what the task's last success applied (and what it left orphaned).
 	return withUndo<Applied>(applying, undoApplied);
+}
+
+/**
+ * Which need's task made an object (`Secret nublado/hub` -> `hub-secret`): the need whose output
+ * is the object, or holds it as one of its fields (a folder's ConfigMap).
+ */
+function madeByOf(needs: Needs, inputs: Record<string, unknown>): (object: string) => string | undefined {
+	const makers = new Map<string, string>();
+	const isObject = (value: unknown): value is KubeObject => typeof value === 'object' && value !== null && typeof (value as KubeObject).kind === 'string' && typeof (value as KubeObject).metadata?.name === 'string';
+	for (const [key, need] of Object.entries(needs)) {
+		const output = inputs[key];
+		const held = typeof output === 'object' && output !== null ? [output, ...Object.values(output)] : [];
+		for (const value of held) if (isObject(value)) makers.set(describeObject(value), need.name);
+	}
+	return object => makers.get(object);
+}
+
+/** `hub.image in nublado.yaml (or NUBLADO_HUB_IMAGE)` when a field set `value`, through the template value it gave. */
+function fieldOf(fields: Readonly<Record<string, string>> | undefined, values: Record<string, unknown>, value: string): string | undefined {
+	const path = Object.entries(fields ?? {}).find(([name]) => values[name] === value)?.[1];
+	return path ? `${path} in nublado.yaml (or ${envName(path)})` : undefined;
 }

@@ -90,9 +90,19 @@ func runLoadBalancers(args []string) int {
 			if err != nil || current.UID != uid || current.Spec.Type != corev1.ServiceTypeLoadBalancer || len(current.Status.LoadBalancer.Ingress) > 0 {
 				return
 			}
-			addr, ok := pool.take(uid)
+			// An address asked for (spec.loadBalancerIP) is given only from the cloud's range, as a
+			// cloud gives only addresses it holds; otherwise the service controller's Warning says why.
+			addr, ok := netip.Addr{}, false
+			var problem string
+			if requested := current.Spec.LoadBalancerIP; requested != "" {
+				addr, problem = pool.takeRequested(uid, requested)
+				ok = problem == ""
+			} else if addr, ok = pool.take(uid); !ok {
+				problem = fmt.Sprintf("no address left in %s", prefix)
+			}
 			if !ok {
-				klog.Errorf("no address left in %s for %s/%s", prefix, namespace, name)
+				klog.Errorf("service %s/%s: %s", namespace, name, problem)
+				syncFailed(ctx, client, current, problem)
 				return
 			}
 			vip := corev1.LoadBalancerIPModeVIP
@@ -144,6 +154,41 @@ func (p *addressPool) take(uid types.UID) (netip.Addr, bool) {
 		}
 	}
 	return netip.Addr{}, false
+}
+
+// takeRequested gives the Service the address it asks for, or says why not.
+func (p *addressPool) takeRequested(uid types.UID, requested string) (netip.Addr, string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	addr, err := netip.ParseAddr(requested)
+	if err != nil || !p.prefix.Contains(addr) {
+		return netip.Addr{}, fmt.Sprintf("requested address %s is not one of this cloud's addresses (%s)", requested, p.prefix)
+	}
+	if held, ok := p.byService[uid]; ok && held == addr {
+		return addr, ""
+	}
+	if p.used[addr] {
+		return netip.Addr{}, fmt.Sprintf("requested address %s is in use by another Service", requested)
+	}
+	p.used[addr], p.byService[uid] = true, addr
+	return addr, ""
+}
+
+// syncFailed records the service controller's Warning for a load balancer it cannot make.
+func syncFailed(ctx context.Context, client kubernetes.Interface, svc *corev1.Service, problem string) {
+	now := metav1.Now()
+	event := &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{GenerateName: svc.Name + ".", Namespace: svc.Namespace},
+		InvolvedObject: corev1.ObjectReference{APIVersion: "v1", Kind: "Service", Namespace: svc.Namespace, Name: svc.Name, UID: svc.UID},
+		Reason:         "SyncLoadBalancerFailed", Type: corev1.EventTypeWarning,
+		Message:        "Error syncing load balancer: failed to ensure load balancer: " + problem,
+		Source:         corev1.EventSource{Component: "service-controller"},
+		FirstTimestamp: now, LastTimestamp: now, Count: 1,
+		ReportingController: "service-controller",
+	}
+	if _, err := client.CoreV1().Events(svc.Namespace).Create(ctx, event, metav1.CreateOptions{}); err != nil {
+		klog.Errorf("event for %s/%s: %v", svc.Namespace, svc.Name, err)
+	}
 }
 
 func (p *addressPool) keep(uid types.UID, addr netip.Addr) {

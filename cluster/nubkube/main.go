@@ -1,6 +1,7 @@
 // Command nubkube is nub's test control plane in one binary, as k3s links its parts: the upstream
 // kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd and kwok, each run by name,
-// plus two small stand-ins for what a cloud provides (LoadBalancer addresses, volumes).
+// plus two small stand-ins for what a cloud provides (LoadBalancer addresses, volumes) and one for
+// the part of a kubelet that kwok does not play (a container's environment from Secrets and ConfigMaps).
 //
 //	nubkube <part> [flags...]      or a link named after the part (kubectl -> nubkube)
 //
@@ -62,6 +63,7 @@ var parts = map[string]func(args []string) int{
 		return 0
 	},
 	"kwok":          runKwok,
+	"kubelet-env":   runKubeletEnv,
 	"lb-controller": runLoadBalancers,
 	"provisioner":   runProvisioner,
 	"up":            runUp,

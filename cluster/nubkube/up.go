@@ -4,7 +4,7 @@ package main
 //
 //	etcd ── kube-apiserver ─┬─ kube-controller-manager
 //	                        ├─ kube-scheduler
-//	                        ├─ kwok (nodes, pod status)
+//	                        ├─ kwok (nodes, pod status), kubelet-env (containers' environment)
 //	                        └─ lb-controller, provisioner (the cloud's part)
 //
 // It writes everything into --dir (credentials, configuration, etcd's data, the audit log, each
@@ -379,6 +379,9 @@ func (s *supervisor) start(o upOptions, started time.Time) error {
 		"--node-ip=127.0.0.1", "--cidr=10.244.0.1/16", "--node-lease-duration-seconds=40",
 		fmt.Sprintf("--server-address=127.0.0.1:%d", s.ports["kwok"]),
 	); err != nil {
+		return err
+	}
+	if err := s.run("kubelet-env", "--kubeconfig="+s.path("kwok.kubeconfig")); err != nil {
 		return err
 	}
 	if err := s.run("lb-controller", "--kubeconfig="+s.path("cloud.kubeconfig"), "--delay="+o.loadBalancerWait.String()); err != nil {

@@ -20,7 +20,11 @@ export type FailureCase =
 	/** The Deployment controller gave up: Progressing=False, ProgressDeadlineExceeded. */
 	| 'progress-deadline'
 	/** A PersistentVolumeClaim that the binder or provisioner says it cannot bind. */
-	| 'claim-unbound';
+	| 'claim-unbound'
+	/** A LoadBalancer Service whose load balancer the cloud says it cannot make (SyncLoadBalancerFailed). */
+	| 'load-balancer'
+	/** A Job the Job controller marked Failed (BackoffLimitExceeded, DeadlineExceeded). */
+	| 'job-failed';
 
 /** What a hopeless wait found, as fields (the JSON event carries them as they are). */
 export interface FailureDetail {
@@ -35,6 +39,12 @@ export interface FailureDetail {
 	reason: string;
 	/** What it means, with Kubernetes' own message. */
 	message: string;
+	/** The image, for `image-pull` and `invalid-image`. */
+	image?: string;
+	/** What to do about it: where the image is set, which Secret lacks which key and who makes it. */
+	hint?: string;
+	/** A change this run made that the failure follows from: `ConfigMap nublado/hub-config changed this run; ...`. */
+	note?: string;
 }
 
 /** A wait stopped early because what it waits for cannot happen; `detail` says why, as fields. */
@@ -45,10 +55,15 @@ export class RolloutFailedError extends Error {
 	}
 }
 
-/** One line: `Deployment nublado/hub: pod hub-7d9f/container hub: ImagePullBackOff: image ... cannot be pulled (...)`. */
+/**
+ * One line: `Deployment nublado/hub: pod hub-7d9f/container hub: ImagePullBackOff: image ... cannot
+ * be pulled (...); <note>; to fix: <hint>`.
+ */
 export function formatFailure(detail: FailureDetail): string {
 	const where = [detail.pod ? `pod ${detail.pod}` : undefined, detail.container ? `container ${detail.container}` : undefined].filter(Boolean).join('/');
-	return `${detail.object}: ${where ? `${where}: ` : ''}${detail.reason}: ${detail.message}`;
+	const note = detail.note ? `; ${detail.note}` : '';
+	const hint = detail.hint ? `; to fix: ${detail.hint}` : '';
+	return `${detail.object}: ${where ? `${where}: ` : ''}${detail.reason}: ${detail.message}${note}${hint}`;
 }
 
 /** How long a transient state may last before it counts as hopeless. */
@@ -57,7 +72,7 @@ export interface Graces {
 	pullGraceMs?: number;
 	/** CrashLoopBackOff (and OOMKilled), for a component that restarts until a peer is up. Default 0. */
 	crashGraceMs?: number;
-	/** A claim's binder or provisioner warning. Default 10 s. */
+	/** A claim's binder or provisioner warning, or a cloud's load-balancer warning. Default 10 s. */
 	claimGraceMs?: number;
 	/**
 	 * Unschedulable: the scheduler tries again as the cluster changes. Default 10 s; a pod waiting
@@ -145,15 +160,16 @@ export function classifyPods(object: string, pods: readonly KubeObject[], firstS
 function classifyContainer(object: string, pod: string, container: ContainerStatus, firstSeen: FirstSeen, now: number, graces: Graces): FailureDetail | undefined {
 	const waiting = container.state?.waiting;
 	const base = { object, pod, container: container.name };
+	const image = container.image ? { image: container.image } : {};
 	const said = waiting?.message ? ` (${waiting.message})` : '';
 	switch (waiting?.reason) {
 		case 'ImagePullBackOff':
-			return { ...base, case: 'image-pull', reason: 'ImagePullBackOff', message: `image ${container.image ?? '?'} cannot be pulled${said}` };
+			return { ...base, case: 'image-pull', reason: 'ImagePullBackOff', message: `image ${container.image ?? '?'} cannot be pulled${said}`, ...image };
 		case 'ErrImagePull':
 			if (!past(firstSeen, `${pod}/${container.name}/ErrImagePull`, now, graces.pullGraceMs ?? 10_000)) return undefined;
-			return { ...base, case: 'image-pull', reason: 'ErrImagePull', message: `image ${container.image ?? '?'} cannot be pulled${said}` };
+			return { ...base, case: 'image-pull', reason: 'ErrImagePull', message: `image ${container.image ?? '?'} cannot be pulled${said}`, ...image };
 		case 'InvalidImageName':
-			return { ...base, case: 'invalid-image', reason: 'InvalidImageName', message: `image ${container.image ?? '?'} is not a valid image reference${said}` };
+			return { ...base, case: 'invalid-image', reason: 'InvalidImageName', message: `image ${container.image ?? '?'} is not a valid image reference${said}`, ...image };
 		case 'CreateContainerConfigError':
 			return { ...base, case: 'config-error', reason: 'CreateContainerConfigError', message: `the container cannot be made: ${waiting.message ?? 'a Secret, ConfigMap or key it names is missing'}` };
 		case 'CrashLoopBackOff': {
@@ -204,12 +220,38 @@ export function classifyDeployment(object: string, deployment: KubeObject): Fail
  * grace: hopeless, with the latest such event's message. Events are the claim's, any order.
  */
 export function classifyClaim(object: string, events: readonly KubeObject[], firstSeen: FirstSeen, now: number, graces: Graces = {}): FailureDetail | undefined {
-	const warnings = events
-		.map(event => event as KubeObject & { type?: string; reason?: string; message?: string; lastTimestamp?: string; eventTime?: string })
-		.filter(event => event.type === 'Warning' && (event.reason === 'ProvisioningFailed' || event.reason === 'FailedBinding'))
-		.sort((a, b) => Date.parse(a.lastTimestamp ?? a.eventTime ?? '') - Date.parse(b.lastTimestamp ?? b.eventTime ?? ''));
-	const latest = warnings.at(-1);
+	const latest = latestWarning(events, ['ProvisioningFailed', 'FailedBinding']);
 	if (!latest) return undefined;
 	if (!past(firstSeen, `${object}/claim`, now, graces.claimGraceMs ?? 10_000)) return undefined;
 	return { case: 'claim-unbound', object, reason: latest.reason!, message: `the claim cannot be bound: ${latest.message ?? 'no message'}` };
+}
+
+/** A Job the controller marked Failed, else undefined. */
+export function classifyJob(object: string, job: KubeObject): FailureDetail | undefined {
+	const conditions = ((job.status ?? {}) as PodStatus).conditions ?? [];
+	const failed = conditions.find(condition => condition.type === 'Failed' && condition.status === 'True');
+	if (!failed) return undefined;
+	return { case: 'job-failed', object, reason: failed.reason ?? 'Failed', message: `the Job failed: ${failed.message ?? 'no message'}` };
+}
+
+/**
+ * A LoadBalancer Service that the cloud's service controller keeps failing to make a load balancer
+ * for (Warning SyncLoadBalancerFailed) past the grace: hopeless, with the latest warning's message.
+ */
+export function classifyLoadBalancer(object: string, events: readonly KubeObject[], firstSeen: FirstSeen, now: number, graces: Graces = {}): FailureDetail | undefined {
+	const latest = latestWarning(events, ['SyncLoadBalancerFailed']);
+	if (!latest) return undefined;
+	if (!past(firstSeen, `${object}/load-balancer`, now, graces.claimGraceMs ?? 10_000)) return undefined;
+	return { case: 'load-balancer', object, reason: latest.reason!, message: `the cloud cannot make its load balancer: ${latest.message ?? 'no message'}` };
+}
+
+type EventObject = KubeObject & { type?: string; reason?: string; message?: string; lastTimestamp?: string; eventTime?: string };
+
+/** The latest Warning event of one of `reasons`, any order in. */
+function latestWarning(events: readonly KubeObject[], reasons: readonly string[]): EventObject | undefined {
+	return events
+		.map(event => event as EventObject)
+		.filter(event => event.type === 'Warning' && reasons.includes(event.reason ?? ''))
+		.sort((a, b) => Date.parse(a.lastTimestamp ?? a.eventTime ?? '') - Date.parse(b.lastTimestamp ?? b.eventTime ?? ''))
+		.at(-1);
 }

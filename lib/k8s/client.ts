@@ -2,7 +2,8 @@ import pRetry from 'p-retry';
 import type { KubeConfig, KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
 import { canonicalJson } from '../engine/json.ts';
 import { fieldManager, ownedByNub, withManagedByLabel } from './field-manager.ts';
-import { classifyClaim, classifyDeployment, classifyPods, RolloutFailedError, type FirstSeen } from './classify.ts';
+import { classifyClaim, classifyDeployment, classifyJob, classifyLoadBalancer, classifyPods, RolloutFailedError, type FailureDetail, type FirstSeen } from './classify.ts';
+import { explainFailure } from './explain.ts';
 import { explainError, KubeError, type Operation } from './errors.ts';
 import { loadBalancerAddress } from './load-balancer.ts';
 import { newestPods } from './newest-pods.ts';
@@ -263,12 +264,44 @@ export class Kube {
 	 */
 	waitForLoadBalancer(namespace: string, name: string, call: WaitCall = {}): Promise<string> {
 		const ref = { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace } };
-		return this.waitFor(ref, `Service ${namespace}/${name} to get an external address`, 300_000, call, service => {
+		const object = `Service ${namespace}/${name}`;
+		const firstSeen: FirstSeen = new Map();
+		// The watch sees the Service, not the service controller's events: look again at least every 2 s.
+		return this.waitFor(ref, `${object} to get an external address`, 300_000, call, async service => {
 			if (!service) return { seen: 'no such Service yet' };
 			const found = loadBalancerAddress(service);
 			const address = found?.ip ?? found?.hostname;
-			return address ? { value: address, seen: address } : { seen: 'status.loadBalancer.ingress is empty' };
-		});
+			if (address) return { value: address, seen: address };
+			const events = await this.listToJudge('v1', 'Event', namespace, call, { field: `involvedObject.kind=Service,involvedObject.name=${name}` });
+			const hopeless = classifyLoadBalancer(object, events, firstSeen, Date.now());
+			if (hopeless) throw failed(hopeless);
+			return { seen: 'status.loadBalancer.ingress is empty' };
+		}, 2000);
+	}
+
+	/**
+	 * Waits for a Job to complete (condition Complete). A Job marked Failed, or whose pods are
+	 * hopeless as a rollout's are (an image that cannot be pulled, a crash loop past `crashGraceMs`),
+	 * ends the wait at once with a RolloutFailedError.
+	 */
+	async waitForJob(namespace: string, name: string, call: RolloutCall = {}): Promise<void> {
+		const ref = { apiVersion: 'batch/v1', kind: 'Job', metadata: { name, namespace } };
+		const object = `Job ${namespace}/${name}`;
+		const firstSeen: FirstSeen = new Map();
+		await this.waitFor(ref, `${object} to complete`, 600_000, call, async job => {
+			if (!job) return { seen: 'no such Job yet' };
+			const status = (job.status ?? {}) as { succeeded?: number; active?: number; conditions?: Array<{ type: string; status: string }> };
+			if (status.conditions?.some(condition => condition.type === 'Complete' && condition.status === 'True')) return { value: true, seen: 'complete' };
+			const stopped = classifyJob(object, job);
+			if (stopped) throw failed(stopped);
+			// The Job's pods carry its uid (batch.kubernetes.io/controller-uid, as the controller labels them).
+			const uid = (job.metadata as { uid?: string }).uid;
+			const pods = uid ? await this.listToJudge('v1', 'Pod', namespace, call, { label: `batch.kubernetes.io/controller-uid=${uid}` }) : [];
+			const verdict = classifyPods(object, pods, firstSeen, Date.now(), { crashGraceMs: call.crashGraceMs ?? 0 });
+			if (verdict.hopeless) throw failed(await this.withLogLines(namespace, verdict.hopeless));
+			const seen = `${status.succeeded ?? 0} succeeded, ${status.active ?? 0} active`;
+			return { seen: verdict.progress ? `${seen}; ${verdict.progress}` : seen };
+		}, 2000);
 	}
 
 	/**
@@ -287,7 +320,7 @@ export class Kube {
 			if (phase === 'Bound') return { value: true, seen: phase };
 			const events = await this.listToJudge('v1', 'Event', namespace, call, { field: `involvedObject.kind=PersistentVolumeClaim,involvedObject.name=${name}` });
 			const hopeless = classifyClaim(object, events, firstSeen, Date.now());
-			if (hopeless) throw new RolloutFailedError(hopeless);
+			if (hopeless) throw failed(hopeless);
 			return { seen: phase };
 		}, 2000);
 	}
@@ -313,16 +346,10 @@ export class Kube {
 				const progress = rollout(kind, workload);
 				if (progress.done) return { value: true, seen: progress.seen };
 				const stalled = kind === 'Deployment' ? classifyDeployment(object, workload) : undefined;
-				if (stalled) throw new RolloutFailedError(stalled);
+				if (stalled) throw failed(stalled);
 				const pods = await newestPods(kind, workload, (apiVersion, listed, namespace, selectors) => this.listToJudge(apiVersion, listed, namespace, call, selectors));
 				const verdict = classifyPods(object, pods, firstSeen, Date.now(), { crashGraceMs: call.crashGraceMs ?? 0 });
-				if (verdict.hopeless) {
-					const detail = verdict.hopeless;
-					if ((detail.case === 'crash-loop' || detail.case === 'oom') && detail.pod && detail.container) {
-						detail.message += `; ${await this.lastLogLines(namespace, detail.pod, detail.container)}`;
-					}
-					throw new RolloutFailedError(detail);
-				}
+				if (verdict.hopeless) throw failed(await this.withLogLines(namespace, verdict.hopeless));
 				return { seen: verdict.progress ? `${progress.seen}; ${verdict.progress}` : progress.seen };
 			},
 			// The watch sees the workload, not its pods: look again at least every 2 s.
@@ -342,6 +369,12 @@ export class Kube {
 			if (error instanceof KubeError && (error.reason === 'unknown-kind' || error.reason === 'forbidden')) return [];
 			throw error;
 		}
+	}
+
+	/** For a crash: the detail with the last lines of the container's previous run added to its message. */
+	private async withLogLines(namespace: string, detail: FailureDetail): Promise<FailureDetail> {
+		if ((detail.case !== 'crash-loop' && detail.case !== 'oom') || !detail.pod || !detail.container) return detail;
+		return { ...detail, message: `${detail.message}; ${await this.lastLogLines(namespace, detail.pod, detail.container)}` };
 	}
 
 	/** The last lines of a container's previous run, as `last log lines: ...`, or says the API serves none. */
@@ -505,4 +538,9 @@ function content(object: KubeObject): unknown {
 
 function resourceVersionOf(object: KubeObject): string | undefined {
 	return (object.metadata as { resourceVersion?: string }).resourceVersion;
+}
+
+/** A hopeless wait's error, with what to do about it as far as the cluster alone tells (see explain.ts). */
+function failed(detail: FailureDetail): RolloutFailedError {
+	return new RolloutFailedError(explainFailure(detail));
 }

@@ -1,6 +1,8 @@
 import type { TaskContext } from '../engine/task.ts';
+import { RolloutFailedError } from './classify.ts';
 import type { ApplyResult, Kube, ObjectRef, RolloutCall } from './client.ts';
-import type { KubeObject } from './objects.ts';
+import { explainFailure } from './explain.ts';
+import { describeObject, type KubeObject } from './objects.ts';
 import { sourceOf } from './sources.ts';
 
 /** What the CLI adds to a task's context: the run's cluster, connected on first use. */
@@ -27,6 +29,8 @@ export interface TaskKube {
 	/** Ends early with a RolloutFailedError when the newest pods cannot become ready (see classify.ts); `crashGraceMs` lets a crash loop last that long first. */
 	waitForRollout(kind: 'Deployment' | 'DaemonSet' | 'StatefulSet', namespace: string, name: string, options?: { timeoutMs?: number; crashGraceMs?: number }): Promise<void>;
 	waitForBound(namespace: string, name: string, options?: { timeoutMs?: number }): Promise<void>;
+	/** Waits for a Job to complete; ends early with a RolloutFailedError when it failed or its pods cannot run. */
+	waitForJob(namespace: string, name: string, options?: { timeoutMs?: number; crashGraceMs?: number }): Promise<void>;
 }
 
 /** The run's cluster client itself, which `kube()` wraps: for code that reports its own calls (the undo of an apply task). */
@@ -56,18 +60,37 @@ export async function kube(context: TaskContext): Promise<TaskKube> {
 		onRetry: message => context.retried(message),
 		sourceOf,
 	});
+	// What this task applied, and what each apply did: a hopeless wait notes a change of this run.
+	const applied: ApplyResult[] = [];
+	const files = new Map<string, string>();
+	const explained = async <T>(waiting: Promise<T>): Promise<T> => {
+		try {
+			return await waiting;
+		} catch (error) {
+			throw error instanceof RolloutFailedError ? new RolloutFailedError(explainFailure(error.detail, { applied, fileOf: object => files.get(object) })) : error;
+		}
+	};
 	return {
 		server: client.server,
 		context: client.context,
-		apply: objects => client.apply(objects, call()),
+		apply: async objects => {
+			const results = await client.apply(objects, call());
+			applied.push(...results);
+			for (const object of objects) {
+				const file = sourceOf(object)?.file;
+				if (file) files.set(describeObject(object), file);
+			}
+			return results;
+		},
 		read: ref => client.read(ref, call()),
 		snapshot: (apiVersion, kind, namespace) => client.snapshot(apiVersion, kind, namespace, call()),
 		list: (apiVersion, kind, namespace) => client.list(apiVersion, kind, namespace, call()),
 		delete: ref => client.delete(ref, call()),
 		waitForGone: (ref, options) => client.waitForGone(ref, call(options)),
 		waitForClusterIp: (namespace, name, options) => client.waitForClusterIp(namespace, name, call(options)),
-		waitForLoadBalancer: (namespace, name, options) => client.waitForLoadBalancer(namespace, name, call(options)),
-		waitForRollout: (kind, namespace, name, options) => client.waitForRollout(kind, namespace, name, call(options)),
-		waitForBound: (namespace, name, options) => client.waitForBound(namespace, name, call(options)),
+		waitForLoadBalancer: (namespace, name, options) => explained(client.waitForLoadBalancer(namespace, name, call(options))),
+		waitForRollout: (kind, namespace, name, options) => explained(client.waitForRollout(kind, namespace, name, call(options))),
+		waitForBound: (namespace, name, options) => explained(client.waitForBound(namespace, name, call(options))),
+		waitForJob: (namespace, name, options) => explained(client.waitForJob(namespace, name, call(options))),
 	};
 }

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { classifyClaim, classifyDeployment, classifyPods, formatFailure, RolloutFailedError, type FirstSeen } from '../../lib/k8s/classify.ts';
+import { classifyClaim, classifyDeployment, classifyJob, classifyLoadBalancer, classifyPods, formatFailure, RolloutFailedError, type FirstSeen } from '../../lib/k8s/classify.ts';
 import type { KubeObject } from '../../lib/k8s/objects.ts';
 
 const object = 'Deployment nublado/hub';
@@ -123,4 +123,37 @@ test('RolloutFailedError carries the detail and says it in one line', t => {
 	t.is(error.message, 'Deployment nublado/hub: pod p/container c: OOMKilled: m');
 	t.is(error.detail.case, 'oom');
 	t.false(error.message.includes('\n'));
+});
+
+test('a Job marked Failed is hopeless with its reason; one still running is not', t => {
+	const job = (conditions: unknown[]): KubeObject => ({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'migrate', namespace: 'nublado' }, status: { conditions } });
+	t.is(classifyJob('Job nublado/migrate', job([])), undefined);
+	t.is(classifyJob('Job nublado/migrate', job([{ type: 'Failed', status: 'False' }])), undefined);
+	t.deepEqual(classifyJob('Job nublado/migrate', job([{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' }])), {
+		case: 'job-failed',
+		object: 'Job nublado/migrate',
+		reason: 'BackoffLimitExceeded',
+		message: 'the Job failed: Job has reached the specified backoff limit',
+	});
+});
+
+test('a cloud that keeps failing to make a load balancer is hopeless after the grace, with its latest warning', t => {
+	const event = (reason: string, message: string, at: string): KubeObject => ({ apiVersion: 'v1', kind: 'Event', metadata: { name: `e-${at}` }, type: 'Warning', reason, message, lastTimestamp: at }) as KubeObject;
+	const events = [event('SyncLoadBalancerFailed', 'quota exceeded', '2026-01-01T00:00:02Z'), event('SyncLoadBalancerFailed', 'old', '2026-01-01T00:00:01Z'), event('FailedBinding', 'not ours', '2026-01-01T00:00:03Z')];
+	const firstSeen: FirstSeen = new Map();
+	t.is(classifyLoadBalancer('Service nublado/ingress', events, firstSeen, 0), undefined);
+	t.is(classifyLoadBalancer('Service nublado/ingress', [], new Map(), 0), undefined);
+	t.like(classifyLoadBalancer('Service nublado/ingress', events, firstSeen, 10_000), { case: 'load-balancer', reason: 'SyncLoadBalancerFailed', message: 'the cloud cannot make its load balancer: quota exceeded' });
+});
+
+test('an image failure carries the image as a field', t => {
+	const verdict = classifyPods(object, [pending([waiting('hub', 'lsstsqre/sciplat-hub:missing', 'ImagePullBackOff')])], new Map(), 0);
+	t.is(verdict.hopeless?.image, 'lsstsqre/sciplat-hub:missing');
+});
+
+test('the line ends with the note, then what to do', t => {
+	t.is(
+		formatFailure({ case: 'oom', object, pod: 'hub-1', container: 'hub', reason: 'OOMKilled', message: 'too much', note: 'Deployment nublado/hub changed this run; its new pods are OOMKilled', hint: 'raise it' }),
+		'Deployment nublado/hub: pod hub-1/container hub: OOMKilled: too much; Deployment nublado/hub changed this run; its new pods are OOMKilled; to fix: raise it',
+	);
 });
