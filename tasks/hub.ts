@@ -1,4 +1,4 @@
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, createHmac, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { task, type KubeObject, type Task } from 'nub';
@@ -72,13 +72,26 @@ export function hubTasks(
 	});
 	const jwtCertificate = oauth.provider === 'jwt' ? jwtCertificateTask(oauth.jwtCertificate!) : undefined;
 	const lab = config.lab;
+	// The proxy first, with what it and the hub read at start: Secret hub and both Services.
+	const proxy = applyTask({
+		name: 'proxy',
+		description: `the configurable-http-proxy, Secret hub, the hub's and proxy's Services, and the Ingress at ${config.routes.hub}`,
+		group: 'proxy',
+		needs: { namespace: upstream.namespace, tls: upstream.tls, hubSecret },
+		templates: ['hub/services.yaml', 'proxy/proxy.yaml'],
+		values: () => ({ NAMESPACE: ns, HOSTNAME: config.hostname, HUB_ROUTE: config.routes.hub, MAX_HTTP_HEADER_SIZE: config.hub.maxHttpHeaderSize }),
+		objects: ({ hubSecret }) => [hubSecret],
+		rollouts: [{ kind: 'Deployment', namespace: ns, name: 'proxy' }],
+		timeoutMs: timeoutOf(config, 'proxy'),
+	});
 	const hub = applyTask({
 		name: 'hub',
-		description: 'JupyterHub: Secret, configuration, permissions, storage, Services, Deployment',
+		description: 'JupyterHub: configuration, permissions, storage, Deployment (after the proxy, which it asks for routes at start)',
 		group: 'hub',
-		needs: { namespace: upstream.namespace, nfsIp: upstream.nfsServiceIp, hubSecret, hubConfig, resourceMap, ...(jwtCertificate ? { jwtCertificate } : {}) } as HubNeeds,
+		needs: { namespace: upstream.namespace, nfsIp: upstream.nfsServiceIp, proxy, hubSecret, hubConfig, resourceMap, ...(jwtCertificate ? { jwtCertificate } : {}) } as HubNeeds,
 		templates: ['hub/hub.yaml'],
-		values: ({ nfsIp, hubConfig, resourceMap, jwtCertificate }) => ({
+		fields: { HUB_IMAGE: 'hub.image' },
+		values: ({ nfsIp, hubSecret, hubConfig, resourceMap, jwtCertificate }) => ({
 			NAMESPACE: ns,
 			HOSTNAME: config.hostname,
 			HUB_ROUTE: config.routes.hub,
@@ -108,10 +121,10 @@ export function hubTasks(
 			JWT: oauth.provider === 'jwt',
 			// Every file the hub reads at start: a change to any rolls it.
 			CONFIG_CHECKSUM: createHash('sha256').update([hubConfig?.checksum, resourceMap?.checksum, jwtCertificate ?? ''].join('\0')).digest('hex').slice(0, 16),
+			SECRET_CHECKSUM: secretChecksum(hubSecret),
 		}),
 		preview: { nfsIp: '10.96.0.10', hubConfig: previewMap, resourceMap: previewMap },
-		objects: ({ hubSecret, hubConfig, resourceMap, jwtCertificate }) => [
-			hubSecret,
+		objects: ({ hubConfig, resourceMap, jwtCertificate }) => [
 			hubConfig.configMap,
 			resourceMap.configMap,
 			mountpointsMap(ns),
@@ -120,20 +133,10 @@ export function hubTasks(
 		rollouts: [{ kind: 'Deployment', namespace: ns, name: 'hub' }],
 		timeoutMs: timeoutOf(config, 'hub'),
 	});
-	const proxy = applyTask({
-		name: 'proxy',
-		description: `the configurable-http-proxy and its Ingress at ${config.routes.hub}`,
-		group: 'proxy',
-		needs: { hub, tls: upstream.tls },
-		templates: ['proxy/proxy.yaml'],
-		values: () => ({ NAMESPACE: ns, HOSTNAME: config.hostname, HUB_ROUTE: config.routes.hub, MAX_HTTP_HEADER_SIZE: config.hub.maxHttpHeaderSize }),
-		rollouts: [{ kind: 'Deployment', namespace: ns, name: 'proxy' }],
-		timeoutMs: timeoutOf(config, 'proxy'),
-	});
 	return { hubSecret, hubConfig, resourceMap, hub, proxy, ...(jwtCertificate ? { jwtCertificate } : {}), ...(oauthSecret ? { oauthSecret } : {}) };
 }
 
-type HubNeeds = { namespace: Task<Applied>; nfsIp: Task<string>; hubSecret: Task<KubeObject>; hubConfig: Task<FolderMap>; resourceMap: Task<FolderMap>; jwtCertificate?: Task<string> };
+type HubNeeds = { namespace: Task<Applied>; nfsIp: Task<string>; proxy: Task<Applied>; hubSecret: Task<KubeObject>; hubConfig: Task<FolderMap>; resourceMap: Task<FolderMap>; jwtCertificate?: Task<string> };
 
 const previewMap: FolderMap = { configMap: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'preview' } }, checksum: '0' };
 
@@ -183,4 +186,16 @@ function jwtCertificateTask(file: string): Task<string> {
 		preflight: ({ root }) => void read(root),
 		run: (_, { root }) => read(root),
 	});
+}
+
+/**
+ * Secret hub's values as an HMAC keyed by its own crypto key: it changes when any value does (a
+ * rotated key, a new OAuth secret) and reveals none of them. `0` before the Secret is made (preview).
+ */
+function secretChecksum(secret: KubeObject | undefined): string {
+	const data = (secret?.data ?? undefined) as Record<string, string> | undefined;
+	if (!data?.jupyterhub_crypto_key) return '0';
+	const key = Buffer.from(data.jupyterhub_crypto_key, 'base64');
+	const values = Object.keys(data).sort().map(name => `${name}=${data[name]}`).join('\n');
+	return createHmac('sha256', key).update(values).digest('hex').slice(0, 16);
 }

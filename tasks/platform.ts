@@ -7,8 +7,8 @@
  *              ├─ tls (ca, tls-certificate, dh-params -> tls-secret)
  *              ├─ fileserver-service ─┬─ fileserver-deployment ─┐
  *              │                      └─ nfs-service-ip ─┬──────┴─ nfs-volumes ── keepalive
- *              │                                         └──────── hub ── proxy
- *              ├─ hub-secret (hub-crypto-key, proxy-token, oauth) ─┘
+ *              │                                         └──────────────── hub
+ *              ├─ hub-secret (hub-crypto-key, proxy-token, oauth) ── proxy ──┘
  *              ├─ firefly, prepuller, landing-page, logstashrmq ── filebeat
  */
 import { task, type Task } from 'nub';

@@ -231,6 +231,19 @@ function signJwt(claims: Record<string, unknown>, key: KeyObject): string {
 	return `${body}.${sign('sha256', Buffer.from(body), key).toString('base64url')}`;
 }
 
+test.serial('with no proxy answering, the hub exits at start: why nub makes the proxy ready before it starts the hub', async t => {
+	await stopProxyAndHub();
+	// The proxy's Service address leads nowhere: nothing listens on that port.
+	const closed = await freePort();
+	const alone = await startHubAsItsPod({ cluster, namespace, overrides: { PROXY_SERVICE_HOST: '127.0.0.1', PROXY_SERVICE_PORT_API: String(closed), HUB_SERVICE_HOST: '127.0.0.1', GITHUB_HOST: github.host, GITHUB_HTTP: '1' } });
+	const code = await Promise.race([alone.exited, new Promise<'running'>(resolve => setTimeout(() => resolve('running'), 60_000))]);
+	if (code === 'running') await alone.stop('SIGKILL');
+	t.not(code, 'running', 'the hub was still running after 60 s');
+	t.not(code, 0);
+	t.regex(alone.output(), /Connection refused|ConnectionRefusedError|Failed to connect|Errno 111/);
+	await startProxyAndHub();
+});
+
 test.serial('switched to jwt: the hub checks tokens against the identity provider\'s certificate from the configuration, and admits only its allowed groups', async t => {
 	await stopProxyAndHub();
 	// The identity provider's key, and the certificate the operator gives nub.

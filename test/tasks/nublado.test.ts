@@ -187,6 +187,28 @@ test('prepuller --force touches only the prepuller; one configuration value reru
 	t.truthy((await get(kube, 'v1', 'ConfigMap', 'hub-config', 'nublado')).data['40-extra.py']);
 });
 
+test('the proxy (with Secret hub and both Services) is ready before the hub starts, which asks it for routes; a rotated hub key restarts the hub', async t => {
+	const { kube, run } = await deployment(t, config, { OAUTH_SECRET: 'oauth-secret-value-42' });
+	const first = await run(['run', 'all', '--json']);
+	t.is(first.code, 0, first.stderr);
+	// The proxy's task ends (its rollout done) before the hub's task starts.
+	const lines = first.stdout.split('\n').filter(line => line.startsWith('{')).map(line => JSON.parse(line) as { type?: string; name?: string });
+	const at = (type: string, name: string) => lines.findIndex(event => event.type === type && event.name === name);
+	t.true(at('task-end', 'proxy') >= 0 && at('task-end', 'proxy') < at('task-start', 'hub'));
+	for (const [kind, name] of [['Secret', 'hub'], ['Service', 'hub'], ['Service', 'proxy']]) {
+		t.true(((await get(kube, 'v1', kind!, name!, 'nublado')).metadata.managedFields as unknown[]).length > 0, `${kind} ${name}`);
+	}
+
+	// The hub reads Secret hub at start: a rotated key changes its secret checksum, which rolls it.
+	const secretChecksum = async () => (await get(kube, 'apps/v1', 'Deployment', 'hub', 'nublado')).spec.template.metadata.annotations['nublado/secret-checksum'];
+	const before = await secretChecksum();
+	t.regex(before, /^[0-9a-f]{16}$/);
+	const rotated = await run(['run', 'rotate-hub-key', '--json']);
+	t.is(rotated.code, 0, rotated.stderr);
+	t.deepEqual(summaryOf(rotated.stdout).succeeded.sort(), ['hub', 'hub-crypto-key', 'hub-secret', 'proxy', 'rotate-hub-key']);
+	t.not(await secretChecksum(), before);
+});
+
 const badConfigs: Array<[string, string, RegExp]> = [
 	['a missing hostname', 'oauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\n', /^nub: nublado\.yaml: hostname: is required$/m],
 	['minute 75', 'hostname: a.example.test\noauth: { provider: jwt, jwtCertificate: hub/example-signing-certificate.crt }\nprepuller: { minute: 75 }\n', /^nub: nublado\.yaml: prepuller\.minute: expected a whole number from 0 to 59, got 75$/m],
