@@ -103,7 +103,9 @@ export function manualDns(options: { check?: Nameserver }): DnsProvider {
 				const current = await lookupA(record.name, options.check);
 				if (current.length === 1 && current[0] === record.address) return 'unchanged';
 			}
-			log(`create this record at your DNS provider: ${record.name}. ${record.ttl} IN A ${record.address}`);
+			// The record type the address needs: an IPv6 address is AAAA, a load balancer's DNS name (AWS) a CNAME.
+			const type = isIP(record.address) === 6 ? 'AAAA' : isIP(record.address) === 4 ? 'A' : 'CNAME';
+			log(`create this record at your DNS provider: ${record.name}. ${record.ttl} IN ${type} ${record.address}${type === 'CNAME' ? '.' : ''}`);
 			return 'printed';
 		},
 		async remove(name, { log }) {

@@ -36,6 +36,15 @@ test('manual prints the record to create until a query finds it', async t => {
 	t.is(await provider.ensure({ name: 'nublado.example.test', address: '203.0.113.7', ttl: 60 }, { log: line => lines.push(line) }), 'printed');
 	t.deepEqual(lines, ['create this record at your DNS provider: nublado.example.test. 60 IN A 203.0.113.7']);
 	t.is(await provider.ensure({ name: 'ready.example.test', address: '203.0.113.9', ttl: 60 }, { log: () => {} }), 'unchanged');
+	// An IPv6 address is an AAAA record; a load balancer's DNS name, a CNAME.
+	const printed: string[] = [];
+	const unchecked = manualDns({});
+	await unchecked.ensure({ name: 'nublado.example.test', address: '2001:db8::7', ttl: 60 }, { log: line => printed.push(line) });
+	await unchecked.ensure({ name: 'nublado.example.test', address: 'lb-1.elb.amazonaws.com', ttl: 60 }, { log: line => printed.push(line) });
+	t.deepEqual(printed, [
+		'create this record at your DNS provider: nublado.example.test. 60 IN AAAA 2001:db8::7',
+		'create this record at your DNS provider: nublado.example.test. 60 IN CNAME lb-1.elb.amazonaws.com.',
+	]);
 });
 
 test('a record value that would add an nsupdate command is refused before nsupdate runs: BIND keeps what it had', async t => {
