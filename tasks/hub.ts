@@ -192,7 +192,7 @@ function jwtCertificateTask(file: string): Task<string> {
  * Secret hub's values as an HMAC keyed by its own crypto key: it changes when any value does (a
  * rotated key, a new OAuth secret) and reveals none of them. `0` before the Secret is made (preview).
  */
-function secretChecksum(secret: KubeObject | undefined): string {
+export function secretChecksum(secret: KubeObject | undefined): string {
 	const data = (secret?.data ?? undefined) as Record<string, string> | undefined;
 	if (!data?.jupyterhub_crypto_key) return '0';
 	const key = Buffer.from(data.jupyterhub_crypto_key, 'base64');

@@ -207,8 +207,14 @@ function podPhase(status: PodStatus): string {
 	return status.phase ?? 'Pending';
 }
 
-/** A Deployment whose controller gave up (Progressing=False, ProgressDeadlineExceeded), else undefined. */
+/**
+ * A Deployment whose controller gave up (Progressing=False, ProgressDeadlineExceeded), else
+ * undefined. Only once the controller has seen the latest spec: until then the condition is the
+ * last revision's, which the change being waited for may have fixed.
+ */
 export function classifyDeployment(object: string, deployment: KubeObject): FailureDetail | undefined {
+	const observed = (deployment.status as { observedGeneration?: number } | undefined)?.observedGeneration ?? 0;
+	if (observed < ((deployment.metadata as { generation?: number }).generation ?? 0)) return undefined;
 	const conditions = ((deployment.status ?? {}) as PodStatus).conditions ?? [];
 	const progressing = conditions.find(condition => condition.type === 'Progressing');
 	if (progressing?.status !== 'False') return undefined;

@@ -103,6 +103,10 @@ test('a Deployment with Progressing=False is hopeless; one still progressing is 
 	});
 	t.like(classifyDeployment(object, deployment('False', 'ProgressDeadlineExceeded')), { case: 'progress-deadline', reason: 'ProgressDeadlineExceeded' });
 	t.is(classifyDeployment(object, deployment('True', 'ReplicaSetUpdated')), undefined);
+	// A spec the controller has not seen yet (a fix just applied): the condition is the old revision's.
+	const stale = deployment('False', 'ProgressDeadlineExceeded');
+	t.is(classifyDeployment(object, { ...stale, metadata: { name: 'hub', generation: 3 }, status: { ...(stale.status as object), observedGeneration: 2 } }), undefined);
+	t.like(classifyDeployment(object, { ...stale, metadata: { name: 'hub', generation: 3 }, status: { ...(stale.status as object), observedGeneration: 3 } }), { case: 'progress-deadline' });
 });
 
 test('a claim whose provisioner fails is hopeless after the grace, with its event', t => {

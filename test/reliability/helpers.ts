@@ -9,6 +9,8 @@ import { createSealer } from '../../lib/engine/sealer.ts';
 import { StateStore } from '../../lib/engine/state-store.ts';
 import { mulberry32 } from '../../lib/sandbox/faults.ts';
 import { startSandbox, type FaultOptions, type Sandbox } from '../../lib/sandbox/index.ts';
+import type { KubeObject } from '../../lib/k8s/objects.ts';
+import { secretChecksum } from '../../tasks/hub.ts';
 import { makeNubladoProject, removeProject } from '../helpers/project.ts';
 
 /** A seeded generator, uniform in [0, 1): the same seed gives the same numbers (mulberry32). */
@@ -129,7 +131,9 @@ const objectKey = (object: ClusterObject) => `${object.apiVersion} ${object.kind
  * - Secret data values (random per deployment): keys only. The values are checked against the
  *   state separately (`checkClusterAgainstState`);
  * - the values in `replace` (the state's random values that objects embed), by their placeholder;
- * - the prepuller's minute (chosen from the clock at the first deployment): `<minute>`.
+ * - the prepuller's minute (chosen from the clock at the first deployment): `<minute>`;
+ * - the hub's secret checksum (an HMAC of Secret hub's values): `<secret checksum>`, checked
+ *   against the state separately.
  */
 export function normalizeCluster(objects: readonly ClusterObject[], replace: Record<string, string> = {}): Record<string, unknown> {
 	const substitutions: Array<[RegExp, string]> = [];
@@ -172,6 +176,8 @@ export function normalizeCluster(objects: readonly ClusterObject[], replace: Rec
 			}
 		}
 		if (object.kind === 'CronJob' && typeof object.spec?.schedule === 'string') object.spec.schedule = object.spec.schedule.replace(/^\d{1,2} /, '<minute> ');
+		const annotations = object.spec?.template?.metadata?.annotations;
+		if (annotations?.['nublado/secret-checksum']) annotations['nublado/secret-checksum'] = '<secret checksum>';
 		const normalized = walk(object) as ClusterObject;
 		result[objectKey(normalized)] = normalized;
 	}
@@ -209,6 +215,8 @@ export function checkClusterAgainstState(objects: readonly ClusterObject[], secr
 	if (schedule !== `${minute} * * * *`) problems.push(`CronJob prepuller runs at ${schedule}, the state chose minute ${minute}`);
 	const checksum = find('Deployment', 'hub')?.spec?.template?.metadata?.annotations?.['nublado/config-checksum'];
 	if (typeof checksum !== 'string' || checksum === '') problems.push('Deployment hub has no configuration checksum');
+	const secretSum = find('Deployment', 'hub')?.spec?.template?.metadata?.annotations?.['nublado/secret-checksum'];
+	if (secretSum !== secretChecksum(secrets['hub-secret'] as KubeObject | undefined)) problems.push("Deployment hub's secret checksum is not that of the state's Secret hub");
 	return problems;
 }
 
