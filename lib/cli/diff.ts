@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describeChange, type ObjectChange } from '../engine/changes.ts';
-import { diffRun, type DiffResults } from '../engine/diff.ts';
+import { diffRun, keyedDigest, type DiffResults } from '../engine/diff.ts';
 import { NubError } from '../engine/errors.ts';
 import type { Graph, GraphNode } from '../engine/graph.ts';
 import type { PlanEntry } from '../engine/plan.ts';
@@ -33,13 +33,7 @@ export interface PlanDiffOptions {
 /** Every object the run would touch: the tasks' diffs, then what `--prune` would delete. */
 export async function planDiff(options: PlanDiffOptions): Promise<DiffResults> {
 	const { state, sealer } = options;
-	const digest = (text: string) => {
-		try {
-			return sealer.digest(text);
-		} catch {
-			return undefined;
-		}
-	};
+	const digest = keyedDigest(sealer);
 	const results = await diffRun({
 		nodes: options.nodes,
 		plan: options.plan,

@@ -49,13 +49,7 @@ export async function diffRun(options: DiffOptions): Promise<DiffResults> {
 	const outputs = new Map<string, unknown>();
 	const results: DiffResults = { records: [], anew: [], failed: new Map() };
 	const quiet: Logger = { info: () => {}, warn: () => {}, debug: () => {} };
-	const digest = (text: string) => {
-		try {
-			return sealer.digest(text);
-		} catch {
-			return undefined; // no state key yet: nothing of it is recorded either
-		}
-	};
+	const digest = keyedDigest(sealer);
 	const previous = (node: GraphNode): unknown => {
 		const ok = state.lastSuccess(node.name);
 		if (!ok) return undefined;
@@ -109,6 +103,17 @@ export async function diffRun(options: DiffOptions): Promise<DiffResults> {
 	const order = new Map(options.nodes.map((node, i) => [node.name, i]));
 	results.records.sort((a, b) => order.get(a.task)! - order.get(b.task)!);
 	return results;
+}
+
+/** The state key's HMAC of a text, or undefined when there is no key yet (nothing secret is recorded either). */
+export function keyedDigest(sealer: Sealer): (text: string) => string | undefined {
+	return text => {
+		try {
+			return sealer.digest(text);
+		} catch {
+			return undefined;
+		}
+	};
 }
 
 /**
