@@ -90,6 +90,8 @@ export function secretTasks(config: SecretsConfig): SecretTasks {
 			secret: true,
 			needs: { ca },
 			inputs: { config: certConfig },
+			// What tls-secret reads of it: before the first run, `nub plan --diff` shows each key of Secret tls known after apply.
+			shape: { certPem: '', keyPem: '', chainPem: '' },
 			run: async ({ ca }) => {
 				const { certPem, keyPem, chainPem } = (await crypto()).makeServerCert(ca, certConfig);
 				return { certPem, keyPem, chainPem };

@@ -74,10 +74,10 @@ export async function diffRun(options: DiffOptions): Promise<DiffResults> {
 				if (node.task.redactsOutput) redactor.add(output);
 				outputs.set(node.name, output);
 			} catch {
-				outputs.set(node.name, standIn(previous(node), unknownOutput(node.name)));
+				outputs.set(node.name, standIn(previous(node) ?? node.task.shape, unknownOutput(node.name)));
 			}
 		} else {
-			outputs.set(node.name, standIn(previous(node), unknownOutput(node.name)));
+			outputs.set(node.name, standIn(previous(node) ?? node.task.shape, unknownOutput(node.name)));
 			if (node.task.secret && !node.task.isGroup) results.anew.push({ task: node.name, maybe: action === 'maybe' });
 		}
 		const diff = node.task.diff;
@@ -118,8 +118,8 @@ export function keyedDigest(sealer: Sealer): (text: string) => string | undefine
 
 /**
  * What stands for an output only the run will know: the marker, in the shape of the last output
- * when it was an object (a certificate's `{ certPem, keyPem }`), so the code that reads it still
- * finds its fields, each the marker.
+ * (or, before the first, of the task's declared `shape`) when it is an object (a certificate's
+ * `{ certPem, keyPem }`), so the code that reads it still finds its fields, each the marker.
  */
 function standIn(last: unknown, marker: string): unknown {
 	if (Array.isArray(last)) return last.map(item => standIn(item, marker));

@@ -159,6 +159,12 @@ export interface TaskSpec<N extends Needs, Out> {
 	 * the tasks that need it would apply.
 	 */
 	pure?: boolean;
+	/**
+	 * The shape of its output when it is an object (`{ certPem: '', keyPem: '' }`: the values do not
+	 * matter). Before its first run, `nub plan --diff` gives the tasks that need it this shape with
+	 * every value known after apply, so a pure task reading its fields still builds what it builds.
+	 */
+	shape?: Out;
 }
 
 declare const output: unique symbol;
@@ -190,6 +196,7 @@ export interface Task<Out> {
 	readonly check: TaskSpec<Needs, unknown>['check'];
 	readonly diff: TaskSpec<Needs, unknown>['diff'];
 	readonly pure: boolean;
+	readonly shape: unknown;
 	/** Runs the task's own function (null for a group). */
 	execute(inputs: Record<string, unknown>, context: TaskContext): Promise<unknown>;
 	/** Carries the output type; it has no value at run time. */
@@ -217,6 +224,7 @@ class NubTask {
 	readonly check: TaskSpec<Needs, unknown>['check'];
 	readonly diff: TaskSpec<Needs, unknown>['diff'];
 	readonly pure: boolean;
+	readonly shape: unknown;
 	readonly #needs: TaskSpec<Needs, unknown>['needs'];
 	readonly #forces: TaskSpec<Needs, unknown>['forces'];
 	readonly #run: TaskSpec<Needs, unknown>['run'];
@@ -235,6 +243,7 @@ class NubTask {
 		this.check = spec.check;
 		this.diff = spec.diff;
 		this.pure = spec.pure ?? false;
+		this.shape = spec.shape;
 		this.#needs = spec.needs;
 		this.#forces = spec.forces;
 		this.#run = spec.run;

@@ -5,12 +5,16 @@
  * changes a run would make, each shown before it is made.
  */
 import test from 'ava';
+import { join } from 'node:path';
 import type { ObjectChange } from '../../lib/engine/changes.ts';
+import { StateStore } from '../../lib/engine/state-store.ts';
 import { makeNubladoProject, nub, removeProject, type NubResult } from '../helpers/project.ts';
 import { startRealCluster, type RealCluster } from '../helpers/real-cluster.ts';
 
 let cluster: RealCluster;
 let dir: string;
+/** What the plan of a fresh cluster listed, held against what the run then applied. */
+let freshObjects: string[] = [];
 let run: (args: string[], env?: Record<string, string>) => Promise<NubResult>;
 
 const yaml = `hostname: nublado.example.test
@@ -72,6 +76,10 @@ test.serial('a fresh cluster: every object to create; those in a namespace not t
 	t.is(home.changes.find(change => change.path === 'spec.nfs.server')?.after, '(known after apply)');
 	// The LoadBalancer address in the DNS record, the hub's secrets to be made.
 	t.is(find(all, 'DNS record', 'nublado.example.test')!.changes[0]!.after, '(known after apply)');
+	// Secret tls, built from a certificate and DH parameters still to be made: its keys, known after apply.
+	const tls = find(all, 'Secret', 'tls')!;
+	t.deepEqual(tls.changes.filter(change => /^data[.[]/.test(change.path)).map(change => `${change.path}: ${change.after}`), ['data[dhparam.pem]', 'data[root_chain.pem]', 'data[tls.crt]', 'data[tls.key]'].map(path => `${path}: (known after apply)`));
+	freshObjects = all.filter(record => record.kind !== 'DNS record').map(record => `${record.kind} ${record.namespace ?? ''}/${record.name}`).sort();
 	const hubSecret = find(all, 'Secret', 'hub')!;
 	t.is(hubSecret.changes.find(change => change.path === 'data.jupyterhub_crypto_key')?.after, '(known after apply)');
 	t.is(hubSecret.changes.find(change => change.path === 'data.configproxy_auth_token')?.after, '(known after apply)');
@@ -89,6 +97,10 @@ test.serial('a fresh cluster: every object to create; those in a namespace not t
 test.serial('after a full run nothing would change (exit 0); a changed Firefly replica count shows exactly spec.replicas: 1 → 2 (exit 2)', async t => {
 	const deployed = await run(['run', 'all']);
 	t.is(deployed.code, 0, deployed.stderr + deployed.stdout.slice(-2000));
+	// The fresh cluster's plan listed exactly what the run applied.
+	const state = StateStore.load(join(dir, '.nub'));
+	const applied = [...state.names()].flatMap(name => (state.lastSuccess(name)?.output as { objects?: Array<{ kind: string; namespace?: string; name: string }> } | undefined)?.objects ?? []);
+	t.deepEqual(freshObjects, [...new Set(applied.map(object => `${object.kind} ${object.namespace ?? ''}/${object.name}`))].sort());
 	const nothing = await run(['plan', 'all', '--diff', '--detailed-exitcode']);
 	t.is(nothing.code, 0, nothing.stdout + nothing.stderr);
 	t.regex(nothing.stdout, /objects: 0 to create, 0 to update, 0 to delete, 0 unchanged/);

@@ -91,3 +91,23 @@ test('a diff that fails is reported by task, the others still run', async t => {
 	t.deepEqual(result.failed, new Map([['bad', 'the cluster said no']]));
 	t.deepEqual(result.records.map(record => record.name), ['g']);
 });
+
+test('a pure task reading the fields of an output still to be made for the first time gets each field of its declared shape known after apply', async t => {
+	const dir = tempDir();
+	t.teardown(() => cleanup(dir));
+	const cert = task({ name: 'cert', secret: true, shape: { pem: '', key: '' }, run: () => ({ pem: 'CERT', key: 'KEY' }) });
+	const bundle = task({ name: 'bundle', pure: true, needs: { cert }, run: ({ cert }) => ({ data: `${cert.pem.trim()}+${cert.key.trim()}` }) });
+	const applied = task({
+		name: 'applied',
+		needs: { bundle },
+		run: () => null,
+		diff: async ({ bundle }) => [{ kind: 'Thing', name: 'b', action: 'create', changes: [{ path: 'data', before: null, after: bundle.data }], live: null, planned: null }],
+	});
+	const graph = buildGraph([applied]);
+	const nodes = selectNodes(graph, ['applied']);
+	const sealer = createSealer({ stateDir: join(dir, '.nub'), readOnly: true });
+	const state = StateStore.load(join(dir, '.nub'), { sealer });
+	const plan = await planRun(nodes, state, dir, new Set());
+	const result = await diffRun({ nodes, plan, state, root: dir, sealer, redactor: new Redactor(), all: false, jobs: 2, signal: new AbortController().signal, extendContext: context => context });
+	t.is(result.records[0]!.changes[0]!.after, '(known after apply: cert)+(known after apply: cert)');
+});
