@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { isUserError, NubError } from '../engine/errors.ts';
-import { forcedTasks, messageOf, selectNodes } from '../engine/graph.ts';
+import { forcedTasks, messageOf, selectNodes, type GraphNode } from '../engine/graph.ts';
 import { describeReason, planRun } from '../engine/plan.ts';
 import { createSealer } from '../engine/sealer.ts';
 import { StateStore } from '../engine/state-store.ts';
@@ -13,7 +13,7 @@ import { hasChanges, planDiff, savePlan } from './diff.ts';
 import { destroySelection, destroySteps, previewOf, pruneSteps, recordDestroyed, redactorOf, runUndo } from './destroy.ts';
 import { exitCodeOf, exitCodes, type CliIo } from './io.ts';
 import { KubeError } from '../k8s/errors.ts';
-import { loadNubfile } from './load-nubfile.ts';
+import { loadNubfile, type Nubfile } from './load-nubfile.ts';
 import { run } from './run.ts';
 
 export { exitCodes, type CliIo } from './io.ts';
@@ -85,23 +85,26 @@ async function plan(io: CliIo, args: Args): Promise<number> {
 	const forced = forcedTasks(nubfile.graph, args.targets, { force: args.force });
 	const state = await readState(nubfile, io, args);
 	await preflight(nubfile, nodes, io, state);
-	const drift = await readOnlyChecks(nubfile, io, args, nodes, state, forced);
+	// --diff and --out ask the cluster what each object would become (dry runs only), on the
+	// connection the checks used: the LISTs they made are not made again.
+	const cluster = args.diff || args.out ? connectionFor(nubfile, io, args) : undefined;
+	try {
+		return await planWith(io, args, nubfile, nodes, forced, state, cluster);
+	} finally {
+		await cluster?.close();
+	}
+}
+
+/** The plan once its inputs are read: the checks, the decisions, with --diff or --out the diff, the report. */
+async function planWith(io: CliIo, args: Args, nubfile: Nubfile, nodes: readonly GraphNode[], forced: ReadonlySet<string>, state: StateStore, cluster: ReturnType<typeof connectionFor> | undefined): Promise<number> {
+	const drift = await readOnlyChecks(nubfile, io, args, nodes, state, forced, cluster);
 	if (drift === 'failed') return exitCodes.taskFailed;
 	const entries = await planRun(nodes, state, nubfile.root, forced, readOnlyDigest(nubfile, io), drift);
 	const counts = { run: 0, maybe: 0, cached: 0 };
 	for (const entry of entries) counts[entry.action]++;
 	const prune = pruneSteps(nubfile.graph, state);
-	// --diff and --out ask the cluster what each object would become (dry runs only). A saved plan's
-	// hashes are keyed with the state key, which --out makes when there is none yet, as a run would.
-	let diff: Awaited<ReturnType<typeof planDiff>> | undefined;
-	if (args.diff || args.out) {
-		const cluster = connectionFor(nubfile, io, args);
-		try {
-			diff = await planDiff({ graph: nubfile.graph, nodes, plan: entries, state, root: nubfile.root, sealer: sealerFor(nubfile, io, !args.out), all: args.all, signal: io.signal, kube: cluster.kube });
-		} finally {
-			await cluster.close();
-		}
-	}
+	// A saved plan's hashes are keyed with the state key, which --out makes when there is none yet, as a run would.
+	const diff = cluster ? await planDiff({ graph: nubfile.graph, nodes, plan: entries, state, root: nubfile.root, sealer: sealerFor(nubfile, io, !args.out), all: args.all, signal: io.signal, kube: cluster.kube }) : undefined;
 	const reporter = commandReporter(io, args);
 	for (const entry of entries) reporter.onEvent({ type: 'plan-entry', ...entry, why: entry.reasons.map(describeReason) });
 	for (const step of prune) {
