@@ -85,9 +85,7 @@ export async function diffRun(options: DiffOptions): Promise<DiffResults> {
 			const inputs = inputsOf(node);
 			diffs.push(async () => {
 				try {
-					for (const record of await diff(inputs, contextOf(node))) {
-						results.records.push(JSON.parse(redactor.redact(JSON.stringify({ task: node.name, ...record }))) as ObjectChange);
-					}
+					for (const record of await diff(inputs, contextOf(node))) results.records.push(redacted({ task: node.name, ...record }, redactor));
 				} catch (error) {
 					results.failed.set(node.name, redactor.redact(messageOf(error)).split('\n')[0]!);
 				}
@@ -103,6 +101,21 @@ export async function diffRun(options: DiffOptions): Promise<DiffResults> {
 	const order = new Map(options.nodes.map((node, i) => [node.name, i]));
 	results.records.sort((a, b) => order.get(a.task)! - order.get(b.task)!);
 	return results;
+}
+
+/**
+ * The record with its changes (paths too: a list element is named by its value) and note
+ * redacted: what a field holds is where a secret could show (the kind and name come from the
+ * templates). Only those: the redactor's pattern of every secret's every form is slow to run over
+ * text, and an unchanged object has none.
+ */
+function redacted(record: ObjectChange, redactor: Redactor): ObjectChange {
+	const text = (value: string | null) => (value === null ? null : redactor.redact(value));
+	return {
+		...record,
+		changes: record.changes.map(change => ({ path: redactor.redact(change.path), before: text(change.before), after: text(change.after) })),
+		...(record.note !== undefined ? { note: redactor.redact(record.note) } : {}),
+	};
 }
 
 /** The state key's HMAC of a text, or undefined when there is no key yet (nothing secret is recorded either). */
