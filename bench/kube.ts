@@ -223,6 +223,12 @@ export const kubeBench: BenchGroup = async context => {
 			const summary = readRunEvents(run.lines).summary;
 			return summary.cached.length === nodes.length ? undefined : `expected all ${nodes.length} tasks cached, got ${summary.cached.length}`;
 		});
+	// The full audit: every task's objects dry-run and compared, which after the deployment must find nothing to change.
+	const auditSpec = (plane: ControlPlane) =>
+		nubSpec(plane, 'nub plan all --diff --all (full audit)', ['plan', 'all', '--diff', '--all', '--detailed-exitcode'], run => {
+			const last = run.stdout.trimEnd().split('\n').pop() ?? '';
+			return /^objects: 0 to create, 0 to update, 0 to delete, \d+ unchanged$/.test(last) ? undefined : `expected every object unchanged, got "${last}"`;
+		});
 	const freshState = () => rmSync(join(project, '.nub'), { recursive: true, force: true });
 
 	// --- The manifests, from one nub run (untimed; it also warms the Nubfile's bundle) -------------
@@ -297,6 +303,8 @@ export const kubeBench: BenchGroup = async context => {
 	const atEndRuns: ManualRun[] = [];
 	const diffs: number[] = [];
 	const diffRequests: number[] = [];
+	const audits: number[] = [];
+	let lastAuditSpec: AsyncCommandSpec | undefined;
 	let lastDiffSpec: AsyncCommandSpec | undefined;
 	let lastFullSpec: AsyncCommandSpec | undefined;
 	let lastNoopSpec: AsyncCommandSpec | undefined;
@@ -319,13 +327,18 @@ export const kubeBench: BenchGroup = async context => {
 			fullRuns.push(full);
 			log(`    ${spec.label} [${round + 1}/${repetitions}] ${formatMs(full.wallMs)}; critical path ${formatMs(full.path.totalMs)}, ${formatRatio(full.wallMs / full.path.totalMs)}; ${writes} writes`);
 
-			const noop = noopSpec(plane);
-			lastNoopSpec = noop;
-			const noopAudit = new AuditCursor(plane);
-			const noopRun = await runAsync(noop);
-			noopAudit.expectNoWrites(noop.label);
-			noops.push(noopRun.ms);
-			log(`    ${noop.label} [${round + 1}/${repetitions}] ${formatMs(noopRun.ms)}`);
+			// The checked no-op and the full audit: each must write nothing.
+			const readOnly = async (spec: AsyncCommandSpec, times: number[]) => {
+				const cursor = new AuditCursor(plane);
+				const result = await runAsync(spec);
+				cursor.expectNoWrites(spec.label);
+				times.push(result.ms);
+				log(`    ${spec.label} [${round + 1}/${repetitions}] ${formatMs(result.ms)}`);
+			};
+			lastNoopSpec = noopSpec(plane);
+			await readOnly(lastNoopSpec, noops);
+			lastAuditSpec = auditSpec(plane);
+			await readOnly(lastAuditSpec, audits);
 
 			// The same no-op with --json, for where its time goes (its requests' times from the audit log).
 			const jsonSpec = noopJsonSpec(plane);
@@ -411,6 +424,12 @@ export const kubeBench: BenchGroup = async context => {
 			baseline: { name: 'kubectl diff --server-side (every manifest, one invocation)', command: lastDiffSpec ? commandLine(lastDiffSpec) : 'kubectl diff', stats: diffStats },
 			subject: { name: 'nub run all (no-op, checked)', command: lastNoopSpec ? commandLine(lastNoopSpec) : 'node bin/nub.js run all', stats: noopStats },
 			goalMax: 1,
+		},
+		{
+			name: 'd. full audit, nub plan --diff --all vs kubectl diff',
+			baseline: { name: 'kubectl diff --server-side (every manifest, one invocation)', command: lastDiffSpec ? commandLine(lastDiffSpec) : 'kubectl diff', stats: diffStats },
+			subject: { name: 'nub plan all --diff --all (every object dry-run and compared)', command: lastAuditSpec ? commandLine(lastAuditSpec) : 'node bin/nub.js plan all --diff --all', stats: statsOf(audits) },
+			goalMax: 1.5,
 		},
 	];
 	const breakdowns: Breakdown[] = [

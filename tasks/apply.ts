@@ -19,13 +19,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kube, task, type KubeObject, type Needs, type OutputsOf, type Task, type TaskContext, type TaskKube } from 'nub';
 import { envName } from '../lib/config/nublado.ts';
+import { knownAfterApply, type ObjectDiff } from '../lib/engine/changes.ts';
 import type { Json } from '../lib/engine/json.ts';
 import { withUndo } from '../lib/engine/undo.ts';
 import { orphansOf, undoApplied, type Applied } from '../lib/k8s/applied.ts';
 import { RolloutFailedError } from '../lib/k8s/classify.ts';
+import { diffObjects } from '../lib/k8s/diff.ts';
 import { driftOf } from '../lib/k8s/drift.ts';
 import { explainFailure } from '../lib/k8s/explain.ts';
 import { describeObject } from '../lib/k8s/objects.ts';
+import { kubeClient } from '../lib/k8s/task-helpers.ts';
 import { sourceOf } from '../lib/k8s/sources.ts';
 import { validateObjects } from '../lib/k8s/validate.ts';
 import { renderTemplate, type TemplateValue } from '../lib/render/template.ts';
@@ -123,6 +126,16 @@ export function applyTask<N extends Needs = {}>(spec: ApplySpec<N>): Task<Applie
 				if (drift) drifts.push(drift);
 			}
 			return drifts.length === 0 ? undefined : drifts.length === 1 ? drifts[0] : `${drifts[0]} (and ${drifts.length - 1} more)`;
+		},
+		// What a run would change (`nub plan --diff`): the objects sent as dry runs and compared with
+		// the live ones on the fields nub owns. An object a need has yet to make is known after apply.
+		diff: async (inputs, context) => {
+			const built = spec.objects?.(inputs, context.root) ?? [];
+			const objects = [...render(context.root, inputs), ...built.filter(object => typeof object === 'object')];
+			const records = await diffObjects(await kubeClient(context), objects, context.digest, { signal: context.signal });
+			// An object a need builds, when that need could not be run for the plan (what it is made from comes later).
+			const later = built.filter(object => typeof object !== 'object').map((marker): ObjectDiff => ({ kind: 'Object', name: `built by ${String(marker)}`, action: 'create', changes: [], note: knownAfterApply, live: null, planned: null }));
+			return [...records, ...later];
 		},
 		run: async (inputs, context) => {
 			const objects = [...render(context.root, inputs), ...(spec.objects?.(inputs, context.root) ?? [])];

@@ -113,6 +113,8 @@ export function credentialTask(name: string, group: string, credential: Credenti
 		description: `the ${name.replaceAll('-', ' ')}, from the configuration`,
 		secret: true,
 		inputs: { secret: read },
+		// Read from the environment or a file, as a plan already reads it to fingerprint it.
+		pure: true,
 		preflight: () => void read(),
 		run: () => read(),
 	});

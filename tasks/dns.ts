@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { task, type Task } from 'nub';
 import { parseNameserver, type DnsProvider } from '../lib/dns/dns.ts';
 import { manualDns, rfc2136 } from '../lib/dns/rfc2136.ts';
+import { knownAfterApply, madeFromUnknown } from '../lib/engine/changes.ts';
 import { withUndo } from '../lib/engine/undo.ts';
 import { credentialsOf, credentialTask, readCredential } from './credentials.ts';
 import type { Deployment } from './platform.ts';
@@ -31,6 +32,14 @@ export function dnsTask(deployment: Deployment, ingressIp: Task<string>): Task<D
 		group: 'dns',
 		needs: (tsig ? { ingressIp, tsig } : { ingressIp }) as { ingressIp: Task<string>; tsig?: Task<string> },
 		inputs: { config: { hostname: config.hostname, dns } },
+		// `nub plan --diff`: the record as the last run left it, and the address a run would set.
+		diff: async ({ ingressIp }, { previous }) => {
+			const before = (previous as Partial<DnsRecord> | undefined)?.address ?? null;
+			const after = madeFromUnknown(ingressIp) ? knownAfterApply : ingressIp;
+			const changes = before === after ? [] : [{ path: 'A', before, after }];
+			const note = dns.provider === 'none' ? 'no DNS provider: nub says what to set' : undefined;
+			return [{ kind: 'DNS record', name: config.hostname, action: before === null ? 'create' : changes.length > 0 ? 'update' : 'none', changes, ...(note ? { note } : {}), live: null, planned: null }];
+		},
 		run: async ({ ingressIp, tsig }, { log, signal }): Promise<DnsRecord> => {
 			const record = { name: config.hostname, address: ingressIp, ttl: dns.provider === 'none' ? 60 : dns.ttl };
 			const provider = providerOf(tsig);

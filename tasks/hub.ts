@@ -31,6 +31,8 @@ export function hubTasks(
 		description: 'Secret hub: OAuth settings, session database, crypto key, proxy token',
 		group: 'hub',
 		secret: 'inputs',
+		// A manifest from values: `nub plan --diff` builds it to show what the hub would apply.
+		pure: true,
 		needs: (oauthSecret ? { hubCryptoKey, proxyToken, oauthSecret } : { hubCryptoKey, proxyToken }) as { hubCryptoKey: Task<string>; proxyToken: Task<string>; oauthSecret?: Task<string> },
 		inputs: { config: { ns, oauth, sessionDbUrl: config.hub.sessionDbUrl } },
 		run: ({ hubCryptoKey, proxyToken, oauthSecret }) => {
@@ -184,6 +186,7 @@ function jwtCertificateTask(file: string): Task<string> {
 		group: 'hub',
 		inputs: { files: [file] },
 		preflight: ({ root }) => void read(root),
+		pure: true,
 		run: (_, { root }) => read(root),
 	});
 }

@@ -22,6 +22,8 @@ export function folderMapTask(options: { name: string; group: string; descriptio
 		description: options.description,
 		group: options.group,
 		inputs: { files: [options.folder], config: { configMap: options.configMap, namespace: options.namespace } },
+		// A ConfigMap from files: `nub plan --diff` builds it to show what would be applied.
+		pure: true,
 		// A file name that cannot be a key (not UTF-8, a space) stops the run before anything is applied.
 		preflight: ({ root }) => void configMapFromFolder({ name: options.configMap, namespace: options.namespace, folder: resolve(root, options.folder), shown: options.folder }),
 		run: (_, { root }) => {

@@ -32,6 +32,7 @@ export function loggingTasks(deployment: Deployment, namespace: Task<Applied>) {
 		group: 'logging',
 		secret: true,
 		inputs: { files },
+		pure: true,
 		run: (_, { root }) => {
 			const [ca, cert, key] = files.map(file => readFileSync(isAbsolute(file) ? file : join(root, file), 'utf8'));
 			return { ca: ca!, cert: cert!, key: key! };

@@ -15,7 +15,7 @@ export function prepullerTasks({ config }: Deployment, namespace: Task<Applied>)
 		name: 'prepuller-minute',
 		description: 'the minute of the hour the prepuller runs',
 		group: 'prepuller',
-		...(configured !== undefined ? { inputs: { config: configured } } : {}),
+		...(configured !== undefined ? { inputs: { config: configured }, pure: true } : {}),
 		run: () => configured ?? (new Date().getMinutes() + 15) % 60,
 	});
 	const prepuller = applyTask({

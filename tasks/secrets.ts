@@ -90,6 +90,8 @@ export function secretTasks(config: SecretsConfig): SecretTasks {
 			secret: true,
 			needs: { ca },
 			inputs: { config: certConfig },
+			// What tls-secret reads of it: before the first run, `nub plan --diff` shows each key of Secret tls known after apply.
+			shape: { certPem: '', keyPem: '', chainPem: '' },
 			run: async ({ ca }) => {
 				const { certPem, keyPem, chainPem } = (await crypto()).makeServerCert(ca, certConfig);
 				return { certPem, keyPem, chainPem };
@@ -120,6 +122,8 @@ export function secretTasks(config: SecretsConfig): SecretTasks {
 			// Checked before anything of the run starts, cached or not: an expired certificate stops
 			// the run rather than being deployed.
 			preflight: async ({ root }) => void (await read(root)),
+			// The operator's files, read: `nub plan --diff` reads them too.
+			pure: true,
 			run: async (_, { root }) => {
 				const { certPem, keyPem, chainPem } = await read(root);
 				return { certPem, keyPem, chainPem: chainPem ?? '' };
@@ -171,6 +175,8 @@ export function secretTasks(config: SecretsConfig): SecretTasks {
 		description: 'Secret tls: certificate with its chain, key, root chain and DH parameters',
 		group: 'tls',
 		secret: 'inputs',
+		// Manifests from values: `nub plan --diff` builds them to show what would be applied.
+		pure: true,
 		needs: { tlsCertificate, dhParams },
 		inputs: { config: namespace },
 		run: ({ tlsCertificate, dhParams }) =>
@@ -192,6 +198,7 @@ export function secretTasks(config: SecretsConfig): SecretTasks {
 		description: 'Secret firefly: the admin password',
 		group: 'firefly',
 		secret: 'inputs',
+		pure: true,
 		needs: { fireflyPassword },
 		inputs: { config: namespace },
 		run: ({ fireflyPassword }) => secretManifest({ name: 'firefly', namespace, data: { 'admin.password': fireflyPassword } }),

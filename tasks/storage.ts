@@ -61,7 +61,7 @@ export function storageTasks({ config }: Deployment, namespace: Task<Applied>) {
 		});
 	} else {
 		const address = config.nfs.server;
-		nfsServiceIp = task({ name: 'nfs-service-ip', description: 'the external NFS server\'s address', group: 'fileserver', inputs: { config: address }, run: () => address });
+		nfsServiceIp = task({ name: 'nfs-service-ip', description: 'the external NFS server\'s address', group: 'fileserver', inputs: { config: address }, pure: true, run: () => address });
 	}
 	// 95% of the physical volume, as the old deployment sized them.
 	const size = `${Math.floor((config.nfs.sizeBytes * 0.95) / 2 ** 20)}Mi`;

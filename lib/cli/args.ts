@@ -27,6 +27,13 @@ export interface Args {
 	noCheck: boolean;
 	/** `nub run --prune`: delete, after the run, the objects nothing produces any more. */
 	prune: boolean;
+	/** `nub plan --diff`: what the run would change in the cluster, field by field. */
+	diff: boolean;
+	/** `nub plan --detailed-exitcode`: 0 nothing would change, 2 something would, 1 any error. */
+	detailedExitcode: boolean;
+	/** `nub plan --out FILE`: save the plan; `nub run --plan FILE`: apply it only if it still holds. */
+	out?: string;
+	plan?: string;
 	/** `nub graph --format F --output FILE`. */
 	format: GraphFormat;
 	output?: string;
@@ -40,7 +47,9 @@ export const helpText = `nub: a typed task graph for deployments
 Usage:
   nub run <targets...> [options]   run the targets and what they need, skipping cached tasks
   nub plan <targets...> [options]  show what would run and why (and what --prune would delete);
-                                   runs and writes nothing
+                                   runs and writes nothing; --diff shows, field by field, what the
+                                   run would change in the cluster (dry runs; --all: cached tasks too)
+  nub run --plan FILE              apply a plan saved by nub plan --out, only if it still holds
   nub list [--all]                 list the targets (every task with --all)
   nub graph [targets...]           the graph with each task's state and why it will or will not
                                    run (--format text|dot|mermaid|json|svg|html, --output FILE)
@@ -63,6 +72,16 @@ Options:
       --no-check      trust the cache: do not check that cached tasks' objects are still as applied
       --prune         with run: after it, delete the objects an earlier run applied that nothing
                       produces any more (nub plan lists them)
+      --diff          with plan: each object a run would create, update or delete, and each
+                      field nub owns that would change (server defaults and others' fields never
+                      show; Secret values as keyed hashes; what the run makes, known after apply)
+      --all           with plan --diff: the cached tasks' objects too (a full audit)
+      --detailed-exitcode  with plan: exit 0 when nothing would change, 2 when something
+                      would, 1 for any error (usage and configuration errors included)
+      --out FILE      with plan: save the plan (targets, decisions, each object's hashes; no
+                      secret values) for nub run --plan FILE
+      --plan FILE     with run: decide afresh and apply only if the decisions and the live
+                      objects (the fields nub owns) are as planned; else refuse, naming what moved
       --json          one JSON object per line (run, plan, list, destroy, destroy --dry-run);
                       the last line is the summary
       --verbose       show cached tasks, debug logs and error stacks
@@ -82,7 +101,9 @@ Environment:
   CI, NO_COLOR        plain lines instead of live progress; no colours
 
 Exit codes: 0 success, 1 a task failed, 2 nothing ran (a usage, Nubfile, graph,
-configuration, state, lock or cluster error), 70 internal error (a bug in nub), 130 interrupted.
+configuration, state, lock or cluster error, or a saved plan that no longer holds), 70 internal
+error (a bug in nub), 130 interrupted. nub plan --detailed-exitcode: 0 no changes, 2 changes,
+1 any error.
 `;
 
 /** Parses argv (without node and the script); throws a `usage` NubError. */
@@ -109,6 +130,10 @@ export function parseCommandLine(argv: readonly string[]): Args {
 				'no-check': { type: 'boolean' },
 				prune: { type: 'boolean' },
 				output: { type: 'string', short: 'o' },
+				diff: { type: 'boolean' },
+				'detailed-exitcode': { type: 'boolean' },
+				out: { type: 'string' },
+				plan: { type: 'string' },
 				help: { type: 'boolean', short: 'h' },
 				version: { type: 'boolean', short: 'V' },
 			},
@@ -117,7 +142,7 @@ export function parseCommandLine(argv: readonly string[]): Args {
 		const message = (error as Error).message.split('\n')[0]!;
 		const unknown = /^Unknown option '([^']+)'/.exec(message)?.[1];
 		if (unknown !== undefined) {
-			const known = ['--file', '--jobs', '--keep-going', '--force', '--dry-run', '--json', '--verbose', '--all', '--context', '--kubeconfig', '--port', '--format', '--output', '--no-check', '--prune', '--help', '--version'];
+			const known = ['--file', '--jobs', '--keep-going', '--force', '--dry-run', '--json', '--verbose', '--all', '--context', '--kubeconfig', '--port', '--format', '--output', '--no-check', '--prune', '--diff', '--detailed-exitcode', '--out', '--plan', '--help', '--version'];
 			throw new NubError('usage', `unknown option ${unknown}${didYouMean(unknown, known)} (see nub --help)`);
 		}
 		throw new NubError('usage', `${message.replace(/\. To specify a positional argument.*$/, '')} (see nub --help)`);
@@ -139,6 +164,10 @@ export function parseCommandLine(argv: readonly string[]): Args {
 		noCheck: values['no-check'] ?? false,
 		prune: values.prune ?? false,
 		output: values.output,
+		diff: values.diff ?? false,
+		detailedExitcode: values['detailed-exitcode'] ?? false,
+		out: values.out,
+		plan: values.plan,
 	};
 	if (values.help || first === 'help') return { ...base, command: 'help' };
 	if (values.version) return { ...base, command: 'version' };
@@ -152,7 +181,12 @@ export function parseCommandLine(argv: readonly string[]): Args {
 		if (!Number.isInteger(jobs) || jobs < 1) throw new NubError('usage', `--jobs must be a whole number of at least 1, got "${values.jobs}"`);
 	}
 	const command = first as Command;
-	if ((command === 'run' || command === 'plan') && targets.length === 0) {
+	for (const [option, given, allowed] of [['--diff', values.diff, 'plan'], ['--detailed-exitcode', values['detailed-exitcode'], 'plan'], ['--out', values.out, 'plan'], ['--plan', values.plan, 'run']] as const) {
+		if (given !== undefined && command !== allowed) throw new NubError('usage', `${option} is an option of nub ${allowed}, not of nub ${command}`);
+	}
+	if (values.all && command === 'plan' && !values.diff) throw new NubError('usage', '--all is an option of nub plan --diff (cached tasks\' objects too)');
+	if (values.plan !== undefined && (values.force || values['dry-run'])) throw new NubError('usage', `--plan applies a saved plan as it was decided: not with ${values.force ? '--force' : '--dry-run'} (give --force to nub plan)`);
+	if ((command === 'run' || command === 'plan') && targets.length === 0 && values.plan === undefined) {
 		throw new NubError('usage', `nub ${command} needs at least one target: try nub ${command} all, or nub list`);
 	}
 	if (command === 'sandbox' && (targets.length !== 1 || !['serve', 'reset'].includes(targets[0]!))) {

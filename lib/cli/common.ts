@@ -191,15 +191,18 @@ export async function checkCache(options: CheckOptions, io: CliIo, args: Args): 
 	return 'failed';
 }
 
-/** The checks of plan and graph, which write nothing: no state key is made for them. */
-export async function readOnlyChecks(nubfile: Nubfile, io: CliIo, args: Args, nodes: readonly GraphNode[], state: StateStore, forced: ReadonlySet<string>) {
-	const cluster = connectionFor(nubfile, io, args);
+/**
+ * The checks of plan and graph, which write nothing: no state key is made for them. On `shared`, a
+ * connection the caller keeps open (plan --diff asks the same cluster next, reusing its LISTs).
+ */
+export async function readOnlyChecks(nubfile: Nubfile, io: CliIo, args: Args, nodes: readonly GraphNode[], state: StateStore, forced: ReadonlySet<string>, shared?: ReturnType<typeof connectionFor>) {
+	const cluster = shared ?? connectionFor(nubfile, io, args);
 	try {
 		const sealer = createSealer({ stateDir: stateDirOf(nubfile), fromEnvironment: io.env.NUB_STATE_KEY, readOnly: true });
 		const options = { nodes, state, root: nubfile.root, sealer, redactor: new Redactor(), jobs: 8, force: forced, signal: io.signal };
 		return await checkCache({ ...options, extendContext: context => ({ ...context, kube: cluster.kube }) }, io, args);
 	} finally {
-		await cluster.close();
+		if (!shared) await cluster.close();
 	}
 }
 

@@ -28,7 +28,7 @@ export interface CliIo {
  * (a usage, Nubfile, graph, configuration, state, lock or cluster error, found before any task
  * started); 70 a bug in nub; 130 interrupted.
  */
-export const exitCodes = { ok: 0, taskFailed: 1, usage: 2, internal: 70, interrupted: 130 } as const;
+export const exitCodes = { ok: 0, taskFailed: 1, usage: 2, internal: 70, interrupted: 130, /** `nub plan --detailed-exitcode`: the run would change something. */ changes: 2 } as const;
 
 /** The exit code of a failure of `kind`. */
 export function exitCodeOf(kind: NubErrorKind): number {

@@ -1,18 +1,19 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { isUserError, NubError } from '../engine/errors.ts';
-import { forcedTasks, messageOf, selectNodes } from '../engine/graph.ts';
+import { forcedTasks, messageOf, selectNodes, type GraphNode } from '../engine/graph.ts';
 import { describeReason, planRun } from '../engine/plan.ts';
 import { createSealer } from '../engine/sealer.ts';
 import { StateStore } from '../engine/state-store.ts';
 import type { UndoSummary } from '../reporters/events.ts';
 import { helpText, parseCommandLine, type Args } from './args.ts';
 import { sandboxDir } from './cluster.ts';
-import { commandReporter, connectionFor, holdState, jobsOf, loadState, preflight, readOnlyChecks, readOnlyDigest, readState, reportFailures, stateDirOf, styleOf, teamNamespace } from './common.ts';
+import { commandReporter, connectionFor, holdState, jobsOf, loadState, preflight, readOnlyChecks, readOnlyDigest, readState, reportFailures, sealerFor, stateDirOf, styleOf, teamNamespace } from './common.ts';
+import { hasChanges, planDiff, savePlan } from './diff.ts';
 import { destroySelection, destroySteps, previewOf, pruneSteps, recordDestroyed, redactorOf, runUndo } from './destroy.ts';
 import { exitCodeOf, exitCodes, type CliIo } from './io.ts';
 import { KubeError } from '../k8s/errors.ts';
-import { loadNubfile } from './load-nubfile.ts';
+import { loadNubfile, type Nubfile } from './load-nubfile.ts';
 import { run } from './run.ts';
 
 export { exitCodes, type CliIo } from './io.ts';
@@ -20,6 +21,9 @@ export { exitCodes, type CliIo } from './io.ts';
 /** Runs one command line; returns the exit code. User errors print one line; bugs their stack. */
 export async function main(io: CliIo): Promise<number> {
 	let args: Args | undefined;
+	// With --detailed-exitcode, as Terraform's, 2 means changes and nothing else: every error is 1
+	// (usage and configuration errors included; plan itself returns 0, 1 or 2).
+	const errorCode = (code: number) => (io.argv.includes('--detailed-exitcode') ? exitCodes.taskFailed : code);
 	try {
 		args = parseCommandLine(io.argv);
 		switch (args.command) {
@@ -51,11 +55,11 @@ export async function main(io: CliIo): Promise<number> {
 		if (isUserError(error)) {
 			io.stderr.write(`nub: ${error.message}\n`);
 			if (args?.verbose && error.cause instanceof Error && error.cause.stack) io.stderr.write(`${error.cause.stack}\n`);
-			return exitCodeOf(error.kind);
+			return errorCode(exitCodeOf(error.kind));
 		}
 		const hint = args?.verbose ? '' : '(--verbose shows this stack in the TypeScript sources)\n';
 		io.stderr.write(`nub: internal error (a bug in nub; please report it):\n${error instanceof Error ? error.stack : messageOf(error)}\n${hint}`);
-		return exitCodes.internal;
+		return errorCode(exitCodes.internal);
 	}
 }
 
@@ -81,19 +85,51 @@ async function plan(io: CliIo, args: Args): Promise<number> {
 	const forced = forcedTasks(nubfile.graph, args.targets, { force: args.force });
 	const state = await readState(nubfile, io, args);
 	await preflight(nubfile, nodes, io, state);
-	const drift = await readOnlyChecks(nubfile, io, args, nodes, state, forced);
+	// --diff and --out ask the cluster what each object would become (dry runs only), on the
+	// connection the checks used: the LISTs they made are not made again.
+	const cluster = args.diff || args.out ? connectionFor(nubfile, io, args) : undefined;
+	try {
+		return await planWith(io, args, nubfile, nodes, forced, state, cluster);
+	} finally {
+		await cluster?.close();
+	}
+}
+
+/** The plan once its inputs are read: the checks, the decisions, with --diff or --out the diff, the report. */
+async function planWith(io: CliIo, args: Args, nubfile: Nubfile, nodes: readonly GraphNode[], forced: ReadonlySet<string>, state: StateStore, cluster: ReturnType<typeof connectionFor> | undefined): Promise<number> {
+	const drift = await readOnlyChecks(nubfile, io, args, nodes, state, forced, cluster);
 	if (drift === 'failed') return exitCodes.taskFailed;
 	const entries = await planRun(nodes, state, nubfile.root, forced, readOnlyDigest(nubfile, io), drift);
 	const counts = { run: 0, maybe: 0, cached: 0 };
 	for (const entry of entries) counts[entry.action]++;
+	const prune = pruneSteps(nubfile.graph, state);
+	// A saved plan's hashes are keyed with the state key, which --out makes when there is none yet, as a run would.
+	const diff = cluster ? await planDiff({ graph: nubfile.graph, nodes, plan: entries, state, root: nubfile.root, sealer: sealerFor(nubfile, io, !args.out), all: args.all, signal: io.signal, kube: cluster.kube }) : undefined;
 	const reporter = commandReporter(io, args);
 	for (const entry of entries) reporter.onEvent({ type: 'plan-entry', ...entry, why: entry.reasons.map(describeReason) });
-	for (const step of pruneSteps(nubfile.graph, state)) {
+	for (const step of prune) {
 		for (const object of step.objects ?? []) reporter.onEvent({ type: 'prune-entry', name: step.name, object, reason: step.reason! });
 	}
-	reporter.onEvent({ type: 'plan-end', counts });
+	const byAction = { create: 0, update: 0, delete: 0, none: 0 };
+	if (diff && args.diff) {
+		for (const record of diff.records) {
+			byAction[record.action]++;
+			reporter.onEvent({ type: 'diff-object', ...record });
+		}
+		for (const secret of diff.anew) reporter.onEvent({ type: 'diff-secret', ...secret });
+	}
+	reporter.onEvent({ type: 'plan-end', counts, ...(diff && args.diff ? { diff: byAction } : {}) });
 	await reporter.close();
-	return exitCodes.ok;
+	for (const [task, error] of diff?.failed ?? []) io.stderr.write(`nub: cannot tell what task "${task}" would change: ${error}\n`);
+	if (diff && diff.failed.size > 0) return exitCodes.taskFailed;
+	if (diff && args.out) {
+		savePlan(resolve(io.cwd, args.out), { targets: args.targets, force: args.force, all: args.all, decisions: entries.map(entry => ({ task: entry.name, action: entry.action })), objects: diff.records, anew: diff.anew });
+		io.stderr.write(`nub: plan saved to ${args.out}: nub run --plan ${args.out} applies it if it still holds\n`);
+	}
+	// --detailed-exitcode: 2 when the run would change something (with --diff, an object or a
+	// secret; without, a task to run or an object to prune), else 0.
+	const changes = diff ? hasChanges(diff) : counts.run > 0 || prune.some(step => (step.objects ?? []).length > 0);
+	return args.detailedExitcode && changes ? exitCodes.changes : exitCodes.ok;
 }
 
 /**

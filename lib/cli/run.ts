@@ -1,5 +1,7 @@
 /** `nub run`. */
+import { NubError } from '../engine/errors.ts';
 import { forcedTasks, selectNodes } from '../engine/graph.ts';
+import { planRun } from '../engine/plan.ts';
 import type { TaskContext } from '../engine/task.ts';
 import { Redactor } from '../engine/redact.ts';
 import { runGraph } from '../engine/scheduler.ts';
@@ -12,6 +14,7 @@ import type { Reporter } from '../reporters/reporter.ts';
 import type { Args } from './args.ts';
 import { checkCache, chooseReporter, holdState, jobsOf, preflight, reportFailures, stateDirOf, styleOf } from './common.ts';
 import { pruneSteps, recordPruned, runUndo } from './destroy.ts';
+import { planDiff, planMoved, readPlan } from './diff.ts';
 import { exitCodes, type CliIo } from './io.ts';
 import { loadNubfile } from './load-nubfile.ts';
 
@@ -19,7 +22,13 @@ import { loadNubfile } from './load-nubfile.ts';
  * `nub run <targets>`: the preflights, then under the lock (and the team lease) the drift checks,
  * the scheduler, and pruning when asked.
  */
-export async function run(io: CliIo, args: Args): Promise<number> {
+export async function run(io: CliIo, given: Args): Promise<number> {
+	// `--plan FILE`: the saved plan's targets and --force, checked before anything else.
+	const saved = given.plan === undefined ? undefined : readPlan(io.cwd, given.plan);
+	if (saved && given.targets.length > 0 && given.targets.join(' ') !== saved.targets.join(' ')) {
+		throw new NubError('usage', `--plan ${given.plan} was saved for targets ${saved.targets.join(' ')}, not ${given.targets.join(' ')}: give none, or the plan's`);
+	}
+	const args = saved ? { ...given, targets: saved.targets, force: saved.force } : given;
 	const nubfile = await loadNubfile(io.cwd, args.file, io.api);
 	const nodes = selectNodes(nubfile.graph, args.targets);
 	const force = forcedTasks(nubfile.graph, args.targets, { force: args.force });
@@ -37,6 +46,16 @@ export async function run(io: CliIo, args: Args): Promise<number> {
 			const extendContext = (context: TaskContext) => ({ ...context, kube: cluster.kube });
 			const drift = await checkCache({ nodes, state, root: nubfile.root, sealer, redactor, jobs, force, signal, extendContext }, io, args);
 			if (drift === 'failed') return exitCodes.taskFailed;
+			// A saved plan is applied only as it was decided, to the cluster it was decided against.
+			if (saved) {
+				const entries = await planRun(nodes, state, nubfile.root, force, text => sealer.digest(text), drift);
+				const now = await planDiff({ graph: nubfile.graph, nodes, plan: entries, state, root: nubfile.root, sealer, all: saved.all, signal, kube: cluster.kube });
+				const moved = [...planMoved(saved, entries, now), ...[...now.failed].map(([task, error]) => `task ${task}: cannot tell what it would change: ${error}`)];
+				if (moved.length > 0) {
+					const more = moved.length > 3 ? ` (and ${moved.length - 3} more)` : '';
+					throw new NubError('plan', `the plan in ${given.plan} no longer holds, nothing applied: ${moved.slice(0, 3).join('; ')}${more}; make a new one with nub plan ${saved.targets.join(' ')} --out ${given.plan}`);
+				}
+			}
 			const style = styleOf(io, args);
 			reporter = await chooseReporter(io, args, style, nodes.length);
 			let heldEnd: NubEvent | undefined;

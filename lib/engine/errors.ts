@@ -18,6 +18,8 @@ export type NubErrorKind =
 	| 'lock'
 	/** The cluster cannot be reached, refused the credentials, or the kubeconfig lacks the context. */
 	| 'cluster'
+	/** A saved plan (`nub run --plan`) no longer holds: the decisions or the live objects moved since. */
+	| 'plan'
 	/** A task failed. */
 	| 'task'
 	/** A bug in nub. */

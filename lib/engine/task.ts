@@ -1,3 +1,4 @@
+import type { ObjectDiff } from './changes.ts';
 import type { Json } from './json.ts';
 
 /** Where a task writes its log lines; the CLI decides how they are shown. */
@@ -46,6 +47,15 @@ export interface PreflightContext {
 	 * expiry) runs anyway.
 	 */
 	readonly unchanged: boolean;
+}
+
+/**
+ * What a task's `diff` may touch: the task's context (the CLI adds the cluster), and a keyed digest
+ * for values that must not be shown (a Secret's): an HMAC under the state key, so the hashes
+ * reveal nothing; undefined when there is no state key yet.
+ */
+export interface DiffContext extends TaskContext {
+	digest(text: string): string | undefined;
 }
 
 /** Retry settings, as in p-retry: `retries` further attempts with exponential backoff. */
@@ -137,6 +147,24 @@ export interface TaskSpec<N extends Needs, Out> {
 	 * a task that drifted reruns. Throwing means the check itself could not tell.
 	 */
 	check?: (inputs: OutputsOf<N>, context: TaskContext) => Promise<string | undefined> | string | undefined;
+	/**
+	 * What running the task would change, by reads and dry runs only (`nub plan --diff`): one record
+	 * per object, given its needs' outputs. An output a run has yet to make (a need that will run
+	 * and is not `pure`) is given as `unknownOutput(need)`: the fields made from it are known after apply.
+	 */
+	diff?: (inputs: OutputsOf<N>, context: DiffContext) => Promise<ObjectDiff[]>;
+	/**
+	 * Its output depends on its inputs only, and running it changes nothing outside it (a Secret
+	 * manifest built from values, a ConfigMap from a folder): `nub plan --diff` runs it to see what
+	 * the tasks that need it would apply.
+	 */
+	pure?: boolean;
+	/**
+	 * The shape of its output when it is an object (`{ certPem: '', keyPem: '' }`: the values do not
+	 * matter). Before its first run, `nub plan --diff` gives the tasks that need it this shape with
+	 * every value known after apply, so a pure task reading its fields still builds what it builds.
+	 */
+	shape?: Out;
 }
 
 declare const output: unique symbol;
@@ -166,6 +194,9 @@ export interface Task<Out> {
 	forces(): ReadonlyArray<unknown>;
 	readonly preflight: TaskSpec<Needs, unknown>['preflight'];
 	readonly check: TaskSpec<Needs, unknown>['check'];
+	readonly diff: TaskSpec<Needs, unknown>['diff'];
+	readonly pure: boolean;
+	readonly shape: unknown;
 	/** Runs the task's own function (null for a group). */
 	execute(inputs: Record<string, unknown>, context: TaskContext): Promise<unknown>;
 	/** Carries the output type; it has no value at run time. */
@@ -191,6 +222,9 @@ class NubTask {
 	readonly isGroup: boolean;
 	readonly preflight: TaskSpec<Needs, unknown>['preflight'];
 	readonly check: TaskSpec<Needs, unknown>['check'];
+	readonly diff: TaskSpec<Needs, unknown>['diff'];
+	readonly pure: boolean;
+	readonly shape: unknown;
 	readonly #needs: TaskSpec<Needs, unknown>['needs'];
 	readonly #forces: TaskSpec<Needs, unknown>['forces'];
 	readonly #run: TaskSpec<Needs, unknown>['run'];
@@ -207,6 +241,9 @@ class NubTask {
 		this.isGroup = spec.run === undefined;
 		this.preflight = spec.preflight;
 		this.check = spec.check;
+		this.diff = spec.diff;
+		this.pure = spec.pure ?? false;
+		this.shape = spec.shape;
 		this.#needs = spec.needs;
 		this.#forces = spec.forces;
 		this.#run = spec.run;

@@ -141,6 +141,18 @@ export class Kube {
 		return objects.map(object => results.get(object)!);
 	}
 
+	/**
+	 * What applying the object would make of it: server-side apply as `apply` sends it, with
+	 * `dryRun=All`, so the server admits, defaults and validates it and stores nothing.
+	 */
+	async dryRunApply(object: KubeObject, call: CallOptions = {}): Promise<KubeObject> {
+		return plain(
+			await this.call({ verb: 'dry-run apply', object }, call, () =>
+				this.api.patch(withManagedByLabel(object) as KubernetesObject, undefined, 'All', fieldManager, true, 'application/apply-patch+yaml'),
+			),
+		);
+	}
+
 	/** The object as the server has it, or undefined when there is none. */
 	async read(ref: ObjectRef, call: CallOptions = {}): Promise<KubeObject | undefined> {
 		try {

@@ -4,6 +4,7 @@
  * `--json` covers every command.
  */
 import type { NubEvent } from '../engine/events.ts';
+import type { ChangeAction, ObjectChange } from '../engine/changes.ts';
 import type { PlanEntry } from '../engine/plan.ts';
 import type { Removal } from '../engine/undo.ts';
 import type { AppliedObject } from '../k8s/applied.ts';
@@ -45,8 +46,12 @@ export type CommandEvent =
 	| ({ type: 'plan-entry'; why: string[] } & PlanEntry)
 	/** `nub plan`: an object `nub run --prune` would delete, recorded by task `name`. */
 	| { type: 'prune-entry'; name: string; object: AppliedObject; reason: PruneReason }
-	/** `nub plan` is complete: how many tasks would run, run if what they need changes, be reused. */
-	| { type: 'plan-end'; counts: { run: number; maybe: number; cached: number } }
+	/** `nub plan --diff`: what the run would do to one object, and each field nub owns that would change. */
+	| ({ type: 'diff-object' } & ObjectChange)
+	/** `nub plan --diff`: secret task `task` would make its value anew (`maybe`: if what it needs changes). */
+	| { type: 'diff-secret'; task: string; maybe: boolean }
+	/** `nub plan` is complete: how many tasks would run, run if what they need changes, be reused; with --diff, objects by action. */
+	| { type: 'plan-end'; counts: { run: number; maybe: number; cached: number }; diff?: Record<ChangeAction, number> }
 	/** `nub destroy --dry-run`: what undoing task `name` would do; `stale` when it left the graph. */
 	| { type: 'undo-preview'; name: string; steps: string[]; objects: number; stale: boolean }
 	/** `nub destroy --dry-run` is complete: every task it would forget, and what it would delete. */

@@ -15,7 +15,7 @@ export function jsonReporter(out: Output): Reporter {
 				case 'run-end':
 					return line({ summary: event.summary });
 				case 'plan-end':
-					return line({ plan: event.counts });
+					return line({ plan: event.counts, ...(event.diff ? { diff: event.diff } : {}) });
 				case 'undo-preview-end':
 					return line({ dryRun: { tasks: event.tasks, objects: event.objects } });
 				case 'undo-run-end': {

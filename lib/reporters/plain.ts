@@ -1,3 +1,4 @@
+import { describeChange, knownAfterApply, type ObjectChange } from '../engine/changes.ts';
 import type { RunSummary } from '../engine/events.ts';
 import { describeReason, type PlanEntry } from '../engine/plan.ts';
 import { describeApplied, type AppliedObject } from '../k8s/applied.ts';
@@ -13,6 +14,8 @@ export function plainReporter(out: Output, style: Style): Reporter {
 	const listed: Array<{ name: string; description: string | null }> = [];
 	const planned: PlanEntry[] = [];
 	const pruned: Array<{ name: string; object: AppliedObject; reason: PruneReason }> = [];
+	const diffs: ObjectChange[] = [];
+	const anew: Array<{ task: string; maybe: boolean }> = [];
 	const write = (line: string | undefined) => {
 		if (line !== undefined) out.write(`${line}\n`);
 	};
@@ -28,8 +31,17 @@ export function plainReporter(out: Output, style: Style): Reporter {
 				case 'prune-entry':
 					pruned.push(event);
 					return;
+				case 'diff-object': {
+					const { type: _type, ...record } = event;
+					diffs.push(record);
+					return;
+				}
+				case 'diff-secret':
+					anew.push(event);
+					return;
 				case 'plan-end':
-					return write(planText(planned, pruned, event.counts, style));
+					write(planText(planned, pruned, event.counts, style));
+					return event.diff ? write(diffText(diffs, anew, event.diff, style)) : undefined;
 				default:
 					return write(render(event, style));
 			}
@@ -95,6 +107,8 @@ function render(event: ReportedEvent, style: Style): string | undefined {
 		case 'plan-entry':
 		case 'prune-entry':
 		case 'plan-end':
+		case 'diff-object':
+		case 'diff-secret':
 			return undefined;
 	}
 }
@@ -125,6 +139,34 @@ function planText(entries: readonly PlanEntry[], pruned: ReadonlyArray<{ name: s
 		const objectWidth = Math.max(...described.map(text => text.length));
 		pruned.forEach((entry, i) => lines.push(`prune  ${described[i]!.padEnd(objectWidth)}  from ${entry.name} (${entry.reason})`));
 	}
+	return lines.join('\n');
+}
+
+/**
+ * `nub plan --diff`: each object that would change, as a unified diff of the fields nub owns
+ * (`+` set, `-` removed, `~` changed; green, red, yellow in a terminal), unchanged objects only
+ * when verbose, the secrets to be made anew, and the counts.
+ *
+ *     ~ Deployment nublado/firefly  (firefly: update)
+ *         ~ spec.replicas: 1 → 2
+ */
+function diffText(records: readonly ObjectChange[], anew: ReadonlyArray<{ task: string; maybe: boolean }>, counts: Record<string, number>, style: Style): string {
+	const lines: string[] = [''];
+	const sign = { create: ['+', 'green'], update: ['~', 'yellow'], delete: ['-', 'red'], none: [' ', 'dim'] } as const;
+	for (const record of records) {
+		if (record.action === 'none' && !style.verbose) continue;
+		const [mark, color] = sign[record.action];
+		lines.push(paint(style, color, `${mark} ${describeChange(record)}`) + paint(style, 'dim', `  (${record.task}: ${record.action}${record.note ? `; ${record.note}` : ''})`));
+		for (const change of record.changes) {
+			const secret = record.kind === 'Secret' && /^(data|stringData)[.[]/.test(change.path);
+			if (change.before === null && change.after !== null) lines.push(paint(style, 'green', `    + ${change.path}: ${change.after}`));
+			else if (change.after === null) lines.push(paint(style, 'red', `    - ${change.path}: ${change.before ?? ''}`));
+			else if (secret) lines.push(paint(style, 'yellow', `    ~ ${change.path}: changed (${change.before} → ${change.after === knownAfterApply ? change.after : change.after.replace(/^sha256 /, '')})`));
+			else lines.push(paint(style, 'yellow', `    ~ ${change.path}: ${change.before} → ${change.after}`));
+		}
+	}
+	for (const secret of anew) lines.push(paint(style, 'yellow', `* secret ${secret.task}: ${secret.maybe ? 'may be made anew (if what it needs changes)' : 'made anew'}, its value known after apply`));
+	lines.push(`objects: ${counts.create ?? 0} to create, ${counts.update ?? 0} to update, ${counts.delete ?? 0} to delete, ${counts.none ?? 0} unchanged`);
 	return lines.join('\n');
 }
 

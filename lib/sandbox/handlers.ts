@@ -330,7 +330,8 @@ function replace(request: ResourceRequest, cluster: Cluster, existing: KubeObjec
  */
 function commit(request: ResourceRequest, cluster: Cluster, object: KubeObject, existing: KubeObject | undefined): KubeObject {
 	if (existing && !changed(existing, object)) return existing;
-	if (isDryRun(request.query)) return object;
+	// A dry run stores nothing, so the answer keeps the stored version (the real server's does).
+	if (isDryRun(request.query)) return existing ? { ...object, metadata: { ...metadataOf(object), resourceVersion: metadataOf(existing).resourceVersion } } as KubeObject : object;
 	const stored = cluster.store.put(request.route.type, object);
 	cluster.controllers.observe(request.route.type, stored, existing);
 	return stored;

@@ -83,6 +83,10 @@ test('no secret in any output, file or commit; .nub is 0700 and its files 0600',
 	}
 	await run(['plan', 'all'], 0);
 	await run(['plan', 'all', '--json', '--verbose'], 0);
+	// What a run would change, field by field (a Secret's keys by keyed hash), and a saved plan's file.
+	await run(['plan', 'all', 'rotate-hub-key', '--diff', '--all', '--verbose'], 0);
+	await run(['plan', 'all', 'rotate-hub-key', '--diff', '--all', '--json'], 0);
+	await run(['plan', 'all', 'rotate-hub-key', '--out', 'plan.json'], 0);
 	const plan = await run(['plan', 'leak', '--file', 'scan.Nubfile.ts'], 0);
 	t.regex(plan.stdout, /failed last time: login refused with \[secret\]/);
 

@@ -139,3 +139,51 @@ test('json: one object per line, each with its type and time; the summary lines 
 	t.deepEqual(lines[8], { summary: { destroyed: ['hub'], failed: ['ca'], blocked: ['namespace'], errors: [{ task: 'ca', error: 'no' }] } });
 	t.deepEqual(lines[9], { summary: { pruned: ['firefly'], failed: [], blocked: [], errors: [] } });
 });
+
+const diffEvents: ReportedEvent[] = [
+	{ type: 'plan-entry', name: 'firefly', action: 'run', reasons: [{ kind: 'input-changed', input: 'config' }], why: ['config changed'], secret: false },
+	{ type: 'diff-object', task: 'firefly', kind: 'Deployment', namespace: 'nublado', name: 'firefly', action: 'update', changes: [{ path: 'spec.replicas', before: '1', after: '2' }], live: 'a', planned: 'b' },
+	{ type: 'diff-object', task: 'hub', kind: 'Secret', namespace: 'nublado', name: 'hub', action: 'update', changes: [{ path: 'data.jupyterhub_crypto_key', before: 'sha256 3f2a0b1c…', after: 'sha256 9b71dd02…' }], live: 'c', planned: 'd' },
+	{ type: 'diff-object', task: 'landing', kind: 'ConfigMap', namespace: 'nublado', name: 'www', action: 'create', changes: [{ path: 'data[index.html]', before: null, after: '<html>… (12 lines)' }], note: 'namespace nublado does not exist yet: shown as rendered, without a dry run', live: null, planned: 'e' },
+	{ type: 'diff-object', task: 'firefly', kind: 'Service', namespace: 'nublado', name: 'firefly', action: 'delete', changes: [], live: 'f', planned: null },
+	{ type: 'diff-object', task: 'proxy', kind: 'Service', namespace: 'nublado', name: 'proxy', action: 'none', changes: [], live: 'g', planned: 'g' },
+	{ type: 'diff-secret', task: 'hub-crypto-key', maybe: false },
+	{ type: 'plan-end', counts: { run: 1, maybe: 0, cached: 0 }, diff: { create: 1, update: 2, delete: 1, none: 1 } },
+];
+
+test('plan --diff, piped: a plain unified diff of the fields nub owns, a Secret\'s values by keyed hash, unchanged objects counted', async t => {
+	t.is(
+		await shown(plain(), diffEvents),
+		[
+			'run    firefly  config changed',
+			'1 to run, 0 to run if what they need changes, 0 cached',
+			'',
+			'~ Deployment nublado/firefly  (firefly: update)',
+			'    ~ spec.replicas: 1 → 2',
+			'~ Secret nublado/hub  (hub: update)',
+			'    ~ data.jupyterhub_crypto_key: changed (sha256 3f2a0b1c… → 9b71dd02…)',
+			'+ ConfigMap nublado/www  (landing: create; namespace nublado does not exist yet: shown as rendered, without a dry run)',
+			'    + data[index.html]: <html>… (12 lines)',
+			'- Service nublado/firefly  (firefly: delete)',
+			'* secret hub-crypto-key: made anew, its value known after apply',
+			'objects: 1 to create, 2 to update, 1 to delete, 1 unchanged',
+			'',
+		].join('\n'),
+	);
+});
+
+test('plan --diff in a terminal: the same lines coloured, additions green, changes yellow, deletions red', async t => {
+	const text = await shown(out => plainReporter(out, { color: true, verbose: false }), diffEvents);
+	t.true(text.includes('\u001B[33m    ~ spec.replicas: 1 → 2\u001B[0m'));
+	t.true(text.includes('\u001B[32m+ ConfigMap nublado/www\u001B[0m'));
+	t.true(text.includes('\u001B[31m- Service nublado/firefly\u001B[0m'));
+	t.is(text.replace(/\u001B\[\d+m/g, ''), await shown(plain(), diffEvents));
+});
+
+test('plan --diff --json: one record per object, then the counts with the summary', async t => {
+	const lines = (await shown(jsonReporter, diffEvents)).trim().split('\n').map(line => JSON.parse(line) as Record<string, unknown>);
+	const objects = lines.filter(line => line.type === 'diff-object');
+	t.is(objects.length, 5);
+	t.like(objects[0], { task: 'firefly', kind: 'Deployment', namespace: 'nublado', name: 'firefly', action: 'update', changes: [{ path: 'spec.replicas', before: '1', after: '2' }] });
+	t.deepEqual(lines.at(-1), { plan: { run: 1, maybe: 0, cached: 0 }, diff: { create: 1, update: 2, delete: 1, none: 1 } });
+});

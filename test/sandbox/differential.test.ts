@@ -749,6 +749,13 @@ function steps(): Step[] {
 		step('get the dry-run applied ConfigMap (404)', { path: `${configMapPath}/dry-apply` }),
 		step('apply ConfigMap (update), dryRun=All', apply(`${configMapPath}/settings`, configMap({ a: '1', b: 'dry' })  , 'nub', '&force=true&dryRun=All'), { key: 'cm-dry', extra: configMapKeep }),
 		step('get ConfigMap after the dry-run update', { path: `${configMapPath}/settings` }, { key: 'cm', extra: configMapKeep }),
+		// What nub plan --diff sends (and kubectl --dry-run=server): a PUT and a DELETE answered as
+		// if done, nothing kept; an apply into a namespace that does not exist refused.
+		step('update ConfigMap with PUT, dryRun=All', { method: 'PUT', path: `${configMapPath}/settings?dryRun=All`, body: configMap({ a: '1', b: 'put-dry' }) }, { key: 'cm-dry', extra: configMapKeep }),
+		step('get ConfigMap after the dry-run PUT', { path: `${configMapPath}/settings` }, { key: 'cm', extra: configMapKeep }),
+		step('delete ConfigMap, dryRun=All', { method: 'DELETE', path: `${configMapPath}/settings?dryRun=All` }, { extra: body => ({ kind: body?.kind, name: body?.metadata?.name ?? body?.details?.name }) }),
+		step('get ConfigMap after the dry-run delete', { path: `${configMapPath}/settings` }, { key: 'cm', extra: configMapKeep }),
+		step('apply a ConfigMap into a namespace that does not exist, dryRun=All (404)', apply('/api/v1/namespaces/nub-diff-absent/configmaps/dry', { ...configMap({ x: '1' }), metadata: { name: 'dry', namespace: 'nub-diff-absent' } }, 'nub', '&force=true&dryRun=All')),
 
 		// A Secret with data.
 		step('apply Secret (create)', apply(`/api/v1/namespaces/${ns}/secrets/hub`, secret), { key: 'secret', extra: body => kept(secret, body) }),
