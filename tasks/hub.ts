@@ -2,6 +2,7 @@ import { createHash, createHmac, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { task, type KubeObject, type Task } from 'nub';
+import { madeFromUnknown } from '../lib/engine/changes.ts';
 import { secretManifest } from '../lib/k8s/secret.ts';
 import { timeoutOf } from '../lib/config/nublado.ts';
 import { applyTask, type Applied } from './apply.ts';
@@ -198,6 +199,9 @@ function jwtCertificateTask(file: string): Task<string> {
 export function secretChecksum(secret: KubeObject | undefined): string {
 	const data = (secret?.data ?? undefined) as Record<string, string> | undefined;
 	if (!data?.jupyterhub_crypto_key) return '0';
+	// In a plan's diff, a value still to be made stands in as a marker: what is made from it is too.
+	const unknown = Object.values(data).map(value => Buffer.from(value, 'base64').toString('utf8')).find(madeFromUnknown);
+	if (unknown) return unknown;
 	const key = Buffer.from(data.jupyterhub_crypto_key, 'base64');
 	const values = Object.keys(data).sort().map(name => `${name}=${data[name]}`).join('\n');
 	return createHmac('sha256', key).update(values).digest('hex').slice(0, 16);
