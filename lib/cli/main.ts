@@ -8,7 +8,7 @@ import { StateStore } from '../engine/state-store.ts';
 import type { UndoSummary } from '../reporters/events.ts';
 import { helpText, parseCommandLine, type Args } from './args.ts';
 import { sandboxDir } from './cluster.ts';
-import { commandReporter, connectionFor, holdState, jobsOf, loadState, preflight, readOnlyChecks, readOnlyDigest, readState, reportFailures, stateDirOf, styleOf, teamNamespace } from './common.ts';
+import { commandReporter, connectionFor, holdState, jobsOf, loadState, preflight, readOnlyChecks, readOnlyDigest, readState, reportFailures, servicesOf, stateDirOf, styleOf, teamNamespace } from './common.ts';
 import { destroySelection, destroySteps, previewOf, pruneSteps, recordDestroyed, redactorOf, runUndo } from './destroy.ts';
 import { exitCodeOf, exitCodes, type CliIo } from './io.ts';
 import { KubeError } from '../k8s/errors.ts';
@@ -144,7 +144,7 @@ async function destroy(io: CliIo, args: Args): Promise<number> {
 				jobs: jobsOf(io, args),
 				signal,
 				sealer,
-				extendContext: context => ({ ...context, kube: cluster.kube }),
+				extendContext: servicesOf(cluster),
 				emit: event => reporter.onEvent(event),
 			});
 			await state.close();

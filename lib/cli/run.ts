@@ -1,6 +1,5 @@
 /** `nub run`. */
 import { forcedTasks, selectNodes } from '../engine/graph.ts';
-import type { TaskContext } from '../engine/task.ts';
 import { Redactor } from '../engine/redact.ts';
 import { runGraph } from '../engine/scheduler.ts';
 import { createSealer } from '../engine/sealer.ts';
@@ -10,7 +9,7 @@ import { jsonReporter } from '../reporters/json.ts';
 import { plainReporter } from '../reporters/plain.ts';
 import type { Reporter } from '../reporters/reporter.ts';
 import type { Args } from './args.ts';
-import { checkCache, chooseReporter, holdState, jobsOf, preflight, reportFailures, stateDirOf, styleOf } from './common.ts';
+import { checkCache, chooseReporter, servicesOf, holdState, jobsOf, preflight, reportFailures, stateDirOf, styleOf } from './common.ts';
 import { pruneSteps, recordPruned, runUndo } from './destroy.ts';
 import { exitCodes, type CliIo } from './io.ts';
 import { loadNubfile } from './load-nubfile.ts';
@@ -34,7 +33,7 @@ export async function run(io: CliIo, args: Args): Promise<number> {
 		try {
 			const redactor = new Redactor();
 			const jobs = jobsOf(io, args);
-			const extendContext = (context: TaskContext) => ({ ...context, kube: cluster.kube });
+			const extendContext = servicesOf(cluster);
 			const drift = await checkCache({ nodes, state, root: nubfile.root, sealer, redactor, jobs, force, signal, extendContext }, io, args);
 			if (drift === 'failed') return exitCodes.taskFailed;
 			const style = styleOf(io, args);
