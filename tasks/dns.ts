@@ -29,6 +29,7 @@ export function dnsTask(deployment: Deployment, ingressIp: Task<string>): Task<D
 		name: 'dns',
 		description: `the DNS record ${config.hostname} -> the ingress address (provider ${dns.provider})`,
 		group: 'dns',
+		cluster: true,
 		needs: (tsig ? { ingressIp, tsig } : { ingressIp }) as { ingressIp: Task<string>; tsig?: Task<string> },
 		inputs: { config: { hostname: config.hostname, dns } },
 		run: async ({ ingressIp, tsig }, { log, signal }): Promise<DnsRecord> => {
