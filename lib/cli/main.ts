@@ -14,6 +14,7 @@ import { exitCodeOf, exitCodes, type CliIo } from './io.ts';
 import { KubeError } from '../k8s/errors.ts';
 import { loadNubfile } from './load-nubfile.ts';
 import { run } from './run.ts';
+import { watch } from './watch.ts';
 
 export { exitCodes, type CliIo } from './io.ts';
 
@@ -43,6 +44,8 @@ export async function main(io: CliIo): Promise<number> {
 				return await destroy(io, args);
 			case 'unlock':
 				return await unlock(io, args);
+			case 'watch':
+				return await watch(io, args);
 		}
 	} catch (caught) {
 		// The cluster refusing or out of reach before any task started (team state, checks, destroy):

@@ -65,6 +65,16 @@ function listFiles(dir: string): Array<{ path: string; info: Stats }> {
 		.map(path => ({ path, info: statSync(path) }));
 }
 
+/**
+ * Whether `path` (relative to the Nubfile's folder, `/`-separated) is, or is inside, what the
+ * declared output stands for: `nub watch` ignores what the rounds themselves write.
+ */
+export function outputCovers(declared: string, path: string): boolean {
+	const normal = declared.replace(/^\.\//, '').replace(/\/+$/, '');
+	if (!isGlob(normal)) return path === normal || path.startsWith(`${normal}/`);
+	return globPattern(normal).test(path);
+}
+
 /** A glob (`*`, `**`, `?`) over `/`-separated relative paths as a regular expression. */
 function globPattern(glob: string): RegExp {
 	let source = '';
