@@ -56,8 +56,7 @@ ${imports}
 import { task, type Task } from 'nub';
 
 const dag = JSON.parse(readFileSync(new URL('./dag.json', import.meta.url), 'utf8')) as number[][];
-${outputs ? "mkdirSync(new URL('./out', import.meta.url), { recursive: true });
-" : ''}const tasks: Array<Task<number>> = [];
+${outputs ? "mkdirSync(new URL('./out', import.meta.url), { recursive: true });\n" : ''}const tasks: Array<Task<number>> = [];
 const needed = new Uint8Array(dag.length);
 for (let i = 0; i < dag.length; i++) {
 	const needs: Record<string, Task<number>> = {};
