@@ -9,7 +9,7 @@ import type { Reason } from './plan.ts';
  *
  *   hash   the content hash (for a folder or a glob, a hash over each file's relative path and
  *          content hash): what dependents see, and what "changed" means;
- *   stamp  size, modification and change times and inode (for a folder or a glob, a digest of its
+ *   stamp  size, modification time and inode (for a folder or a glob, a digest of its
  *          files' own): what a no-op compares, one stat per file, as make does. Only when a stamp
  *          differs is the content hashed again, and only a different hash reruns the task.
  *
@@ -100,8 +100,9 @@ function globPattern(glob: string): RegExp {
 	return new RegExp(`^${source}$`);
 }
 
+/** Size, modification time and inode: what make's mtime check sees, and a file replaced by another. */
 function stampOf(info: Stats): string {
-	return `${info.size}:${info.mtimeMs}:${info.ctimeMs}:${info.ino}`;
+	return `${info.size}:${info.mtimeMs}:${info.ino}`;
 }
 
 /** The stamp of what a declared output stands for now. */
@@ -144,8 +145,10 @@ export function outputReasons(declared: readonly string[], recorded: readonly st
 		const path = declared[i]!;
 		let entry = recorded?.[i];
 		if (entry === undefined || !recordsPath(entry, path)) entry = recorded?.find(line => recordsPath(line, path));
-		const now = present(path, root);
-		if (!now) {
+		// A plain file, the common case, is one stat and one string compared: no listing, no object.
+		const file = isGlob(path) ? undefined : statSync(`${root}/${path}`, { throwIfNoEntry: false });
+		const now = file === undefined || file.isDirectory() ? present(path, root) : undefined;
+		if (file === undefined && now === undefined) {
 			reasons.push({ kind: 'output-missing', path });
 			continue;
 		}
@@ -155,8 +158,10 @@ export function outputReasons(declared: readonly string[], recorded: readonly st
 		}
 		const hashEnd = entry.indexOf(' ');
 		const stampEnd = entry.indexOf(' ', hashEnd + 1);
-		if (entry.slice(hashEnd + 1, stampEnd) === stampOfPresent(now)) continue;
-		if (entry.slice(0, hashEnd) !== hashOfPresent(now)) reasons.push({ kind: 'output-changed', path, detail: 'changed since the last run' });
+		const stamp = now ? stampOfPresent(now) : stampOf(file!);
+		if (entry.length - stampEnd - 1 === path.length && entry.startsWith(stamp, hashEnd + 1) && hashEnd + 1 + stamp.length === stampEnd) continue;
+		const hash = now ? hashOfPresent(now) : contentHash(readFileSync(`${root}/${path}`));
+		if (!entry.startsWith(hash) || hash.length !== hashEnd) reasons.push({ kind: 'output-changed', path, detail: 'changed since the last run' });
 	}
 	return reasons;
 }

@@ -48,13 +48,13 @@ export function zxShell(context: TaskContext): Shell {
 					context.log.info(`$ ${entry.cmd}`);
 				} else if (entry.kind === 'stdout' || entry.kind === 'stderr') {
 					flush(entry.kind, entry.data.toString(), false);
-				} else if (entry.kind === 'end') {
-					flush('stdout', '', true);
-					flush('stderr', '', true);
 				}
 			},
 		});
 		const output = await run(pieces, ...args);
+		// zx ends an output that lacks its last newline with one after its `end`: flushed once settled.
+		flush('stdout', '', true);
+		flush('stderr', '', true);
 		if (output.exitCode !== 0) throw new ShellError(command, output.exitCode, output.signal);
 		return output as ShellOutput;
 	};

@@ -195,3 +195,18 @@ function alive(pid: number): boolean {
 		return false;
 	}
 }
+
+test('a shell step’s output is streamed into the task’s log with secrets redacted', async t => {
+	const dir = makeProject({
+		'Nubfile.ts': `
+import { sh, task } from 'nub';
+export const token = task({ name: 'token', secret: true, run: () => 'hunter2-very-secret' });
+export const shout = task({ name: 'shout', needs: { token }, run: async ({ token }, context) => { await sh(context)\`echo the token is \${token}; echo done\`; } });
+`,
+	});
+	t.teardown(() => removeProject(dir));
+	const result = await nub(dir, ['run', 'shout']);
+	t.is(result.code, 0, result.stderr);
+	t.regex(result.stdout, /shout \| the token is \[secret\]\n.*shout \| done/);
+	t.false(`${result.stdout}${result.stderr}`.includes('hunter2-very-secret'));
+});

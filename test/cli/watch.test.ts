@@ -1,7 +1,7 @@
 import test from 'ava';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { finished, makeProject, nub, removeProject, startNub, waitFor } from '../helpers/project.ts';
+import { liveNub, makeProject, nub, removeProject, summariesOf as summaries, waitFor } from '../helpers/project.ts';
 
 /*
  * `nub watch` through the real binary. `a` reads src/a.txt (trimmed) into out/a.txt; `b` needs
@@ -26,12 +26,6 @@ export const deploy = task({ name: 'deploy', cluster: true, needs: { b }, inputs
 export const all = task({ name: 'all', needs: { deploy, c } });
 `;
 
-type Summary = { succeeded: string[]; cached: string[]; skipped: string[] };
-const summaries = (stdout: string): Summary[] =>
-	stdout
-		.split('\n')
-		.filter(line => line.startsWith('{"summary"'))
-		.map(line => (JSON.parse(line) as { summary: Summary }).summary);
 const runs = (dir: string) => (existsSync(join(dir, 'runs.log')) ? readFileSync(join(dir, 'runs.log'), 'utf8').trim().split('\n').filter(Boolean) : []);
 
 test('watch reruns exactly what a change reaches, holds cluster tasks, and stops on Ctrl-C', async t => {
@@ -40,29 +34,24 @@ test('watch reruns exactly what a change reaches, holds cluster tasks, and stops
 	t.is((await nub(dir, ['run', 'all'])).code, 0);
 	writeFileSync(join(dir, 'runs.log'), '');
 
-	const child = startNub(dir, ['watch', 'all', '--json']);
-	let stdout = '';
-	let stderr = '';
-	child.stdout!.setEncoding('utf8').on('data', chunk => (stdout += chunk));
-	child.stderr!.setEncoding('utf8').on('data', chunk => (stderr += chunk));
-	const done = finished(child);
+	const { child, output, done } = liveNub(dir, ['watch', 'all', '--json']);
 	const round = async (n: number) => {
-		await waitFor(() => summaries(stdout).length >= n, `round ${n} (stderr: ${stderr})`);
-		return summaries(stdout)[n - 1]!;
+		await waitFor(() => summaries(output.stdout).length >= n, `round ${n} (stderr: ${output.stderr})`);
+		return summaries(output.stdout)[n - 1]!;
 	};
 
 	// The first round: everything cached; the cluster task is held.
 	const first = await round(1);
 	t.deepEqual(first.succeeded, []);
-	t.true(first.cached.includes('deploy'));
-	await waitFor(() => stderr.includes('nub: watching'), 'the watch to begin');
-	t.regex(stderr, /holds 1 cluster task/);
+	t.true(first.cached!.includes('deploy'));
+	await waitFor(() => output.stderr.includes('nub: watching'), 'the watch to begin');
+	t.regex(output.stderr, /holds 1 cluster task/);
 
 	// a's input: a and b rerun; c does not; deploy (a cluster task, whose input it is too) is held.
 	writeFileSync(join(dir, 'src/a.txt'), 'two\n');
 	const second = await round(2);
 	t.deepEqual(second.succeeded, ['a', 'b']);
-	t.deepEqual(second.cached.sort(), ['all', 'c', 'deploy']);
+	t.deepEqual(second.cached!.sort(), ['all', 'c', 'deploy']);
 	t.deepEqual(runs(dir), ['a', 'b']);
 	t.is(readFileSync(join(dir, 'out/b.txt'), 'utf8'), 'two\n');
 
@@ -78,13 +67,13 @@ test('watch reruns exactly what a change reaches, holds cluster tasks, and stops
 	writeFileSync(join(dir, 'src/a.txt'), 'two   \n');
 	const fourth = await round(4);
 	t.deepEqual(fourth.succeeded, ['a']);
-	t.true(fourth.cached.includes('b'));
+	t.true(fourth.cached!.includes('b'));
 	t.deepEqual(runs(dir), ['a']);
 
 	child.kill('SIGINT');
 	const result = await done;
-	t.is(result.code, 0, stderr);
-	t.is(summaries(stdout).length, 4, 'the rounds wrote outputs, which started no round of their own');
+	t.is(result.code, 0, output.stderr);
+	t.is(summaries(output.stdout).length, 4, 'the rounds wrote outputs, which started no round of their own');
 });
 
 test('watch --include-cluster reruns cluster tasks too; watch needs a target', async t => {
@@ -97,19 +86,14 @@ test('watch --include-cluster reruns cluster tasks too; watch needs a target', a
 	t.is(misplaced.code, 2);
 	t.regex(misplaced.stderr, /--include-cluster is an option of nub watch/);
 
-	const child = startNub(dir, ['watch', 'all', '--json', '--include-cluster']);
-	let stdout = '';
-	let stderr = '';
-	child.stdout!.setEncoding('utf8').on('data', chunk => (stdout += chunk));
-	child.stderr!.setEncoding('utf8').on('data', chunk => (stderr += chunk));
-	const done = finished(child);
-	await waitFor(() => summaries(stdout).length >= 1 && stderr.includes('nub: watching'), 'the first round');
-	t.notRegex(stderr, /holds/);
-	t.deepEqual(summaries(stdout)[0]!.succeeded.sort(), ['a', 'all', 'b', 'c', 'deploy']);
+	const { child, output, done } = liveNub(dir, ['watch', 'all', '--json', '--include-cluster']);
+	await waitFor(() => summaries(output.stdout).length >= 1 && output.stderr.includes('nub: watching'), 'the first round');
+	t.notRegex(output.stderr, /holds/);
+	t.deepEqual(summaries(output.stdout)[0]!.succeeded!.sort(), ['a', 'all', 'b', 'c', 'deploy']);
 	writeFileSync(join(dir, 'runs.log'), '');
 	writeFileSync(join(dir, 'src/a.txt'), 'two\n');
-	await waitFor(() => summaries(stdout).length >= 2, 'the second round');
-	t.deepEqual(summaries(stdout)[1]!.succeeded, ['a', 'b', 'deploy']);
+	await waitFor(() => summaries(output.stdout).length >= 2, 'the second round');
+	t.deepEqual(summaries(output.stdout)[1]!.succeeded, ['a', 'b', 'deploy']);
 	child.kill('SIGINT');
 	t.is((await done).code, 0);
 });
@@ -117,14 +101,11 @@ test('watch --include-cluster reruns cluster tasks too; watch needs a target', a
 test('watch without --include-cluster does not start a cluster task that never ran, nor what needs it', async t => {
 	const dir = makeProject({ 'Nubfile.ts': nubfile, 'src/a.txt': 'one\n', 'more/c.txt': 'see\n' });
 	t.teardown(() => removeProject(dir));
-	const child = startNub(dir, ['watch', 'all', '--json']);
-	let stdout = '';
-	child.stdout!.setEncoding('utf8').on('data', chunk => (stdout += chunk));
-	const done = finished(child);
-	await waitFor(() => summaries(stdout).length >= 1, 'the first round');
-	const first = summaries(stdout)[0]!;
-	t.deepEqual(first.succeeded.sort(), ['a', 'b', 'c']);
-	t.deepEqual(first.skipped.sort(), ['all', 'deploy']);
+	const { child, output, done } = liveNub(dir, ['watch', 'all', '--json']);
+	await waitFor(() => summaries(output.stdout).length >= 1, 'the first round');
+	const first = summaries(output.stdout)[0]!;
+	t.deepEqual(first.succeeded!.sort(), ['a', 'b', 'c']);
+	t.deepEqual(first.skipped!.sort(), ['all', 'deploy']);
 	t.false(runs(dir).includes('deploy'));
 	child.kill('SIGINT');
 	t.is((await done).code, 0);

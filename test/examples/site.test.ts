@@ -1,7 +1,7 @@
 import test from 'ava';
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { finished, makeProject, nub, removeProject, repoRoot, startNub, summaryOf, waitFor } from '../helpers/project.ts';
+import { liveNub, makeProject, nub, removeProject, repoRoot, summariesOf, summaryOf, waitFor } from '../helpers/project.ts';
 
 /** examples/site in a project of its own, with nub installed as a user's project has it. */
 function siteProject(): string {
@@ -52,19 +52,14 @@ test('examples/site: a build, a no-op, a missing output, a changed input', async
 test('examples/site: watch rebuilds the page that was edited, and stops on Ctrl-C', async t => {
 	const dir = siteProject();
 	t.teardown(() => removeProject(dir));
-	const child = startNub(dir, ['watch', 'site', '--json']);
-	let stdout = '';
-	let stderr = '';
-	child.stdout!.setEncoding('utf8').on('data', chunk => (stdout += chunk));
-	child.stderr!.setEncoding('utf8').on('data', chunk => (stderr += chunk));
-	const done = finished(child);
-	const rounds = () => stdout.split('\n').filter(line => line.startsWith('{"summary"')).map(line => (JSON.parse(line) as { summary: { succeeded: string[] } }).summary);
-	await waitFor(() => rounds().length === 1 && stderr.includes('nub: watching'), 'the first round');
-	t.is(rounds()[0]!.succeeded.length, 4);
+	const { child, output, done } = liveNub(dir, ['watch', 'site', '--json']);
+	const rounds = () => summariesOf(output.stdout);
+	await waitFor(() => rounds().length === 1 && output.stderr.includes('nub: watching'), 'the first round');
+	t.is(rounds()[0]!.succeeded!.length, 4);
 	writeFileSync(join(dir, 'pages/about.md'), '# About\n\nEdited while watching.\n');
-	await waitFor(() => rounds().length === 2, `a round after the edit (stderr: ${stderr})`);
-	t.deepEqual(rounds()[1]!.succeeded.sort(), ['pages', 'site', 'sitemap']);
-	t.regex(stderr, /nub: pages\/about\.md changed/);
+	await waitFor(() => rounds().length === 2, `a round after the edit (stderr: ${output.stderr})`);
+	t.deepEqual(rounds()[1]!.succeeded!.sort(), ['pages', 'site', 'sitemap']);
+	t.regex(output.stderr, /nub: pages\/about\.md changed/);
 	t.regex(readFileSync(join(dir, 'out/about.html'), 'utf8'), /<p>Edited while watching\.<\/p>/);
 	child.kill('SIGINT');
 	t.is((await done).code, 0);
