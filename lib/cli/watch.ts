@@ -10,8 +10,7 @@
  *
  * Ctrl-C stops it: a round in progress is interrupted as a run is (exit 130); idle, it exits 0.
  */
-import { watch as watchFs, type FSWatcher } from 'node:fs';
-import { statSync } from 'node:fs';
+import { statSync, watch as watchFs, type FSWatcher } from 'node:fs';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { isUserError } from '../engine/errors.ts';
 import { selectNodes, type GraphNode } from '../engine/graph.ts';
