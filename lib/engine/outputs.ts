@@ -134,14 +134,17 @@ export function recordOutputs(declared: readonly string[], root: string): string
 	});
 }
 
+const noReasons: readonly Reason[] = Object.freeze([]);
+
 /**
  * Why the declared outputs no longer are what the last success recorded: each one missing
  * (`output out/a.txt missing`), changed since (its content hash differs), or not recorded at all
  * (the declaration changed). Empty when they are as recorded. A stamp that matches settles an
  * output without reading it.
  */
-export function outputReasons(declared: readonly string[], recorded: readonly string[] | undefined, root: string): Reason[] {
-	const reasons: Reason[] = [];
+export function outputReasons(declared: readonly string[], recorded: readonly string[] | undefined, root: string): readonly Reason[] {
+	// Allocated on the first reason only: a cached no-op checks every output and finds none.
+	let reasons: Reason[] | undefined;
 	for (let i = 0; i < declared.length; i++) {
 		const path = declared[i]!;
 		let entry = recorded?.[i];
@@ -150,11 +153,11 @@ export function outputReasons(declared: readonly string[], recorded: readonly st
 		const file = isGlob(path) ? undefined : statSync(`${root}/${path}`, { throwIfNoEntry: false });
 		const now = file === undefined || file.isDirectory() ? present(path, root) : undefined;
 		if (file === undefined && now === undefined) {
-			reasons.push({ kind: 'output-missing', path });
+			(reasons ??= []).push({ kind: 'output-missing', path });
 			continue;
 		}
 		if (entry === undefined) {
-			reasons.push({ kind: 'output-changed', path, detail: 'not recorded by the last run' });
+			(reasons ??= []).push({ kind: 'output-changed', path, detail: 'not recorded by the last run' });
 			continue;
 		}
 		const hashEnd = entry.indexOf(' ');
@@ -162,9 +165,9 @@ export function outputReasons(declared: readonly string[], recorded: readonly st
 		const stamp = now ? stampOfPresent(now) : stampOf(file!);
 		if (entry.length - stampEnd - 1 === path.length && entry.startsWith(stamp, hashEnd + 1) && hashEnd + 1 + stamp.length === stampEnd) continue;
 		const hash = now ? hashOfPresent(now) : contentHash(readFileSync(`${root}/${path}`));
-		if (!entry.startsWith(hash) || hash.length !== hashEnd) reasons.push({ kind: 'output-changed', path, detail: 'changed since the last run' });
+		if (!entry.startsWith(hash) || hash.length !== hashEnd) (reasons ??= []).push({ kind: 'output-changed', path, detail: 'changed since the last run' });
 	}
-	return reasons;
+	return reasons ?? noReasons;
 }
 
 /** Whether a record (`"<hash> <stamp> <path>"`) is that of `path`. */

@@ -143,7 +143,7 @@ function compare(node: GraphNode, inputs: InputFingerprint, options: DecideOptio
 		if (outputs === undefined) return 'cached';
 		// Its key matches: it is reused only if the files it wrote are still what it recorded.
 		const reasons = outputReasons(outputs.files, ok.outputs, options.root);
-		return reasons.length === 0 ? 'cached' : { inputs, reasons, pending: [] };
+		return reasons.length === 0 ? 'cached' : { inputs, reasons: [...reasons], pending: [] };
 	}
 	return explain(node, inputs, options, hashes, ok, forced, drifted);
 }
