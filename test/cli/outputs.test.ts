@@ -182,6 +182,22 @@ export const slow = cmd('sleep 300 & echo $! > child.pid; echo $$ > shell.pid; w
 	for (const pid of pids) t.false(alive(pid));
 });
 
+test('a shell step past its timeout is killed with what it started, and fails its task', async t => {
+	const dir = makeProject({
+		'Nubfile.ts': `
+import { cmd } from 'nub';
+export const slow = cmd('sleep 300 & echo $! > child.pid; wait', { name: 'slow', timeout: 1500 });
+`,
+	});
+	t.teardown(() => removeProject(dir));
+	const result = await nub(dir, ['run', 'slow']);
+	t.is(result.code, 1, result.stderr);
+	t.regex(result.stdout, /FAILED +slow: timed out after 1\.5 s/);
+	const pid = Number(readFileSync(join(dir, 'child.pid'), 'utf8').trim());
+	await waitFor(() => !alive(pid), 'the timed-out step’s child to be gone');
+	t.false(alive(pid));
+});
+
 function alive(pid: number): boolean {
 	try {
 		process.kill(pid, 0);
