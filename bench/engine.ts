@@ -4,6 +4,9 @@
  *   a. cached no-op, 10,000 tasks: `nub run all` vs `make all`, both after a full run (goal <= 6x)
  *   b. full run, 10,000 tasks: nub from an empty `.nub/` vs `make -j2` from no stamps (goal <= 0.25x)
  *   c. scaling: the nub no-op at 100,000 tasks vs at 10,000 (goal <= 12x, i.e. linear)
+ *   d. declared outputs: the 10,000-task no-op where each task declares (and wrote) one output
+ *      file, which the no-op checks, vs the same DAG without outputs (goal <= 1.5x)
+ *   e. the same no-op with outputs vs make's no-op, which also stats every target (goal <= 6x)
  *
  * plus where the no-op's time goes: separate processes that each do a bit more (Node alone, nub's
  * start with its compiled CLI, `nub list`, the no-op), and the phases of a no-op timed inside one
@@ -41,6 +44,7 @@ export const engineBench: BenchGroup = async context => {
 	// --- Projects -----------------------------------------------------------------------------
 	const small = makeProject(context, smallSize, make.ok);
 	const large = makeProject(context, largeSize, false);
+	const withOutputs = makeProject(context, smallSize, false, true);
 
 	// --- Commands ------------------------------------------------------------------------------
 	const nubRun = (project: Project, fresh: boolean): CommandSpec => ({
@@ -101,7 +105,13 @@ export const engineBench: BenchGroup = async context => {
 	const largeFull = runOnce(nubRun(large, true));
 	log(`    ${formatMs(largeFull.ms)}`);
 
-	// --- a, c and the breakdown: every no-op-like command in one round-robin --------------------
+	log(`full run, ${sizeName(withOutputs)} with one output file per task (once, to fill its state and out/)`);
+	const outputsFull = runOnce(nubRun(withOutputs, true));
+	log(`    ${formatMs(outputsFull.ms)}`);
+	const outputFiles = readdirSync(join(withOutputs.dir, 'out')).length;
+	if (outputFiles !== withOutputs.size) throw new Error(`the full run with outputs left ${outputFiles} files in out/, expected ${withOutputs.size}`);
+
+	// --- a, c, d, e and the breakdown: every no-op-like command in one round-robin --------------------
 	const specs = {
 		nodeBare,
 		nubVersion,
@@ -109,6 +119,7 @@ export const engineBench: BenchGroup = async context => {
 		noopSmall: nubRun(small, false),
 		listLarge: nubList(large),
 		noopLarge: nubRun(large, false),
+		noopOutputs: { ...nubRun(withOutputs, false), label: `nub run all, ${sizeName(withOutputs)} no-op, one output file per task` },
 		...(make.ok ? { makeNoop: makeRun(small, false) } : {}),
 	};
 	const names = Object.keys(specs) as Array<keyof typeof specs>;
@@ -152,6 +163,19 @@ export const engineBench: BenchGroup = async context => {
 			subject: measurement('noopLarge', `nub no-op, ${sizeName(large)}`),
 			goalMax: 12,
 		},
+		{
+			name: `d. cached no-op with one declared output per task, ${sizeName(withOutputs)}`,
+			baseline: measurement('noopSmall', 'nub run all (no-op, no outputs)'),
+			subject: measurement('noopOutputs', 'nub run all (no-op, 10k output files checked)'),
+			goalMax: 1.5,
+		},
+		{
+			name: `e. cached no-op with outputs vs make, ${sizeName(withOutputs)} tasks`,
+			baseline: make.ok ? measurement('makeNoop', 'make all (no-op, stats 10k stamps)') : undefined,
+			subject: measurement('noopOutputs', 'nub run all (no-op, 10k output files checked)'),
+			goalMax: 6,
+			skipped,
+		},
 	];
 
 	const breakdowns: Breakdown[] = [startupBreakdown(stats, small, large, make.ok ? stats.makeNoop : undefined)];
@@ -164,6 +188,7 @@ export const engineBench: BenchGroup = async context => {
 			['longest chain (tasks)', String(small.dag.longestChain), String(large.dag.longestChain)],
 			['write project (dag.json, Nubfile, Makefile)', formatMs(small.writeMs), formatMs(large.writeMs)],
 			['nub full run (median / single run)', formatMs(nubFullStats.median), formatMs(largeFull.ms)],
+			['nub full run, one output file per task (single run)', formatMs(outputsFull.ms), 'n/a'],
 			['.nub/state.jsonl size', formatBytes(stateSize(small)), formatBytes(stateSize(large))],
 		],
 		notes: [`seed ${seed}; make: ${make.ok ? make.version : make.problem}; node ${process.version}`],
@@ -184,6 +209,7 @@ export const engineBench: BenchGroup = async context => {
 				nubSmall: { command: commandLine(nubFull), ...nubFullStats },
 				makeSmall: makeFullStats ? { command: commandLine(makeRun(small, true)), ...makeFullStats } : null,
 				nubLargeSingleMs: largeFull.ms,
+				nubOutputsSingleMs: outputsFull.ms,
 			},
 			phases: { [small.size]: phasesSmall, [large.size]: phasesLarge },
 		},
@@ -191,10 +217,10 @@ export const engineBench: BenchGroup = async context => {
 	return result;
 };
 
-function makeProject(context: BenchContext, size: number, withMakefile: boolean): Project {
+function makeProject(context: BenchContext, size: number, withMakefile: boolean, outputs = false): Project {
 	const dir = context.tempDir();
 	const dag = randomDag(size, seed);
-	const { ms, value } = timeOnce(() => writeProject(dir, { dag, repoRoot: context.repoRoot, makefile: withMakefile }));
+	const { ms, value } = timeOnce(() => writeProject(dir, { dag, repoRoot: context.repoRoot, makefile: withMakefile, outputs }));
 	const project = { size, dir, ...value, dag: describeDag(dag), writeMs: ms };
 	context.log(`project ${sizeName(project)}: ${dir} (${project.dag.edges} edges, ${project.dag.sinks} sinks, written in ${formatMs(ms)})`);
 	return project;

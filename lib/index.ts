@@ -3,7 +3,7 @@
  * Kept small and free of heavy imports, so loading a Nubfile stays fast.
  */
 export { task, isTask } from './engine/task.ts';
-export type { Task, TaskSpec, TaskContext, TaskInputs, Logger, Needs, OutputsOf, RetryOptions } from './engine/task.ts';
+export type { Task, TaskSpec, TaskContext, TaskInputs, TaskOutputs, Logger, Needs, OutputsOf, RetryOptions } from './engine/task.ts';
 export type { Json } from './engine/json.ts';
 export { NubError } from './engine/errors.ts';
 // How `nub destroy` undoes a task: `withUndo(task, { run: (previous, context) => ... })`.
@@ -20,3 +20,9 @@ export type { KubeObject } from './k8s/objects.ts';
 export type { ApplyResult, ObjectRef } from './k8s/client.ts';
 export { secretManifest } from './k8s/secret.ts';
 export type { SecretManifest, SecretSpec } from './k8s/secret.ts';
+
+// Shell steps: `await sh(context)\`tsc -p .\`` in a task, or `cmd('tsc -p .', { name, inputs, outputs })`
+// for a task that is one command (its text part of the key). zx itself is loaded by the CLI when
+// a task first runs a command.
+export { sh, cmd } from './shell/task-helpers.ts';
+export type { Shell, ShellAccess, ShellOutput } from './shell/task-helpers.ts';

@@ -105,6 +105,8 @@ export function applyTask<N extends Needs = {}>(spec: ApplySpec<N>): Task<Applie
 		...(spec.description ? { description: spec.description } : {}),
 		...(spec.group ? { group: spec.group } : {}),
 		needs: (spec.needs ?? {}) as N,
+		// It applies objects: `nub watch` leaves it alone unless given --include-cluster.
+		cluster: true,
 		inputs: {
 			files: [...templateFiles, ...(spec.files ?? [])],
 			config: JSON.parse(JSON.stringify({ values: configured, each: spec.each ?? null, config: spec.config ?? null })) as Json,

@@ -30,6 +30,7 @@ export function dnsTask(deployment: Deployment, ingressIp: Task<string>): Task<D
 		name: 'dns',
 		description: `the DNS record ${config.hostname} -> the ingress address (provider ${dns.provider})`,
 		group: 'dns',
+		cluster: true,
 		needs: (tsig ? { ingressIp, tsig } : { ingressIp }) as { ingressIp: Task<string>; tsig?: Task<string> },
 		inputs: { config: { hostname: config.hostname, dns } },
 		// `nub plan --diff`: the record as the last run left it, and the address a run would set.

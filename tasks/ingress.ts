@@ -22,6 +22,7 @@ export function ingressTasks({ config }: Deployment, namespace: Task<Applied>) {
 		name: 'ingress-ip',
 		description: 'the ingress LoadBalancer\'s external address',
 		group: 'ingress',
+		cluster: true,
 		needs: { controller },
 		run: async (_, context) => (await kube(context)).waitForLoadBalancer('ingress-nginx', 'ingress-nginx', { timeoutMs: timeoutOf(config, 'ingress-ip') }),
 		check: async (_, context) => {

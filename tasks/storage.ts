@@ -39,6 +39,7 @@ export function storageTasks({ config }: Deployment, namespace: Task<Applied>) {
 			name: 'nfs-service-ip',
 			description: 'the fileserver Service\'s ClusterIP: what NFS mounts name',
 			group: 'fileserver',
+			cluster: true,
 			needs: { service },
 			run: async (_, context) => (await kube(context)).waitForClusterIp(ns, 'fileserver', { timeoutMs: timeoutOf(config, 'nfs-service-ip') }),
 			check: async (_, context) => {

@@ -3,7 +3,7 @@ import { NubError } from '../engine/errors.ts';
 import { didYouMean } from '../engine/suggest.ts';
 
 /** The commands `nub` knows. */
-export const commands = ['run', 'plan', 'list', 'graph', 'sandbox', 'destroy', 'unlock'] as const;
+export const commands = ['run', 'plan', 'list', 'graph', 'sandbox', 'destroy', 'unlock', 'watch'] as const;
 export type Command = (typeof commands)[number];
 
 /** A parsed command line. */
@@ -34,6 +34,8 @@ export interface Args {
 	/** `nub plan --out FILE`: save the plan; `nub run --plan FILE`: apply it only if it still holds. */
 	out?: string;
 	plan?: string;
+	/** `nub watch --include-cluster`: rerun the tasks that talk to a cluster too. */
+	includeCluster: boolean;
 	/** `nub graph --format F --output FILE`. */
 	format: GraphFormat;
 	output?: string;
@@ -59,6 +61,10 @@ Usage:
   nub destroy [targets...]         undo the targets' tasks and what depends on them (default:
                                    everything) on the scheduler, dependents first, -j at a time;
                                    keeps going past errors; --dry-run lists what it would delete
+  nub watch <targets...>           run the targets, then again after each change to their tasks'
+                                   declared input files (debounced): only what a change reaches
+                                   reruns; cluster tasks are held as last run unless
+                                   --include-cluster; Ctrl-C stops it
   nub unlock                       remove the team state lock (state: 'kubernetes') of a run that
                                    is gone; refuses while its holder still renews it
   nub --help | --version
@@ -67,8 +73,10 @@ Options:
   -f, --file PATH     the Nubfile (default: ./Nubfile.ts); state goes to .nub/ beside it
   -j, --jobs N        tasks run at once (default: 4 per core, at least 8)
   -k, --keep-going    after a failure, keep running what does not depend on it
-      --force         rerun the named targets even if cached (for a group: its tasks)
+      --force         rerun the named targets even if cached (for a group: its tasks); their
+                      declared output files are deleted first, unless the task keeps them
       --dry-run       with run: print the plan instead of running; with destroy: list, delete nothing
+      --include-cluster  with watch: rerun tasks that talk to a cluster too
       --no-check      trust the cache: do not check that cached tasks' objects are still as applied
       --prune         with run: after it, delete the objects an earlier run applied that nothing
                       produces any more (nub plan lists them)
@@ -93,6 +101,13 @@ Clusters: nub deploys only to a context named by --context or by the Nubfile
 it uses its embedded sandbox, kept in .nub/sandbox/ (kubeconfig: .nub/sandbox/kubeconfig).
 cluster({ context, state: 'kubernetes' }) keeps the state in that cluster (Secret
 nub-state/nub-state) and locks runs with a Lease (nub-state/nub-lock), for a team.
+
+Files: a task may declare the files it writes, task({ outputs: { files: ['out/a.html'] } }):
+a cached task whose outputs are missing or changed since its last run reruns (the plan
+says why), and their contents are part of what its dependents see. cmd('tsc -p .', spec)
+is a task that runs one shell command (its text is part of the key); in any task,
+sh(context) (or context.$) runs commands, as zx does, in the Nubfile's folder, with the
+output in the task's log and Ctrl-C killing the command's process group.
 
 Environment:
   NUB_STATE_KEY       key for the secrets in the state (default: .nub/key, made on first use;
@@ -129,6 +144,7 @@ export function parseCommandLine(argv: readonly string[]): Args {
 				format: { type: 'string' },
 				'no-check': { type: 'boolean' },
 				prune: { type: 'boolean' },
+				'include-cluster': { type: 'boolean' },
 				output: { type: 'string', short: 'o' },
 				diff: { type: 'boolean' },
 				'detailed-exitcode': { type: 'boolean' },
@@ -142,7 +158,7 @@ export function parseCommandLine(argv: readonly string[]): Args {
 		const message = (error as Error).message.split('\n')[0]!;
 		const unknown = /^Unknown option '([^']+)'/.exec(message)?.[1];
 		if (unknown !== undefined) {
-			const known = ['--file', '--jobs', '--keep-going', '--force', '--dry-run', '--json', '--verbose', '--all', '--context', '--kubeconfig', '--port', '--format', '--output', '--no-check', '--prune', '--diff', '--detailed-exitcode', '--out', '--plan', '--help', '--version'];
+			const known = ['--file', '--jobs', '--keep-going', '--force', '--dry-run', '--json', '--verbose', '--all', '--context', '--kubeconfig', '--port', '--format', '--output', '--no-check', '--prune', '--diff', '--detailed-exitcode', '--out', '--plan', '--include-cluster', '--help', '--version'];
 			throw new NubError('usage', `unknown option ${unknown}${didYouMean(unknown, known)} (see nub --help)`);
 		}
 		throw new NubError('usage', `${message.replace(/\. To specify a positional argument.*$/, '')} (see nub --help)`);
@@ -163,6 +179,7 @@ export function parseCommandLine(argv: readonly string[]): Args {
 		format: 'text' as GraphFormat,
 		noCheck: values['no-check'] ?? false,
 		prune: values.prune ?? false,
+		includeCluster: values['include-cluster'] ?? false,
 		output: values.output,
 		diff: values.diff ?? false,
 		detailedExitcode: values['detailed-exitcode'] ?? false,
@@ -186,13 +203,14 @@ export function parseCommandLine(argv: readonly string[]): Args {
 	}
 	if (values.all && command === 'plan' && !values.diff) throw new NubError('usage', '--all is an option of nub plan --diff (cached tasks\' objects too)');
 	if (values.plan !== undefined && (values.force || values['dry-run'])) throw new NubError('usage', `--plan applies a saved plan as it was decided: not with ${values.force ? '--force' : '--dry-run'} (give --force to nub plan)`);
-	if ((command === 'run' || command === 'plan') && targets.length === 0 && values.plan === undefined) {
+	if ((command === 'run' || command === 'plan' || command === 'watch') && targets.length === 0 && values.plan === undefined) {
 		throw new NubError('usage', `nub ${command} needs at least one target: try nub ${command} all, or nub list`);
 	}
 	if (command === 'sandbox' && (targets.length !== 1 || !['serve', 'reset'].includes(targets[0]!))) {
 		throw new NubError('usage', `nub sandbox takes serve or reset${targets[0] ? `, not "${targets[0]}"${didYouMean(targets[0], ['serve', 'reset'])}` : ''}`);
 	}
 	if (values.prune && command !== 'run') throw new NubError('usage', `--prune is an option of nub run, not of nub ${command}`);
+	if (values['include-cluster'] && command !== 'watch') throw new NubError('usage', `--include-cluster is an option of nub watch, not of nub ${command}`);
 	if (values.kubeconfig !== undefined && values.context === undefined) {
 		throw new NubError('usage', '--kubeconfig needs --context: nub never deploys to the current context of a kubeconfig');
 	}

@@ -4,6 +4,8 @@
  */
 import { NubError } from '../engine/errors.ts';
 import type { GraphNode } from '../engine/graph.ts';
+import type { TaskContext } from '../engine/task.ts';
+import { zxShell } from '../shell/zx-shell.ts';
 import { runChecks, type CheckOptions } from '../engine/checks.ts';
 import { preflightError, runPreflights } from '../engine/preflight.ts';
 import { acquireLock } from '../engine/lock.ts';
@@ -171,6 +173,14 @@ export function reportFailures(io: CliIo, summary: UndoSummary, verb: UndoComman
 	return summary.errors.length > 0;
 }
 
+/**
+ * What the CLI adds to every task's context: the run's cluster (`kube`, connected on first use)
+ * and a shell (`$`, zx's, loaded on first use) bound to the task's root, signal and log.
+ */
+export function servicesOf(cluster: ReturnType<typeof connectionFor>): (context: TaskContext) => TaskContext {
+	return context => ({ ...context, kube: cluster.kube, $: zxShell(context) }) as TaskContext;
+}
+
 /** The run's cluster: --context wins over the Nubfile's cluster(); with neither, the sandbox. */
 export function connectionFor(nubfile: Nubfile, io: CliIo, args: Args) {
 	const target = args.context ? { context: args.context, ...(args.kubeconfig ? { kubeconfig: args.kubeconfig } : {}) } : nubfile.cluster;
@@ -200,7 +210,7 @@ export async function readOnlyChecks(nubfile: Nubfile, io: CliIo, args: Args, no
 	try {
 		const sealer = createSealer({ stateDir: stateDirOf(nubfile), fromEnvironment: io.env.NUB_STATE_KEY, readOnly: true });
 		const options = { nodes, state, root: nubfile.root, sealer, redactor: new Redactor(), jobs: 8, force: forced, signal: io.signal };
-		return await checkCache({ ...options, extendContext: context => ({ ...context, kube: cluster.kube }) }, io, args);
+		return await checkCache({ ...options, extendContext: servicesOf(cluster) }, io, args);
 	} finally {
 		if (!shared) await cluster.close();
 	}

@@ -8,13 +8,15 @@
  *     undo(keepalive) ──> undo(nfs-volumes) ──> undo(fileserver) ──> undo(namespace)
  *
  * A task's undo is the one it declares (`withUndo`: an apply task deletes what it applied and
- * waits until it is gone; the DNS record is removed); a task that declares none is only forgotten.
+ * waits until it is gone; the DNS record is removed), after its declared output files are deleted
+ * (unless it keeps them); a task that declares neither is only forgotten.
  * Each undo step, once it succeeds, records the task gone in the state (a prune step forgets the
  * orphans it deleted), so an interrupted destroy, run again, continues with what is left. A step
  * that fails keeps everything it needs (the scheduler blocks them); the rest still goes.
  */
 import { buildGraph, selectNodes, type Graph, type GraphNode } from '../engine/graph.ts';
 import type { Json } from '../engine/json.ts';
+import { removeOutputs } from '../engine/outputs.ts';
 import { Redactor } from '../engine/redact.ts';
 import { runGraph } from '../engine/scheduler.ts';
 import type { Sealer } from '../engine/sealer.ts';
@@ -177,11 +179,31 @@ export function destroySteps(state: StateStore, selection: { nodes: readonly Gra
 		if (state.get(node.name) === undefined) continue;
 		const ok = state.lastSuccess(node.name);
 		// What a success did is undone; a task that only ever failed is forgotten.
-		const undo = ok ? undoOf(node.task) : undefined;
+		const undo = ok ? withOwnOutputs(node.task, undoOf(node.task)) : undefined;
 		const previous = ok === undefined ? undefined : ok.sealed === undefined ? ok.output : undo ? open(node.name) : undefined;
 		steps.push({ name: node.name, node, ...(undo ? { undo } : {}), previous, after: [] });
 	}
 	return undoOrder(link(steps, state));
+}
+
+/**
+ * A task's undo with its declared output files deleted first: they are the task's own, unless it
+ * says `keep: true`. A task with no undo of its own then has this one.
+ */
+function withOwnOutputs(task: Task<unknown>, undo: Undo<unknown> | undefined): Undo<unknown> | undefined {
+	const outputs = task.outputs;
+	if (!outputs || outputs.keep) return undo;
+	return {
+		...(undo?.first ? { first: true } : {}),
+		describe: previous => {
+			const own = undo ? (undo.describe?.(previous) ?? { steps: ['its undo'], objects: 0 }) : { steps: [], objects: 0 };
+			return { steps: [...outputs.files.map(path => `delete ${path}`), ...own.steps], objects: own.objects };
+		},
+		run: async (previous, context) => {
+			for (const { path, removed } of removeOutputs(outputs.files, context.root)) context.removed(path, removed ? 'deleted' : 'absent');
+			if (undo) await undo.run(previous, context);
+		},
+	};
 }
 
 /**

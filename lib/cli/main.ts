@@ -8,13 +8,14 @@ import { StateStore } from '../engine/state-store.ts';
 import type { UndoSummary } from '../reporters/events.ts';
 import { helpText, parseCommandLine, type Args } from './args.ts';
 import { sandboxDir } from './cluster.ts';
-import { commandReporter, connectionFor, holdState, jobsOf, loadState, preflight, readOnlyChecks, readOnlyDigest, readState, reportFailures, sealerFor, stateDirOf, styleOf, teamNamespace } from './common.ts';
+import { commandReporter, connectionFor, holdState, jobsOf, loadState, preflight, readOnlyChecks, readOnlyDigest, readState, reportFailures, sealerFor, servicesOf, stateDirOf, styleOf, teamNamespace } from './common.ts';
 import { hasChanges, planDiff, savePlan } from './diff.ts';
 import { destroySelection, destroySteps, previewOf, pruneSteps, recordDestroyed, redactorOf, runUndo } from './destroy.ts';
 import { exitCodeOf, exitCodes, type CliIo } from './io.ts';
 import { KubeError } from '../k8s/errors.ts';
 import { loadNubfile, type Nubfile } from './load-nubfile.ts';
 import { run } from './run.ts';
+import { watch } from './watch.ts';
 
 export { exitCodes, type CliIo } from './io.ts';
 
@@ -47,6 +48,8 @@ export async function main(io: CliIo): Promise<number> {
 				return await destroy(io, args);
 			case 'unlock':
 				return await unlock(io, args);
+			case 'watch':
+				return await watch(io, args);
 		}
 	} catch (caught) {
 		// The cluster refusing or out of reach before any task started (team state, checks, destroy):
@@ -180,7 +183,7 @@ async function destroy(io: CliIo, args: Args): Promise<number> {
 				jobs: jobsOf(io, args),
 				signal,
 				sealer,
-				extendContext: context => ({ ...context, kube: cluster.kube }),
+				extendContext: servicesOf(cluster),
 				emit: event => reporter.onEvent(event),
 			});
 			await state.close();

@@ -2,7 +2,6 @@
 import { NubError } from '../engine/errors.ts';
 import { forcedTasks, selectNodes } from '../engine/graph.ts';
 import { planRun } from '../engine/plan.ts';
-import type { TaskContext } from '../engine/task.ts';
 import { Redactor } from '../engine/redact.ts';
 import { runGraph } from '../engine/scheduler.ts';
 import { createSealer } from '../engine/sealer.ts';
@@ -12,7 +11,7 @@ import { jsonReporter } from '../reporters/json.ts';
 import { plainReporter } from '../reporters/plain.ts';
 import type { Reporter } from '../reporters/reporter.ts';
 import type { Args } from './args.ts';
-import { checkCache, chooseReporter, holdState, jobsOf, preflight, reportFailures, stateDirOf, styleOf } from './common.ts';
+import { checkCache, chooseReporter, servicesOf, holdState, jobsOf, preflight, reportFailures, stateDirOf, styleOf } from './common.ts';
 import { pruneSteps, recordPruned, runUndo } from './destroy.ts';
 import { planDiff, planMoved, readPlan } from './diff.ts';
 import { exitCodes, type CliIo } from './io.ts';
@@ -43,7 +42,7 @@ export async function run(io: CliIo, given: Args): Promise<number> {
 		try {
 			const redactor = new Redactor();
 			const jobs = jobsOf(io, args);
-			const extendContext = (context: TaskContext) => ({ ...context, kube: cluster.kube });
+			const extendContext = servicesOf(cluster);
 			const drift = await checkCache({ nodes, state, root: nubfile.root, sealer, redactor, jobs, force, signal, extendContext }, io, args);
 			if (drift === 'failed') return exitCodes.taskFailed;
 			// A saved plan is applied only as it was decided, to the cluster it was decided against.

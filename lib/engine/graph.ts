@@ -1,4 +1,5 @@
 import { NubError } from './errors.ts';
+import { outputPathProblem } from './outputs.ts';
 import { didYouMean } from './suggest.ts';
 import { declaredTasks, isTask, type Task } from './task.ts';
 
@@ -58,6 +59,7 @@ export function buildGraph(roots: ReadonlyArray<Task<unknown>>): Graph {
 			const need = tasks[i];
 			if (!isTask(need)) throw new NubError('graph', `task "${task.name}": needs.${keys[i]} is not a task (got ${describe(need)})`);
 		}
+		if (task.outputs) checkOutputPaths(task);
 		const node: MutableNode = { name: task.name, task, index: -1, needs: new Array(tasks.length), needKeys: keys, dependents: none };
 		seen[task.id] = node;
 		byName.set(task.name, node);
@@ -102,6 +104,15 @@ export function buildGraph(roots: ReadonlyArray<Task<unknown>>): Graph {
 }
 
 const none: readonly GraphNode[] = Object.freeze([]);
+
+/** Declared outputs are deleted by destroy and --force: each must be a path inside the project. */
+function checkOutputPaths(task: Task<unknown>) {
+	const files = task.outputs!.files;
+	for (let i = 0; i < files.length; i++) {
+		const problem = outputPathProblem(files[i]);
+		if (problem) throw new NubError('graph', `task "${task.name}": outputs.files[${i}] ${JSON.stringify(files[i])} ${problem}`);
+	}
+}
 
 /**
  * Fills in `dependents` once every node is known, each array allocated at its final size (one

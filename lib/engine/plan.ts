@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { indexBound, messageOf, type GraphNode } from './graph.ts';
 import { canonicalJson, contentHash, nodeCrypto, shortDigest } from './json.ts';
+import { outputReasons } from './outputs.ts';
 import { depsMap, type InputFingerprint, type StateStore, type SuccessRecord } from './state-store.ts';
 import type { TaskInputs } from './task.ts';
 
@@ -16,7 +17,8 @@ import type { TaskInputs } from './task.ts';
  * A task's cache key is its name, its input fingerprint and the output hashes of what it needs
  * (by task name, so renaming a need's key in `needs` alone does not rerun anything). The state
  * records the parts rather than a hash of them: they are compared part by part, which is what
- * names the reason.
+ * names the reason. A task that declares output files is reused only when they are still what
+ * its last success wrote (outputs.ts): a missing or edited one reruns it, and says so.
  */
 
 /** Why a task must run (or, for `upstream-pending`, may run). */
@@ -40,7 +42,11 @@ export type Reason =
 	/** Plan only: a task it needs will run; it reruns only if that output changes. */
 	| { kind: 'upstream-pending'; task: string }
 	/** Its check found that the world no longer matches its last success (`Deployment hub deleted`). */
-	| { kind: 'drifted'; detail: string };
+	| { kind: 'drifted'; detail: string }
+	/** A declared output file (or folder, or glob) is not there. */
+	| { kind: 'output-missing'; path: string }
+	/** A declared output is not what its last success wrote: `detail` says how (`changed since the last run`). */
+	| { kind: 'output-changed'; path: string; detail: string };
 
 /** One line of English for a reason. */
 export function describeReason(reason: Reason): string {
@@ -65,6 +71,10 @@ export function describeReason(reason: Reason): string {
 			return `${reason.task} will run; reruns only if its output changes`;
 		case 'drifted':
 			return `drifted: ${reason.detail}`;
+		case 'output-missing':
+			return `output ${reason.path} missing`;
+		case 'output-changed':
+			return `output ${reason.path} ${reason.detail}`;
 	}
 }
 
@@ -129,7 +139,11 @@ function compare(node: GraphNode, inputs: InputFingerprint, options: DecideOptio
 	const ok = state.lastSuccess(name);
 	// Most tasks of a run are cached: those are found without building any map or list.
 	if (ok && !forced && drifted === undefined && !state.failedSince(name) && sameFingerprint(ok.inputs, inputs) && depsMatch(ok.deps, node.needs, hashes)) {
-		return 'cached';
+		const outputs = node.task.outputs;
+		if (outputs === undefined) return 'cached';
+		// Its key matches: it is reused only if the files it wrote are still what it recorded.
+		const reasons = outputReasons(outputs.files, ok.outputs, options.root);
+		return reasons.length === 0 ? 'cached' : { inputs, reasons: [...reasons], pending: [] };
 	}
 	return explain(node, inputs, options, hashes, ok, forced, drifted);
 }
@@ -150,6 +164,7 @@ function explain(
 	for (const need of needs) if (hashes[need.index] === undefined) pending.push(need.name);
 	if (!ok) return { inputs, reasons, pending };
 	reasons.push(...compareInputs(ok.inputs ?? {}, inputs));
+	if (node.task.outputs) reasons.push(...outputReasons(node.task.outputs.files, ok.outputs, options.root));
 	const before = depsMap(ok.deps);
 	const namesBefore = Object.keys(before).sort().join('\0');
 	const namesNow = needs.map(need => need.name).sort().join('\0');
@@ -223,7 +238,7 @@ function sameHashes(before: Record<string, string>, now: Record<string, string>)
 
 /** Equal input fingerprints; a record without one had none. */
 function sameFingerprint(before: InputFingerprint | undefined, now: InputFingerprint): boolean {
-	if (before?.version !== now.version || before?.config !== now.config || before?.secret !== now.secret) return false;
+	if (before?.version !== now.version || before?.config !== now.config || before?.secret !== now.secret || before?.command !== now.command) return false;
 	if (before?.files === undefined && now.files === undefined) return true;
 	return sameHashes(before?.files ?? {}, now.files ?? {});
 }
@@ -235,6 +250,7 @@ function compareInputs(before: InputFingerprint, now: InputFingerprint): Reason[
 	}
 	if (before.config !== now.config) reasons.push({ kind: 'input-changed', input: 'config' });
 	if (before.secret !== now.secret) reasons.push({ kind: 'input-changed', input: 'secret input' });
+	if (before.command !== now.command) reasons.push({ kind: 'input-changed', input: 'command' });
 	const paths = new Set([...Object.keys(before.files ?? {}), ...Object.keys(now.files ?? {})]);
 	for (const path of paths) {
 		if (before.files?.[path] !== now.files?.[path]) reasons.push({ kind: 'input-changed', input: `file ${path}` });
@@ -288,9 +304,10 @@ export async function fingerprintInputs(inputs: TaskInputs, root: string, secret
  * (the sealer's keyed digest), never hashed in clear.
  */
 export function fingerprintValues(inputs: TaskInputs, secretDigest?: SecretDigest): InputFingerprint {
-	if (inputs.version === undefined && inputs.config === undefined && inputs.secret === undefined) return noInputs;
+	if (inputs.version === undefined && inputs.config === undefined && inputs.secret === undefined && inputs.command === undefined) return noInputs;
 	const fingerprint: InputFingerprint = {};
 	if (inputs.version !== undefined) fingerprint.version = inputs.version;
+	if (inputs.command !== undefined) fingerprint.command = inputs.command;
 	if (inputs.config !== undefined) fingerprint.config = contentHash(canonicalJson(inputs.config));
 	if (inputs.secret !== undefined) {
 		if (!secretDigest) throw new Error('a secret input needs the state key to be fingerprinted');

@@ -3,6 +3,7 @@ import { TaskTimeoutError } from './errors.ts';
 import type { NubEvent } from './events.ts';
 import { indexBound, messageOf, NonErrorThrown, type GraphNode } from './graph.ts';
 import { canonicalJson, contentHash, findNonJson, type Json } from './json.ts';
+import { hashedOutput, recordOutputs, removeOutputs } from './outputs.ts';
 import type { Decision } from './plan.ts';
 import type { Redactor } from './redact.ts';
 import type { Sealer } from './sealer.ts';
@@ -99,8 +100,12 @@ export class TaskRunner {
 		try {
 			if (decision.error !== undefined) throw decision.error;
 			this.options.emit({ type: 'task-start', name: node.name, reasons: decision.reasons });
+			const outputs = node.task.outputs;
+			// Forced, a task that owns its output files starts without them: what it no longer writes goes.
+			if (outputs && !outputs.keep && decision.reasons.some(reason => reason.kind === 'forced')) removeOutputs(outputs.files, this.options.root);
 			const output = await this.execute(node);
-			this.complete(node, decision, output, this.now() - startedAt);
+			const records = outputs ? recordOutputs(outputs.files, this.options.root) : undefined;
+			this.complete(node, decision, output, records, this.now() - startedAt);
 			return 'succeeded';
 		} catch (error) {
 			return this.fail(node, error, this.now() - startedAt);
@@ -112,7 +117,7 @@ export class TaskRunner {
 		for (const controller of this.controllers) controller.abort(new Error('interrupted'));
 	}
 
-	private complete(node: GraphNode, decision: Decision, value: unknown, ms: number) {
+	private complete(node: GraphNode, decision: Decision, value: unknown, records: string[] | undefined, ms: number) {
 		const { state, sealer, redactor, emit } = this.options;
 		const output = (value === undefined ? null : value) as Json;
 		const problem = findNonJson(output);
@@ -120,13 +125,15 @@ export class TaskRunner {
 		const text = canonicalJson(output);
 		const secret = node.task.secret;
 		if (node.task.redactsOutput) redactor.add(output);
-		const outHash = secret ? sealer.digest(text) : contentHash(text);
+		const hashed = hashedOutput(text, records);
+		const outHash = secret ? sealer.digest(hashed) : contentHash(hashed);
 		const previous = state.lastSuccess(node.name)?.outHash;
 		state.recordSuccess({
 			name: node.name,
 			...(isEmpty(decision.inputs) ? {} : { inputs: decision.inputs }),
 			deps: depsText(this.depsOf(node)),
 			outHash,
+			...(records ? { outputs: records } : {}),
 			...(secret ? { sealed: sealer.seal(text, { name: node.name, seq: state.nextSeq() }) } : { output }),
 			at: Date.now(),
 			ms: Math.round(ms),

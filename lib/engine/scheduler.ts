@@ -15,6 +15,12 @@ export interface RunOptions extends RunnerOptions {
 	force?: ReadonlySet<string>;
 	/** What the tasks' checks found drifted (see checks.ts): those rerun, saying why. */
 	drift?: ReadonlyMap<string, string>;
+	/**
+	 * Tasks this run must not run (`nub watch` holds the cluster tasks): each is not decided, and
+	 * its last success is reused as it is; one that never succeeded is not started, nor is what
+	 * needs it.
+	 */
+	held?: ReadonlySet<string>;
 }
 
 /**
@@ -45,6 +51,7 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 		drift: options.drift ?? new Map<string, string>(),
 	};
 	const hashes = runner.hashes;
+	const held = options.held ?? new Set<string>();
 	// Indexed by GraphNode.index, in arrays rather than an object per task (see TaskRunner).
 	const size = indexBound(nodes);
 	/** Needs not settled yet; -1 for a task that is not part of the run. */
@@ -77,6 +84,11 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 	};
 
 	const start = (node: GraphNode) => {
+		if (held.size > 0 && held.has(node.name)) {
+			if (options.state.lastSuccess(node.name)) return reuse(node);
+			outcomes[node.index] = 'skipped';
+			return;
+		}
 		const decided = decideTask(node, decideOptions, hashes);
 		// A task that declares no files is decided at once: a cached no-op waits on no promise.
 		if (decided === 'cached') return reuse(node);

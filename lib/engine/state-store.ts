@@ -17,6 +17,8 @@ export interface InputFingerprint {
 	files?: Record<string, string>;
 	/** Keyed digest (HMAC under the state key) of the declared secret input. */
 	secret?: string;
+	/** The shell command of a task made by `cmd()`, as written. */
+	command?: string;
 }
 
 /**
@@ -36,6 +38,11 @@ export interface SuccessRecord {
 	 */
 	deps: string;
 	outHash: string;
+	/**
+	 * The declared output files as this success left them, one string per declared path, in order:
+	 * `"<hash> <stamp> <path>"` (see outputs.ts). `outHash` covers their hashes.
+	 */
+	outputs?: string[];
 	/** The output, for a task that is not secret. */
 	output?: Json;
 	/** The output encrypted, for a secret task. */
@@ -744,6 +751,8 @@ function checkRecord(record: unknown): string | undefined {
 	const r = record as { seq?: unknown; sealed?: unknown };
 	if (!Number.isSafeInteger(r.seq) || (r.seq as number) < 1) return 'has no sequence number';
 	if (r.sealed !== undefined && (typeof r.sealed !== 'string' || !r.sealed.startsWith('v2.'))) return 'has a secret output not bound to its record';
+	const outputs = (record as { outputs?: unknown }).outputs;
+	if (outputs !== undefined && (!Array.isArray(outputs) || !outputs.every(line => typeof line === 'string'))) return 'has output files that are not a list of strings';
 	return undefined;
 }
 

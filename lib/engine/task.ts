@@ -91,6 +91,30 @@ export interface TaskInputs {
 	 * the run fails the task and a plan says the input cannot be read.
 	 */
 	secret?: Json | (() => Json);
+	/**
+	 * The shell command the task runs (set by `cmd()`): editing it reruns the task, and the plan
+	 * says `command changed`.
+	 */
+	command?: string;
+}
+
+/**
+ * The files a task writes: after each success nub records their content fingerprints, and a
+ * cached task whose outputs are missing or differ from what it recorded runs again.
+ */
+export interface TaskOutputs {
+	/**
+	 * Files, folders or globs (`*` within a name, `**` across folders, `?` one character), relative
+	 * to the Nubfile's folder and inside it. Each must exist after a success (a glob must match a
+	 * file), or the task fails. Their contents are part of the task's output: a dependent reruns
+	 * only when they change.
+	 */
+	files: readonly string[];
+	/**
+	 * `true`: the files are not the task's alone: `nub destroy` leaves them, and `--force` does not
+	 * delete them before the task runs. By default both do.
+	 */
+	keep?: boolean;
 }
 
 /** An object of tasks: the keys name the inputs `run` receives. */
@@ -114,6 +138,13 @@ export interface TaskSpec<N extends Needs, Out> {
 	run?: (inputs: OutputsOf<N>, context: TaskContext) => Out | Promise<Out>;
 	/** Files, configuration and a version that also go into the cache key. */
 	inputs?: TaskInputs;
+	/** The files it writes: checked before it is reused, and part of what its dependents receive. */
+	outputs?: TaskOutputs;
+	/**
+	 * `true`: the task talks to a cluster (apply tasks are marked so): `nub watch` does not rerun
+	 * it unless given `--include-cluster`.
+	 */
+	cluster?: boolean;
 	/**
 	 * `true`: the output is a secret: encrypted in the state, never shown, and every string in it
 	 * replaced by a marker wherever it would appear (logs, errors, `--json`).
@@ -179,6 +210,10 @@ export interface Task<Out> {
 	readonly name: string;
 	readonly description: string | undefined;
 	readonly inputs: TaskInputs;
+	/** The files it writes, if it declares any. */
+	readonly outputs: TaskOutputs | undefined;
+	/** It talks to a cluster: `nub watch` leaves it alone unless told otherwise. */
+	readonly cluster: boolean;
 	/** The output is encrypted in the state and never shown. */
 	readonly secret: boolean;
 	/** Every string of the output is redacted (`secret: true`). */
@@ -214,6 +249,8 @@ class NubTask {
 	readonly name: string;
 	readonly description: string | undefined;
 	readonly inputs: TaskInputs;
+	readonly outputs: TaskOutputs | undefined;
+	readonly cluster: boolean;
 	readonly secret: boolean;
 	readonly redactsOutput: boolean;
 	readonly timeout: number | undefined;
@@ -233,6 +270,8 @@ class NubTask {
 		this.name = spec.name;
 		this.description = spec.description;
 		this.inputs = spec.inputs ?? noInputs;
+		this.outputs = spec.outputs?.files.length ? spec.outputs : undefined;
+		this.cluster = spec.cluster === true;
 		this.secret = spec.secret === true || spec.secret === 'inputs';
 		this.redactsOutput = spec.secret === true;
 		this.timeout = spec.timeout;

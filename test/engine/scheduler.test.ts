@@ -366,3 +366,22 @@ test('a secret input reruns the task when it changes, and the state keeps only i
 		t.false(state.includes(contentHash(canonicalJson(value))), 'a plain hash of the secret is in the state');
 	}
 });
+
+test('held tasks are not run: their last success is reused, and one that never ran is skipped with what needs it', async t => {
+	const dir = dirOf(t);
+	let runs = 0;
+	let version = 1;
+	const make = () => {
+		const deploy = task({ name: 'deploy', cluster: true, inputs: { version }, run: () => ++runs });
+		const after = task({ name: 'after', needs: { deploy }, run: ({ deploy }) => deploy * 10 });
+		return after;
+	};
+	const never = await runTasks(dir, [make()], { held: new Set(['deploy']) });
+	t.deepEqual(never.summary.skipped, ['deploy', 'after']);
+	t.is(runs, 0);
+	await runTasks(dir, [make()]);
+	version = 2;
+	const held = await runTasks(dir, [make()], { held: new Set(['deploy']) });
+	t.deepEqual(held.summary.cached, ['deploy', 'after']);
+	t.is(runs, 1);
+});

@@ -68,6 +68,26 @@ export function finished(child: ChildProcess): Promise<NubResult> {
 	return new Promise(resolve => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
 }
 
+/**
+ * Starts the real `nub` binary and collects its output as it comes, for a command that runs
+ * until it is stopped (`nub watch`): `output` grows while `done` waits for its end.
+ */
+export function liveNub(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; output: { stdout: string; stderr: string }; done: Promise<NubResult> } {
+	const child = startNub(cwd, args, env);
+	const output = { stdout: '', stderr: '' };
+	child.stdout!.setEncoding('utf8').on('data', chunk => (output.stdout += chunk));
+	child.stderr!.setEncoding('utf8').on('data', chunk => (output.stderr += chunk));
+	return { child, output, done: finished(child) };
+}
+
+/** Every `{"summary": ...}` line of `--json` output (one per round of `nub watch`), in order. */
+export function summariesOf(stdout: string): Array<Record<string, string[]>> {
+	return stdout
+		.split('\n')
+		.filter(line => line.startsWith('{"summary"'))
+		.map(line => (JSON.parse(line) as { summary: Record<string, string[]> }).summary);
+}
+
 /** The `{"summary": ...}` line of `--json` output. */
 export function summaryOf(stdout: string): Record<string, string[]> & { retries: Record<string, number> } {
 	const line = stdout.trim().split('\n').at(-1)!;
