@@ -105,8 +105,10 @@ function manualSteps(namespace: string): ManualStep[] {
 		{ name: 'prepuller', tasks: ['prepuller'], rollouts: [] },
 		{ name: 'tls', tasks: ['tls'], rollouts: [] },
 		{ name: 'firefly', tasks: ['firefly'], rollouts: [deployment('firefly')] },
-		{ name: 'hub', tasks: ['hub'], rollouts: [deployment('hub')] },
+		// The proxy (with Secret hub and both Services) before the hub: JupyterHub 1.0 exits at start
+		// when the proxy does not answer, so a rollout check of the hub before the proxy never ends.
 		{ name: 'proxy', tasks: ['proxy'], rollouts: [deployment('proxy')] },
+		{ name: 'hub', tasks: ['hub'], rollouts: [deployment('hub')] },
 		{ name: 'landing', tasks: ['landing'], rollouts: [deployment('landing-page')] },
 	];
 }
