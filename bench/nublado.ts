@@ -110,7 +110,8 @@ export const nubladoBench: BenchGroup = async context => {
 		};
 		const checkedSpec: AsyncCommandSpec = { ...noopSpec, label: 'nub run all (no-op, checked)', args: [nubBin, 'run', 'all'] };
 		const reset = async () => {
-			rmSync(join(project, '.nub', 'state.jsonl'), { force: true });
+			// Both the log and its high-water mark: the log alone gone is refused as cut short.
+			for (const file of ['state.jsonl', 'state.seq']) rmSync(join(project, '.nub', file), { force: true });
 			await resetSandbox(sandboxDir);
 		};
 		const full = async (): Promise<FullRun> => {
