@@ -71,14 +71,26 @@ export function isWatch(query: URLSearchParams): boolean {
 }
 
 /**
- * 403 unless the user may do `verb`. The viewer may only read, and never Secrets: Kubernetes'
- * `view` role leaves them out, as reading one would hand over the credentials it holds (a
- * ServiceAccount token, the state key's records).
+ * What Kubernetes' `view` role lets read, by API group: not Secrets (reading one hands over the
+ * credentials it holds: a ServiceAccount token, the state key's records), not Roles and their
+ * bindings (who may do what), not the cluster's own objects but namespaces (volumes, storage
+ * classes, nodes, cluster roles).
  */
+const viewable: Readonly<Record<string, readonly string[]>> = {
+	'': ['configmaps', 'endpoints', 'events', 'limitranges', 'namespaces', 'persistentvolumeclaims', 'pods', 'replicationcontrollers', 'resourcequotas', 'serviceaccounts', 'services'],
+	apps: ['controllerrevisions', 'daemonsets', 'deployments', 'replicasets', 'statefulsets'],
+	autoscaling: ['horizontalpodautoscalers'],
+	batch: ['cronjobs', 'jobs'],
+	'discovery.k8s.io': ['endpointslices'],
+	'networking.k8s.io': ['ingresses', 'networkpolicies'],
+	policy: ['poddisruptionbudgets'],
+};
+
+/** 403 unless the user may do `verb`. The viewer may only read, and only what `view` lets read. */
 export function authorize(user: SandboxUser, verb: string, route: ResourceRoute): void {
 	if (!user.readOnly) return;
-	const secret = route.type.group === '' && route.type.resource === 'secrets';
-	if (secret || !['get', 'list', 'watch'].includes(verb)) throw forbidden(user.name, verb, route.type, route.subresource, route.name, route.namespace);
+	const readable = viewable[route.type.group]?.includes(route.type.resource) && [undefined, 'status', 'log', 'scale'].includes(route.subresource);
+	if (!readable || !['get', 'list', 'watch'].includes(verb)) throw forbidden(user.name, verb, route.type, route.subresource, route.name, route.namespace);
 }
 
 /** Handles a non-watch request to a resource URL; throws ApiError for failures. */

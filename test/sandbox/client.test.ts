@@ -271,7 +271,7 @@ test('a missing or wrong token is 401; the viewer reads but gets 403 Forbidden o
 	t.is(sandbox.requests.at(-1)!.status, 403);
 });
 
-test("the viewer cannot get, list or watch Secrets (Kubernetes' view role leaves them out): 403 in the real server's words; other kinds it reads", async t => {
+test("the viewer cannot get, list or watch Secrets, Roles or the cluster's own objects (Kubernetes' view role leaves them out): 403 in the real server's words; what view lets read it reads", async t => {
 	const { kc, sandbox } = await withSandbox(t);
 	const admin = kc.makeApiClient(CoreV1Api);
 	await admin.createNamespace({ body: { metadata: { name: 'nublado' } } });
@@ -291,6 +291,15 @@ test("the viewer cannot get, list or watch Secrets (Kubernetes' view role leaves
 		t.false(JSON.stringify(answer.body).includes('c2VhbGVk'), `${path}: the Secret's data reached the viewer`);
 	}
 	t.is((await rawRequest(sandbox, '/api/v1/namespaces/nublado/configmaps/hub', { token })).status, 200);
+	// Nor who may do what, nor the cluster's own objects but namespaces, as view.
+	for (const path of ['/apis/rbac.authorization.k8s.io/v1/namespaces/nublado/roles', '/apis/rbac.authorization.k8s.io/v1/namespaces/nublado/rolebindings', '/apis/rbac.authorization.k8s.io/v1/clusterroles', '/api/v1/persistentvolumes', '/apis/storage.k8s.io/v1/storageclasses']) {
+		const answer = await rawRequest(sandbox, path, { token });
+		t.is(answer.status, 403, path);
+		t.regex((answer.body as { message: string }).message, /is forbidden: User "viewer" cannot list resource/, path);
+	}
+	for (const path of ['/api/v1/namespaces', '/apis/apps/v1/namespaces/nublado/deployments', '/api/v1/namespaces/nublado/pods', '/apis/networking.k8s.io/v1/namespaces/nublado/ingresses']) {
+		t.is((await rawRequest(sandbox, path, { token })).status, 200, path);
+	}
 	t.is((await rawRequest(sandbox, '/api/v1/namespaces/nublado/secrets/hub', { token: kc.getUser('nub-sandbox')!.token! })).status, 200, 'the admin reads it');
 });
 
