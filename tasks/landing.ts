@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { task, type KubeObject, type Task } from 'nub';
 import { configMapFromFolder } from '../lib/render/folder.ts';
 import { timeoutOf } from '../lib/config/nublado.ts';
@@ -25,9 +25,9 @@ export function folderMapTask(options: { name: string; group: string; descriptio
 		// A ConfigMap from files: `nub plan --diff` builds it to show what would be applied.
 		pure: true,
 		// A file name that cannot be a key (not UTF-8, a space) stops the run before anything is applied.
-		preflight: ({ root }) => void configMapFromFolder({ name: options.configMap, namespace: options.namespace, folder: resolve(root, options.folder), shown: options.folder }),
+		preflight: ({ root }) => void configMapFromFolder({ name: options.configMap, namespace: options.namespace, folder: resolve(root, options.folder), shown: options.folder, ...(isAbsolute(options.folder) ? {} : { within: root }) }),
 		run: (_, { root }) => {
-			const configMap = configMapFromFolder({ name: options.configMap, namespace: options.namespace, folder: resolve(root, options.folder), shown: options.folder });
+			const configMap = configMapFromFolder({ name: options.configMap, namespace: options.namespace, folder: resolve(root, options.folder), shown: options.folder, ...(isAbsolute(options.folder) ? {} : { within: root }) });
 			const checksum = createHash('sha256').update(JSON.stringify([configMap.data ?? {}, configMap.binaryData ?? {}])).digest('hex').slice(0, 16);
 			return { configMap, checksum };
 		},

@@ -1,5 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { isAbsolute, join, relative } from 'node:path';
 import type { KubeObject } from '../k8s/objects.ts';
 
 /** A folder that cannot become a ConfigMap: names the folder and the file. */
@@ -17,8 +17,9 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * names must be valid ConfigMap keys. Dotfiles are left out by default: `.env`, `.htpasswd` or an
  * editor's swap file sit beside a page's files without being meant for a cluster.
  */
-export function configMapFromFolder(options: { name: string; namespace: string; folder: string; shown?: string; labels?: Record<string, string>; dotfiles?: boolean }): KubeObject {
+export function configMapFromFolder(options: { name: string; namespace: string; folder: string; shown?: string; labels?: Record<string, string>; dotfiles?: boolean; within?: string }): KubeObject {
 	const shown = options.shown ?? options.folder;
+	if (options.within !== undefined) checkWithin(options.folder, options.within, shown);
 	let entries;
 	try {
 		entries = readdirSync(options.folder, { withFileTypes: true, encoding: 'buffer' });
@@ -51,6 +52,24 @@ export function configMapFromFolder(options: { name: string; namespace: string; 
 		...(Object.keys(data).length > 0 ? { data } : {}),
 		...(Object.keys(binaryData).length > 0 ? { binaryData } : {}),
 	};
+}
+
+/**
+ * A folder given inside the project must be inside it once links are followed: a link to
+ * elsewhere (`landing -> ~/.ssh`) would ship what it points at. Symbolic links among the files
+ * are left out already (only regular files go in).
+ */
+function checkWithin(folder: string, root: string, shown: string): void {
+	let real: string;
+	try {
+		real = realpathSync(folder);
+	} catch {
+		return; // missing: reading it says so
+	}
+	const inside = relative(realpathSync(root), real);
+	if (inside === '..' || inside.startsWith('../') || isAbsolute(inside)) {
+		throw new FolderError(`${shown}: a link to ${real}, outside the project: nothing of it is shipped; give that folder's absolute path in nublado.yaml if it is meant`);
+	}
 }
 
 function decode(content: Buffer): string | undefined {

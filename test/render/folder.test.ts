@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configMapFromFolder, FolderError } from '../../lib/render/folder.ts';
@@ -43,4 +43,25 @@ test('dotfiles are left out unless asked for: a .env beside the page does not sh
 	t.is(map.binaryData, undefined);
 	const all = configMapFromFolder({ name: 'landing-page-www', namespace: 'nublado', folder, dotfiles: true });
 	t.deepEqual(Object.keys(all.data as object), ['.env', 'index.html']);
+});
+
+test('a folder inside the project that links out of it is refused, naming where it leads; links among its files are left out', t => {
+	const base = mkdtempSync(join(tmpdir(), 'nub-folder-'));
+	t.teardown(() => rmSync(base, { recursive: true, force: true }));
+	const project = join(base, 'project');
+	const secrets = join(base, 'secrets');
+	mkdirSync(join(project, 'www'), { recursive: true });
+	mkdirSync(secrets);
+	writeFileSync(join(secrets, 'id_rsa'), 'PRIVATE KEY');
+	writeFileSync(join(project, 'www', 'index.html'), '<h1>hi</h1>');
+	symlinkSync(join(secrets, 'id_rsa'), join(project, 'www', 'key.txt'));
+	symlinkSync(secrets, join(project, 'landing'));
+	// A file that is a link is not shipped.
+	const page = configMapFromFolder({ name: 'www', namespace: 'n', folder: join(project, 'www'), shown: 'www', within: project });
+	t.deepEqual(Object.keys(page.data as object), ['index.html']);
+	// A folder that is a link out of the project is refused.
+	const error = t.throws(() => configMapFromFolder({ name: 'landing', namespace: 'n', folder: join(project, 'landing'), shown: 'landing', within: project }), { instanceOf: FolderError });
+	t.is(error!.message, `landing: a link to ${realpathSync(secrets)}, outside the project: nothing of it is shipped; give that folder's absolute path in nublado.yaml if it is meant`);
+	// Given as such (an absolute path, no `within`), it is the operator's choice.
+	t.deepEqual(Object.keys(configMapFromFolder({ name: 'landing', namespace: 'n', folder: join(project, 'landing') }).data as object), ['id_rsa']);
 });
