@@ -109,10 +109,14 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 			try {
 				outcome = await runner.run(node, decision, takenAt);
 			} catch (error) {
-				// Recording failed (the state cannot be written): the task counts as failed, and the error
-				// is rethrown unhandled, which ends the process: a run does not go on unrecorded.
+				// Recording failed (the state cannot be written): the task counts as failed, the run
+				// stops (what is running is interrupted) and runGraph rejects with the error once
+				// they have ended: a run does not go on unrecorded.
 				settle(node, options.signal?.aborted ? 'interrupted' : 'failed');
-				throw error;
+				unrecorded ??= error;
+				stopping = true;
+				runner.abort();
+				return;
 			}
 			settle(node, outcome);
 		} finally {
@@ -121,6 +125,8 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 		}
 	};
 
+	/** The error that stopped the run from recording, if one did. */
+	let unrecorded: unknown;
 	const onAbort = () => {
 		stopping = true;
 		runner.abort();
@@ -137,6 +143,7 @@ export async function runGraph(options: RunOptions): Promise<RunSummary> {
 	pump();
 	await done;
 	options.signal?.removeEventListener('abort', onAbort);
+	if (unrecorded !== undefined) throw unrecorded;
 
 	const summary: RunSummary = {
 		succeeded: [],

@@ -572,7 +572,12 @@ export class StateStore {
 		if (record.seq !== this.high + 1) throw new Error(`record ${record.seq} of task "${record.name}" appended after ${this.high}`);
 		// A record copied from a loaded one (`{ ...ok, sealed }`) brings that line's tag: not this one's.
 		const line = this.tagged(this.chain!, JSON.stringify('mac' in record ? withoutTag(record) : record));
-		writeSync(fd, line);
+		try {
+			writeSync(fd, line);
+		} catch (error) {
+			const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+			throw new NubError('state', `cannot write ${this.file} (${code}): task "${record.name}" and what ends after it are not recorded, and run again next time`, { cause: error });
+		}
 		this.fileBytes += Buffer.byteLength(line);
 		this.lines++;
 		this.high = this.lastSeq = record.seq;

@@ -1,6 +1,13 @@
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { NubError } from '../../lib/engine/errors.ts';
+import type { NubEvent } from '../../lib/engine/events.ts';
+import { buildGraph, selectNodes } from '../../lib/engine/graph.ts';
+import { Redactor } from '../../lib/engine/redact.ts';
+import { runGraph } from '../../lib/engine/scheduler.ts';
+import { createSealer } from '../../lib/engine/sealer.ts';
+import { StateStore } from '../../lib/engine/state-store.ts';
 import { task, type Task } from '../../lib/engine/task.ts';
 import { cleanup, runTasks, tempDir } from '../helpers/engine.ts';
 
@@ -384,4 +391,37 @@ test('held tasks are not run: their last success is reused, and one that never r
 	const held = await runTasks(dir, [make()], { held: new Set(['deploy']) });
 	t.deepEqual(held.summary.cached, ['deploy', 'after']);
 	t.is(runs, 1);
+});
+
+test('a state that cannot be written stops the run: what runs is interrupted, nothing more starts, and runGraph rejects with the state error', async t => {
+	const dir = tempDir();
+	t.teardown(() => cleanup(dir));
+	let slowStopped = false;
+	const a = task({ name: 'a', run: () => 'a' });
+	const slow = task({
+		name: 'slow',
+		run: (_, { signal }) =>
+			new Promise<string>((_resolve, reject) => {
+				signal.addEventListener('abort', () => {
+					slowStopped = true;
+					reject(signal.reason);
+				});
+			}),
+	});
+	const after = task({ name: 'after', needs: { a }, run: ({ a }) => a });
+	// A disk that is full: every record fails, as StateStore says it (NubError 'state').
+	const state = StateStore.load(join(dir, '.nub'));
+	const full = new NubError('state', 'cannot write .nub/state.jsonl (ENOSPC): task "a" and what ends after it are not recorded, and run again next time');
+	state.recordSuccess = () => {
+		throw full;
+	};
+	state.recordFailure = () => {
+		throw full;
+	};
+	const events: NubEvent[] = [];
+	const nodes = selectNodes(buildGraph([a, slow, after]), ['a', 'slow', 'after']);
+	const running = runGraph({ nodes, state, root: dir, jobs: 4, sealer: createSealer({ stateDir: join(dir, '.nub') }), redactor: new Redactor(), emit: event => events.push(event) });
+	t.is(await t.throwsAsync(running), full);
+	t.true(slowStopped, 'the running task was interrupted');
+	t.false(events.some(event => event.type === 'task-start' && event.name === 'after'), 'nothing more started');
 });
