@@ -8,7 +8,7 @@ import test from 'ava';
 import { join } from 'node:path';
 import type { ObjectChange } from '../../lib/engine/changes.ts';
 import { StateStore } from '../../lib/engine/state-store.ts';
-import { makeNubladoProject, nub, removeProject, type NubResult } from '../helpers/project.ts';
+import { githubNubladoYaml, makeNubladoProject, nub, removeProject, type NubResult } from '../helpers/project.ts';
 import { startRealCluster, type RealCluster } from '../helpers/real-cluster.ts';
 
 let cluster: RealCluster;
@@ -17,15 +17,7 @@ let dir: string;
 let freshObjects: string[] = [];
 let run: (args: string[], env?: Record<string, string>) => Promise<NubResult>;
 
-const yaml = `hostname: nublado.example.test
-oauth:
-  provider: github
-  clientId: client-123
-  clientSecret: { env: OAUTH_SECRET }
-  allowedGroups: [lsst-sqre]
-dhparam: { bits: 1024 }
-prepuller: { minute: 17 }
-`;
+const yaml = githubNubladoYaml;
 const oauthSecret = 'oauth-secret-value-42';
 
 test.before(async () => {

@@ -6,6 +6,20 @@ import { fileURLToPath } from 'node:url';
 
 /** The repository's root. */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * The nublado.yaml the real-control-plane tests start from: GitHub OAuth with its secret from
+ * OAUTH_SECRET, small DH parameters, the prepuller at minute 17. A test appends what it adds.
+ */
+export const githubNubladoYaml = `hostname: nublado.example.test
+oauth:
+  provider: github
+  clientId: client-123
+  clientSecret: { env: OAUTH_SECRET }
+  allowedGroups: [lsst-sqre]
+dhparam: { bits: 1024 }
+prepuller: { minute: 17 }
+`;
 const bin = join(repoRoot, 'bin/nub.js');
 
 /**

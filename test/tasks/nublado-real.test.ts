@@ -12,7 +12,7 @@ import { lookupA } from '../../lib/dns/dns.ts';
 import { StateStore } from '../../lib/engine/state-store.ts';
 import type { KubeObject } from '../../lib/k8s/objects.ts';
 import { startBind, type Bind } from '../helpers/bind.ts';
-import { makeNubladoProject, nub, removeProject, summaryOf, type NubResult } from '../helpers/project.ts';
+import { githubNubladoYaml, makeNubladoProject, nub, removeProject, summaryOf, type NubResult } from '../helpers/project.ts';
 import { startRealCluster, type RealCluster } from '../helpers/real-cluster.ts';
 
 type Recorded = { apiVersion: string; kind: string; name: string; namespace?: string };
@@ -22,15 +22,7 @@ let bind: Bind;
 let dir: string;
 let run: (args: string[], env?: Record<string, string>) => Promise<NubResult>;
 
-const yaml = (port: number) => `hostname: nublado.example.test
-oauth:
-  provider: github
-  clientId: client-123
-  clientSecret: { env: OAUTH_SECRET }
-  allowedGroups: [lsst-sqre]
-dhparam: { bits: 1024 }
-prepuller: { minute: 17 }
-dns:
+const yaml = (port: number) => `${githubNubladoYaml}dns:
   provider: rfc2136
   server: 127.0.0.1:${port}
   zone: example.test

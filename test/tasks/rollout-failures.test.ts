@@ -12,7 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RolloutFailedError } from '../../lib/k8s/classify.ts';
 import { WaitTimeoutError } from '../../lib/k8s/wait.ts';
-import { makeNubladoProject, makeProject, nub, removeProject, summaryOf, type NubResult } from '../helpers/project.ts';
+import { githubNubladoYaml, makeNubladoProject, makeProject, nub, removeProject, summaryOf, type NubResult } from '../helpers/project.ts';
 import { startRealCluster, type RealCluster } from '../helpers/real-cluster.ts';
 
 /**
@@ -258,16 +258,7 @@ test.serial('a crash loop within the rollout\'s crashGraceMs keeps the wait goin
 });
 
 test.serial('nublado with the hub image at :missing: the hub task fails in seconds naming the hub pod and image; fixed, the rerun runs the hub alone', async t => {
-	const yaml = `hostname: nublado.example.test
-oauth:
-  provider: github
-  clientId: client-123
-  clientSecret: { env: OAUTH_SECRET }
-  allowedGroups: [lsst-sqre]
-dhparam: { bits: 1024 }
-prepuller: { minute: 17 }
-dns: { provider: none }
-`;
+	const yaml = `${githubNubladoYaml}dns: { provider: none }\n`;
 	const dir = makeNubladoProject({ 'nublado.yaml': yaml });
 	t.teardown(() => removeProject(dir));
 	const run = (env: Record<string, string>) => nub(dir, ['run', 'all', '--json', ...cluster.nubArgs], { OAUTH_SECRET: 'oauth-secret-value-42', ...env });
