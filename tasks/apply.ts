@@ -23,10 +23,8 @@ import { knownAfterApply, type ObjectDiff } from '../lib/engine/changes.ts';
 import type { Json } from '../lib/engine/json.ts';
 import { withUndo } from '../lib/engine/undo.ts';
 import { orphansOf, undoApplied, type Applied } from '../lib/k8s/applied.ts';
-import { RolloutFailedError } from '../lib/k8s/classify.ts';
 import { diffObjects } from '../lib/k8s/diff.ts';
 import { driftOf } from '../lib/k8s/drift.ts';
-import { explainFailure } from '../lib/k8s/explain.ts';
 import { describeObject } from '../lib/k8s/objects.ts';
 import { kubeClient } from '../lib/k8s/task-helpers.ts';
 import { sourceOf } from '../lib/k8s/sources.ts';
@@ -144,25 +142,16 @@ export function applyTask<N extends Needs = {}>(spec: ApplySpec<N>): Task<Applie
 			const cluster = await kube(context);
 			await spec.prepare?.(objects, cluster, context);
 			const results = await cluster.apply(objects);
-			// One budget for all of the task's waits, each given what is left of it.
+			// One budget for all of the task's waits, each given what is left of it. A hopeless wait
+			// says what the task knows and the cluster does not: which field set an image, which task
+			// makes a Secret.
 			const deadline = spec.timeoutMs === undefined ? undefined : Date.now() + spec.timeoutMs;
-			const wait = () => (deadline === undefined ? {} : { timeoutMs: Math.max(1, deadline - Date.now()) });
-			try {
-				for (const rollout of spec.rollouts ?? []) {
-					await cluster.waitForRollout(rollout.kind, rollout.namespace, rollout.name, { ...wait(), ...(rollout.crashGraceMs === undefined ? {} : { crashGraceMs: rollout.crashGraceMs }) });
-				}
-				for (const claim of spec.claims ?? []) await cluster.waitForBound(claim.namespace, claim.name, wait());
-			} catch (error) {
-				if (!(error instanceof RolloutFailedError)) throw error;
-				// What the task knows and the cluster does not: where the image is set, which task
-				// makes a Secret, and what this run's apply changed.
-				const fileOf = (name: string) => {
-					const rendered = objects.find(object => describeObject(object) === name);
-					return rendered ? sourceOf(rendered)?.file : undefined;
-				};
-				const madeBy = madeByOf(spec.needs ?? {}, inputs);
-				throw new RolloutFailedError(explainFailure(error.detail, { applied: results, fileOf, madeBy, fieldOf: value => fieldOf(spec.fields, configured, value) }));
+			const explain = { madeBy: madeByOf(spec.needs ?? {}, inputs), fieldOf: (value: string) => fieldOf(spec.fields, configured, value) };
+			const wait = () => ({ explain, ...(deadline === undefined ? {} : { timeoutMs: Math.max(1, deadline - Date.now()) }) });
+			for (const rollout of spec.rollouts ?? []) {
+				await cluster.waitForRollout(rollout.kind, rollout.namespace, rollout.name, { ...wait(), ...(rollout.crashGraceMs === undefined ? {} : { crashGraceMs: rollout.crashGraceMs }) });
 			}
+			for (const claim of spec.claims ?? []) await cluster.waitForBound(claim.namespace, claim.name, wait());
 			const applied = results.map(({ object }) => ({
 				apiVersion: object.apiVersion,
 				kind: object.kind,

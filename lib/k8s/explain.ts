@@ -48,7 +48,8 @@ export function explainFailure(detail: FailureDetail, context: ExplainContext = 
 }
 
 function hintOf(detail: FailureDetail, inFile: string, context: ExplainContext): string | undefined {
-	const [, namespace] = /^\S+ ([^/\s]+)\//.exec(detail.object) ?? [];
+	// `Deployment nublado/hub`: the kind, the namespace (none for a cluster-wide object), the name.
+	const [, kind = '', namespace, name = ''] = /^(\S+) (?:([^/\s]+)\/)?(\S+)$/.exec(detail.object) ?? [];
 	const ns = namespace ? `-n ${namespace} ` : '';
 	switch (detail.case) {
 		case 'image-pull':
@@ -83,13 +84,13 @@ function hintOf(detail: FailureDetail, inFile: string, context: ExplainContext):
 		case 'unschedulable':
 			return `lower the pod's resource requests${inFile}, or add nodes with room for them`;
 		case 'progress-deadline':
-			return `see why its newest pods are not ready (kubectl ${ns}describe ${detail.object.split(' ')[0]!.toLowerCase()} ${detail.object.split('/').at(-1)})`;
+			return `see why its newest pods are not ready (kubectl ${ns}describe ${kind.toLowerCase()} ${name})`;
 		case 'claim-unbound':
-			return `name a StorageClass the cluster has (kubectl get storageclass), or make a volume the claim can bind; a claim's class cannot change in place: delete the claim (kubectl ${ns}delete pvc ${detail.object.split('/').at(-1)}) before the next run`;
+			return `name a StorageClass the cluster has (kubectl get storageclass), or make a volume the claim can bind; a claim's class cannot change in place: delete the claim (kubectl ${ns}delete pvc ${name}) before the next run`;
 		case 'load-balancer':
 			return 'ask for an address the cloud can give (spec.loadBalancerIP), or none';
 		case 'job-failed':
-			return `read the log of its pods (kubectl ${ns}logs job/${detail.object.split('/').at(-1)})`;
+			return `read the log of its pods (kubectl ${ns}logs job/${name})`;
 	}
 }
 

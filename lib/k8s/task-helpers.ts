@@ -1,13 +1,22 @@
 import type { TaskContext } from '../engine/task.ts';
 import { RolloutFailedError } from './classify.ts';
 import type { ApplyResult, Kube, ObjectRef, RolloutCall } from './client.ts';
-import { explainFailure } from './explain.ts';
+import { explainFailure, type ExplainContext } from './explain.ts';
 import { describeObject, type KubeObject } from './objects.ts';
 import { sourceOf } from './sources.ts';
 
 /** What the CLI adds to a task's context: the run's cluster, connected on first use. */
 export interface KubeAccess {
 	kube(): Promise<Kube>;
+}
+
+/**
+ * A wait that judges what it sees (classify.ts): its timeout, and what the task knows beyond what
+ * it applied through this client, for what to do when the wait is hopeless (explain.ts).
+ */
+export interface JudgedWait {
+	timeoutMs?: number;
+	explain?: Pick<ExplainContext, 'madeBy' | 'fieldOf'>;
 }
 
 /** The cluster as one task sees it: every call carries the task's signal and logs to its log. */
@@ -25,12 +34,12 @@ export interface TaskKube {
 	/** Waits until the object is gone (a deletion that finalizers or dependents hold). */
 	waitForGone(ref: ObjectRef, options?: { timeoutMs?: number }): Promise<void>;
 	waitForClusterIp(namespace: string, name: string, options?: { timeoutMs?: number }): Promise<string>;
-	waitForLoadBalancer(namespace: string, name: string, options?: { timeoutMs?: number }): Promise<string>;
+	waitForLoadBalancer(namespace: string, name: string, options?: JudgedWait): Promise<string>;
 	/** Ends early with a RolloutFailedError when the newest pods cannot become ready (see classify.ts); `crashGraceMs` lets a crash loop last that long first. */
-	waitForRollout(kind: 'Deployment' | 'DaemonSet' | 'StatefulSet', namespace: string, name: string, options?: { timeoutMs?: number; crashGraceMs?: number }): Promise<void>;
-	waitForBound(namespace: string, name: string, options?: { timeoutMs?: number }): Promise<void>;
+	waitForRollout(kind: 'Deployment' | 'DaemonSet' | 'StatefulSet', namespace: string, name: string, options?: JudgedWait & { crashGraceMs?: number }): Promise<void>;
+	waitForBound(namespace: string, name: string, options?: JudgedWait): Promise<void>;
 	/** Waits for a Job to complete; ends early with a RolloutFailedError when it failed or its pods cannot run. */
-	waitForJob(namespace: string, name: string, options?: { timeoutMs?: number; crashGraceMs?: number }): Promise<void>;
+	waitForJob(namespace: string, name: string, options?: JudgedWait & { crashGraceMs?: number }): Promise<void>;
 }
 
 /** The run's cluster client itself, which `kube()` wraps: for code that reports its own calls (the undo of an apply task). */
@@ -63,11 +72,12 @@ export async function kube(context: TaskContext): Promise<TaskKube> {
 	// What this task applied, and what each apply did: a hopeless wait notes a change of this run.
 	const applied: ApplyResult[] = [];
 	const files = new Map<string, string>();
-	const explained = async <T>(waiting: Promise<T>): Promise<T> => {
+	const explained = async <T>(wait: (call: RolloutCall) => Promise<T>, options: JudgedWait & { crashGraceMs?: number } = {}): Promise<T> => {
+		const { explain, ...rest } = options;
 		try {
-			return await waiting;
+			return await wait(call(rest));
 		} catch (error) {
-			throw error instanceof RolloutFailedError ? new RolloutFailedError(explainFailure(error.detail, { applied, fileOf: object => files.get(object) })) : error;
+			throw error instanceof RolloutFailedError ? new RolloutFailedError(explainFailure(error.detail, { ...explain, applied, fileOf: object => files.get(object) })) : error;
 		}
 	};
 	return {
@@ -88,9 +98,9 @@ export async function kube(context: TaskContext): Promise<TaskKube> {
 		delete: ref => client.delete(ref, call()),
 		waitForGone: (ref, options) => client.waitForGone(ref, call(options)),
 		waitForClusterIp: (namespace, name, options) => client.waitForClusterIp(namespace, name, call(options)),
-		waitForLoadBalancer: (namespace, name, options) => explained(client.waitForLoadBalancer(namespace, name, call(options))),
-		waitForRollout: (kind, namespace, name, options) => explained(client.waitForRollout(kind, namespace, name, call(options))),
-		waitForBound: (namespace, name, options) => explained(client.waitForBound(namespace, name, call(options))),
-		waitForJob: (namespace, name, options) => explained(client.waitForJob(namespace, name, call(options))),
+		waitForLoadBalancer: (namespace, name, options) => explained(wait => client.waitForLoadBalancer(namespace, name, wait), options),
+		waitForRollout: (kind, namespace, name, options) => explained(wait => client.waitForRollout(kind, namespace, name, wait), options),
+		waitForBound: (namespace, name, options) => explained(wait => client.waitForBound(namespace, name, wait), options),
+		waitForJob: (namespace, name, options) => explained(wait => client.waitForJob(namespace, name, wait), options),
 	};
 }
