@@ -1,5 +1,6 @@
 import test from 'ava';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
 import { join } from 'node:path';
 import { NubError } from '../../lib/engine/errors.ts';
@@ -109,9 +110,11 @@ test('a file that is not nub state is refused', t => {
 
 test('superseded records are compacted away when they dominate the log', async t => {
 	const dir = tempDir();
-	// What a compaction killed before its rename leaves, which the next one removes.
+	// What a compaction killed before its rename leaves, which the next one removes: named after a
+	// process that has ended (a fixed number may be a live process on the machine that runs the test).
+	const ended = spawnSync(process.execPath, ['-e', '']).pid;
 	mkdirSync(join(dir, '.nub'), { recursive: true, mode: 0o700 });
-	writeFileSync(join(dir, '.nub/state.jsonl.4242.k1ll3d.tmp'), 'half a log');
+	writeFileSync(join(dir, `.nub/state.jsonl.${ended}.k1ll3d.tmp`), 'half a log');
 	for (let round = 0; round < 3; round++) {
 		const store = StateStore.load(join(dir, '.nub'));
 		for (let i = 0; i < 800; i++) store.recordSuccess(ok('same', round * 1000 + i));
