@@ -189,6 +189,9 @@ export class StateStore {
 	static load(dir: string, options: LoadOptions = {}): StateStore {
 		const store = new StateStore(dir, options);
 		store.loadedStamp = stateStamp(dir);
+		// The mark before the log: a run appends to the log before it raises the mark, so a log read
+		// after its mark holds every record the mark counts, even while a run writes both.
+		const markText = store.readMark();
 		let bytes: Buffer | undefined;
 		try {
 			bytes = readFileSync(store.file);
@@ -198,7 +201,7 @@ export class StateStore {
 			}
 		}
 		if (bytes) store.parse(bytes);
-		store.checkMark(bytes !== undefined);
+		store.checkMark(bytes !== undefined, markText);
 		return store;
 	}
 
@@ -408,18 +411,22 @@ export class StateStore {
 		);
 	}
 
+	/** The high-water mark's text, if there is one. */
+	private readMark(): string | undefined {
+		try {
+			return readFileSync(this.markFile, 'utf8');
+		} catch (error) {
+			if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+			throw new NubError('state', `cannot read ${this.markFile}: ${(error as Error).message}`, { cause: error });
+		}
+	}
+
 	/**
 	 * Refuses a log behind the high-water mark: records this machine wrote are missing from it (it
 	 * was truncated, or an older copy put back). Without the key there is nothing to check it with.
 	 */
-	private checkMark(exists: boolean) {
-		let text: string;
-		try {
-			text = readFileSync(this.markFile, 'utf8');
-		} catch (error) {
-			if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-			throw new NubError('state', `cannot read ${this.markFile}: ${(error as Error).message}`, { cause: error });
-		}
+	private checkMark(exists: boolean, text: string | undefined) {
+		if (text === undefined) return;
 		const key = this.sealer.recordKey(false);
 		if (!key) return;
 		let mark: { seq?: unknown; mac?: unknown };

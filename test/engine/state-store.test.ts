@@ -1,12 +1,14 @@
 import test from 'ava';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { NubError } from '../../lib/engine/errors.ts';
 import { createSealer } from '../../lib/engine/sealer.ts';
 import { depsMap, depsText, StateStore } from '../../lib/engine/state-store.ts';
 import { cleanup, tempDir } from '../helpers/engine.ts';
+import { repoRoot } from '../helpers/project.ts';
 
 const ok = (name: string, output: number) => ({ name, inputs: {}, deps: '', outHash: `h${output}`, output, at: 0, ms: 1 });
 
@@ -287,6 +289,41 @@ test('attack: a log cut short, or an older copy put back, is caught by the high-
 	writeFileSync(file, older);
 	writeFileSync(join(stateDir, 'state.seq'), '{"seq":4,"mac":"AAAAAAAAAAAAAAAAAAAAAA"}\n');
 	t.regex(t.throws(() => StateStore.load(stateDir))!.message, /state\.seq fails authentication/);
+});
+
+test('a state read while a run writes it always loads: the high-water mark is never ahead of the log read after it', async t => {
+	const dir = tempDir();
+	t.teardown(() => cleanup(dir));
+	const { stateDir } = await writtenState(dir);
+	// Another process appends a record and raises the mark, over and over, as run after run would.
+	const store = pathToFileURL(join(repoRoot, 'lib/engine/state-store.ts')).href;
+	const script = `import { StateStore } from ${JSON.stringify(store)};
+for (let round = 0; round < 400; round++) {
+	const store = StateStore.load(${JSON.stringify(stateDir)});
+	store.recordSuccess({ name: 'ingress', inputs: {}, deps: '', outHash: 'h' + round, output: round, at: 0, ms: 1 });
+	await store.close();
+}`;
+	const writer = spawn(process.execPath, ['--import', pathToFileURL(join(repoRoot, 'scripts/safe-tsx.mjs')).href, '--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+	let stderr = '';
+	writer.stderr.on('data', chunk => (stderr += chunk));
+	const ended = new Promise<number | null>(resolve => writer.on('exit', resolve));
+	let running = true;
+	void ended.then(() => (running = false));
+	let loads = 0;
+	const refused: string[] = [];
+	while (running) {
+		try {
+			StateStore.load(stateDir);
+		} catch (error) {
+			refused.push((error as Error).message);
+		}
+		loads++;
+		await new Promise(resolve => setImmediate(resolve));
+	}
+	t.is(await ended, 0, stderr);
+	t.true(loads > 50, `${loads} loads`);
+	t.deepEqual(refused.slice(0, 1), [], `${refused.length} of ${loads} loads refused`);
+	t.is(StateStore.load(stateDir).get('ingress')?.ok?.output, 399);
 });
 
 test('a log that verifies under another key is refused at its first line: the wrong key', async t => {
