@@ -82,7 +82,11 @@ export interface HeldState {
 	/** Aborted on Ctrl-C, and when the team lease is lost: the command stops as if interrupted. */
 	signal: AbortSignal;
 	cluster: ReturnType<typeof connectionFor>;
-	/** Uploads the last team state and gives up the lease (a lost lease throws): call when done. */
+	/**
+	 * Call when done: uploads the last team state and gives up the lease (a lost lease throws),
+	 * then closes the state, which raises this machine's high-water mark. In that order, the mark
+	 * never counts a record the team state does not hold yet: a plan reading it meanwhile loads.
+	 */
 	finish(): Promise<void>;
 }
 
@@ -102,8 +106,12 @@ export async function holdState<T>(nubfile: Nubfile, io: CliIo, args: Args, stat
 		state.onUpgrade = message => io.stderr.write(`nub: ${message}\n`);
 		const signal = team ? AbortSignal.any([io.signal, team.lost]) : io.signal;
 		const finish = async () => {
-			await closeTeamState(team);
-			team = undefined;
+			try {
+				await closeTeamState(team);
+				team = undefined;
+			} finally {
+				await state.close();
+			}
 		};
 		return await work({ state, signal, cluster, finish });
 	} finally {

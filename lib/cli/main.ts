@@ -186,7 +186,6 @@ async function destroy(io: CliIo, args: Args): Promise<number> {
 				extendContext: servicesOf(cluster),
 				emit: event => reporter.onEvent(event),
 			});
-			await state.close();
 			await finish();
 		} finally {
 			await reporter.close();

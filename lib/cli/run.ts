@@ -97,7 +97,6 @@ export async function run(io: CliIo, given: Args): Promise<number> {
 				pruneFailed = reportFailures(io, result, 'prune');
 				if (heldEnd?.type === 'run-end') heldEnd = { ...heldEnd, summary: { ...heldEnd.summary, pruned: result.done, pruneFailed: result.failed } };
 				if (result.interrupted) {
-					await state.close();
 					await finish();
 					return exitCodes.interrupted;
 				}
@@ -106,7 +105,6 @@ export async function run(io: CliIo, given: Args): Promise<number> {
 				const why = args.prune ? 'not pruned, the run did not succeed' : 'nub run --prune deletes them, nub plan lists them';
 				io.stderr.write(`nub: ${count} object${count === 1 ? '' : 's'} an earlier run applied ${count === 1 ? 'is' : 'are'} no longer produced (from ${tasks}): ${why}\n`);
 			}
-			await state.close();
 			if (heldEnd) jsonReporter(io.stdout).onEvent(heldEnd);
 			await reporter?.close();
 			reporter = undefined;

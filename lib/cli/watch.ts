@@ -112,7 +112,6 @@ async function runRound(nubfile: Nubfile, nodes: readonly GraphNode[], held: Rea
 			const drift = args.includeCluster ? await checkCache({ nodes, state, root: nubfile.root, sealer, redactor, jobs, force, signal, extendContext }, io, args) : new Map<string, string>();
 			if (drift === 'failed') return true;
 			const summary = await runGraph({ nodes, state, root: nubfile.root, jobs, keepGoing: args.keepGoing, force, signal, emit: event => reporter.onEvent(event), sealer, redactor, extendContext, drift, held });
-			await state.close();
 			await finish();
 			return summary.interrupted.length === 0 && !signal.aborted;
 		} finally {
