@@ -181,15 +181,16 @@ test('the hub\'s image is overridden from the environment, NUBLADO_HUB_IMAGE, an
  */
 const manyKeys = (count: number) => `hostname: nb.example.org\n${Array.from({ length: count }, (_, n) => `k${n}: ${n}\n`).join('')}`;
 
-test('a nublado.yaml of 40,000 keys is refused in one line naming the file, in well under a second', t => {
+test('a nublado.yaml of 40,000 keys is refused in one line naming the file, without the quadratic parse (11 s before)', t => {
 	const text = manyKeys(40_000);
 	const started = performance.now();
 	const error = t.throws(() => parseConfig(text, 'nublado.yaml'), { instanceOf: ConfigError });
 	const ms = performance.now() - started;
 	t.deepEqual(error!.problems, ['nublado.yaml: more than 10,000 YAML nodes (keys, values, items), the most nub reads in a configuration (a real one has a few hundred): is this the right file?']);
-	// Before: 11 s here for the parse alone (54 s on the machine of the issue). The bound leaves
-	// room for a loaded machine.
-	t.true(ms < 1000, `${Math.round(ms)} ms`);
+	// Before: 11 s here for the parse alone (54 s on the machine of the issue); now about 0.2 s.
+	// The bound tells the two apart with room for a CI machine busy with other test files (a bound
+	// of 1 s left it a factor of 4).
+	t.true(ms < 5000, `${Math.round(ms)} ms`);
 });
 
 test('keys under the bound are read: 4,900 unknown keys are all named', t => {
@@ -219,6 +220,8 @@ test('a key twice in a mapping is still refused, each repeat named by line, at a
 test('an unknown key of a megabyte is named without measuring its distance to every field', t => {
 	const started = performance.now();
 	const error = t.throws(() => parseConfig(`hostname: nb.example.org\n? ${'k'.repeat(1000 * 1000)}\n: 1\n`, 'nublado.yaml'), { instanceOf: ConfigError });
-	t.true(performance.now() - started < 1000, `${Math.round(performance.now() - started)} ms`);
+	// Measured against every field, the key cost seconds each (tens of seconds in all); now tens of
+	// milliseconds. The bound leaves room for a busy CI machine.
+	t.true(performance.now() - started < 5000, `${Math.round(performance.now() - started)} ms`);
 	t.regex(error!.problems[0]!, /^nublado\.yaml: k+: unknown field; known here: /);
 });

@@ -103,7 +103,9 @@ test('kubectl apply --server-side twice, then delete returns promptly', async t 
 	const started = Date.now();
 	// kubectl of 1.36 names the namespace it deleted from.
 	t.is(ok(t, await run('delete', '-f', file)), 'deployment.apps "web" deleted from x namespace\nservice "web" deleted from x namespace\n');
-	t.true(Date.now() - started < 5000, 'kubectl delete waits for the objects to disappear: they must go at once');
+	// kubectl delete waits until the objects are gone: a sandbox that kept them would hold it for its
+	// whole wait. The bound leaves room for a busy machine.
+	t.true(Date.now() - started < 20_000, 'kubectl delete waits for the objects to disappear: they must go at once');
 	const after = await run('get', 'deploy', 'web', '-n', 'x');
 	t.is(after.stderr.trim(), 'Error from server (NotFound): deployments.apps "web" not found');
 });
