@@ -197,7 +197,7 @@ function withOwnOutputs(task: Task<unknown>, undo: Undo<unknown> | undefined): U
 		...(undo?.first ? { first: true } : {}),
 		describe: previous => {
 			const own = undo ? (undo.describe?.(previous) ?? { steps: ['its undo'], objects: 0 }) : { steps: [], objects: 0 };
-			return { steps: [...outputs.files.map(path => `delete ${path}`), ...own.steps], objects: own.objects };
+			return { steps: [...outputs.files.map(path => `delete ${path}`), ...own.steps], objects: own.objects, files: outputs.files.length + (own.files ?? 0) };
 		},
 		run: async (previous, context) => {
 			for (const { path, removed } of removeOutputs(outputs.files, context.root)) context.removed(path, removed ? 'deleted' : 'absent');

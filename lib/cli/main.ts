@@ -159,14 +159,16 @@ async function destroy(io: CliIo, args: Args): Promise<number> {
 		const reporter = commandReporter(io, args);
 		const redactor = redactorOf(steps);
 		let objects = 0;
+		let files = 0;
 		let undone = 0;
 		for (const step of steps) {
 			const preview = previewOf(step, redactor);
-			reporter.onEvent({ type: 'undo-preview', name: step.name, steps: preview.steps, objects: preview.objects, stale: !step.node });
+			reporter.onEvent({ type: 'undo-preview', name: step.name, steps: preview.steps, objects: preview.objects, files: preview.files ?? 0, stale: !step.node });
 			objects += preview.objects;
+			files += preview.files ?? 0;
 			if (preview.steps.length > 0) undone++;
 		}
-		reporter.onEvent({ type: 'undo-preview-end', tasks: steps.map(step => step.name), objects, undone });
+		reporter.onEvent({ type: 'undo-preview-end', tasks: steps.map(step => step.name), objects, files, undone });
 		await reporter.close();
 		return exitCodes.ok;
 	}

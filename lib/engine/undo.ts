@@ -21,6 +21,8 @@ export interface UndoPreview {
 	steps: string[];
 	/** How many of the cluster's objects it deletes (the dry run's last line counts them). */
 	objects: number;
+	/** How many of its declared outputs (files, folders, globs) it deletes; none when absent. */
+	files?: number;
 }
 
 /**

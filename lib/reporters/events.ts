@@ -53,9 +53,9 @@ export type CommandEvent =
 	/** `nub plan` is complete: how many tasks would run, run if what they need changes, be reused; with --diff, objects by action. */
 	| { type: 'plan-end'; counts: { run: number; maybe: number; cached: number }; diff?: Record<ChangeAction, number> }
 	/** `nub destroy --dry-run`: what undoing task `name` would do; `stale` when it left the graph. */
-	| { type: 'undo-preview'; name: string; steps: string[]; objects: number; stale: boolean }
+	| { type: 'undo-preview'; name: string; steps: string[]; objects: number; files: number; stale: boolean }
 	/** `nub destroy --dry-run` is complete: every task it would forget, and what it would delete. */
-	| { type: 'undo-preview-end'; tasks: string[]; objects: number; undone: number }
+	| { type: 'undo-preview-end'; tasks: string[]; objects: number; files: number; undone: number }
 	/** Undoing task `name` starts. */
 	| { type: 'undo-start'; command: UndoCommand; name: string }
 	/** A line the undo logged (secrets redacted). */

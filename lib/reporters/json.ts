@@ -17,7 +17,7 @@ export function jsonReporter(out: Output): Reporter {
 				case 'plan-end':
 					return line({ plan: event.counts, ...(event.diff ? { diff: event.diff } : {}) });
 				case 'undo-preview-end':
-					return line({ dryRun: { tasks: event.tasks, objects: event.objects } });
+					return line({ dryRun: { tasks: event.tasks, objects: event.objects, files: event.files } });
 				case 'undo-run-end': {
 					const { summary } = event;
 					const done = event.command === 'destroy' ? 'destroyed' : 'pruned';

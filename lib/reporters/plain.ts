@@ -86,7 +86,7 @@ function render(event: ReportedEvent, style: Style): string | undefined {
 			if (event.steps.length === 0) return undefined;
 			return [`${event.name}:${event.stale ? ' (no longer in the graph)' : ''}`, ...event.steps.map(step => `  ${step}`)].join('\n');
 		case 'undo-preview-end':
-			return `would delete ${count(event.objects, 'object')} of ${count(event.undone, 'task')} (and forget ${count(event.tasks.length, 'task')}); dry run: nothing changed`;
+			return `would delete ${count(event.objects, 'object')}${event.files > 0 ? ` and ${count(event.files, 'declared output')}` : ''} of ${count(event.undone, 'task')} (and forget ${count(event.tasks.length, 'task')}); dry run: nothing changed`;
 		case 'undo-log':
 			if (event.level === 'debug' && !style.verbose) return undefined;
 			return event.message

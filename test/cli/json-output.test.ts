@@ -98,7 +98,7 @@ test('nub destroy --dry-run --json: what each task\'s undo would do, in order, a
 	const dry = await nub(dir, ['destroy', '--dry-run', '--json']);
 	t.is(dry.code, 0, dry.stderr);
 	const previews = lines(t, dry.stdout);
-	t.deepEqual(previews.at(-1), { dryRun: { tasks: previews.slice(0, -1).map(entry => entry.name), objects: 2 } });
+	t.deepEqual(previews.at(-1), { dryRun: { tasks: previews.slice(0, -1).map(entry => entry.name), objects: 2, files: 0 } });
 	const body = previews.slice(0, -1);
 	t.true(body.every(entry => entry.type === 'undo-preview' && entry.stale === false));
 	const order = body.map(entry => entry.name!);

@@ -136,6 +136,7 @@ test('--force and destroy treat declared outputs as the task’s own, unless it 
 	const preview = await nub(dir, ['destroy', '--dry-run']);
 	t.regex(preview.stdout, /page:\n {2}delete out\/page\.html/);
 	t.notRegex(preview.stdout, /shared\/kept\.txt/);
+	t.regex(preview.stdout, /would delete 0 objects and 2 declared outputs of 2 tasks \(and forget 3 tasks\); dry run: nothing changed\n$/);
 	const destroyed = await nub(dir, ['destroy']);
 	t.is(destroyed.code, 0, destroyed.stderr);
 	t.regex(destroyed.stdout, /destroy upper: out\/upper\.txt deleted/);

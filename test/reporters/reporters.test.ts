@@ -64,10 +64,10 @@ const cases: Array<{ title: string; events: ReportedEvent[]; verbose?: boolean; 
 	{
 		title: 'a destroy dry run: the tasks that do something, their steps, the count',
 		events: [
-			{ type: 'undo-preview', name: 'dns', steps: ['delete the DNS record nublado.example.test A (rfc2136)'], objects: 0, stale: false },
-			{ type: 'undo-preview', name: 'ca', steps: [], objects: 0, stale: false },
-			{ type: 'undo-preview', name: 'firefly', steps: ['delete Deployment nublado/firefly'], objects: 1, stale: true },
-			{ type: 'undo-preview-end', tasks: ['dns', 'ca', 'firefly'], objects: 1, undone: 2 },
+			{ type: 'undo-preview', name: 'dns', steps: ['delete the DNS record nublado.example.test A (rfc2136)'], objects: 0, files: 0, stale: false },
+			{ type: 'undo-preview', name: 'ca', steps: [], objects: 0, files: 0, stale: false },
+			{ type: 'undo-preview', name: 'firefly', steps: ['delete Deployment nublado/firefly'], objects: 1, files: 0, stale: true },
+			{ type: 'undo-preview-end', tasks: ['dns', 'ca', 'firefly'], objects: 1, files: 0, undone: 2 },
 		],
 		text: [
 			'dns:',
@@ -77,6 +77,14 @@ const cases: Array<{ title: string; events: ReportedEvent[]; verbose?: boolean; 
 			'would delete 1 object of 2 tasks (and forget 3 tasks); dry run: nothing changed',
 			'',
 		].join('\n'),
+	},
+	{
+		title: 'a destroy dry run of tasks that write files: their declared outputs are counted too',
+		events: [
+			{ type: 'undo-preview', name: 'page', steps: ['delete out/page.html', 'delete out/assets'], objects: 0, files: 2, stale: false },
+			{ type: 'undo-preview-end', tasks: ['page'], objects: 0, files: 2, undone: 1 },
+		],
+		text: ['page:', '  delete out/page.html', '  delete out/assets', 'would delete 0 objects and 2 declared outputs of 1 task (and forget 1 task); dry run: nothing changed', ''].join('\n'),
 	},
 	{
 		title: 'a destroy: what each undo removed and logged, then one line (failures go to stderr)',
@@ -120,7 +128,7 @@ for (const { title, events, verbose, text } of cases) {
 test('json: one object per line, each with its type and time; the summary lines of plan, dry run and destroy last, without', async t => {
 	const events: ReportedEvent[] = [
 		...plan,
-		{ type: 'undo-preview-end', tasks: ['dns'], objects: 0, undone: 1 },
+		{ type: 'undo-preview-end', tasks: ['dns'], objects: 0, files: 0, undone: 1 },
 		{ type: 'undo-object', command: 'destroy', name: 'hub', object: 'Deployment nublado/hub', removal: 'deleted' },
 		{ type: 'undo-run-end', command: 'destroy', summary: summary({ done: ['hub'], failed: ['ca'], blocked: [{ task: 'namespace', by: 'ca' }], errors: [{ task: 'ca', error: 'no' }] }) },
 		{ type: 'undo-run-end', command: 'prune', summary: summary({ done: ['firefly'] }) },
@@ -135,7 +143,7 @@ test('json: one object per line, each with its type and time; the summary lines 
 	t.deepEqual(lines[1]!.why, ['config changed']);
 	t.deepEqual(lines[3]!.object, { apiVersion: 'apps/v1', kind: 'Deployment', name: 'firefly', namespace: 'nublado' });
 	t.deepEqual(lines[5], { plan: { run: 1, maybe: 1, cached: 1 } });
-	t.deepEqual(lines[6], { dryRun: { tasks: ['dns'], objects: 0 } });
+	t.deepEqual(lines[6], { dryRun: { tasks: ['dns'], objects: 0, files: 0 } });
 	t.deepEqual(lines[8], { summary: { destroyed: ['hub'], failed: ['ca'], blocked: ['namespace'], errors: [{ task: 'ca', error: 'no' }] } });
 	t.deepEqual(lines[9], { summary: { pruned: ['firefly'], failed: [], blocked: [], errors: [] } });
 });
