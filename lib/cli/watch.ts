@@ -48,7 +48,7 @@ export async function watch(io: CliIo, args: Args): Promise<number> {
 	await round([]);
 	if (io.signal.aborted) return interrupted ? exitCodes.interrupted : exitCodes.ok;
 
-	const { paths, watchers } = watchInputs(nubfile, nodes, held, path => changed(path));
+	const watched = watchInputs(nubfile, nodes, held, path => changed(path));
 	const pending = new Set<string>();
 	let timer: NodeJS.Timeout | undefined;
 	let current: Promise<void> | undefined;
@@ -64,6 +64,7 @@ export async function watch(io: CliIo, args: Args): Promise<number> {
 			})
 			.finally(() => {
 				current = undefined;
+				watched.refresh();
 				if (pending.size > 0) schedule();
 			});
 	};
@@ -79,11 +80,13 @@ export async function watch(io: CliIo, args: Args): Promise<number> {
 	let stop!: () => void;
 	const stopped = new Promise<void>(resolve => (stop = resolve));
 	io.signal.addEventListener('abort', () => stop(), { once: true });
+	for (const path of watched.unwatched) io.stderr.write(`nub: watch: ${path} does not exist, nor its folder: not watched (restart the watch once it does)\n`);
+	const { paths } = watched;
 	io.stderr.write(`nub: watching ${paths} path${paths === 1 ? '' : 's'} of ${nodes.length - held.size} task${nodes.length - held.size === 1 ? '' : 's'} (Ctrl-C stops)\n`);
 	if (io.signal.aborted) stop();
 	await stopped;
 	clearTimeout(timer);
-	for (const watcher of watchers) watcher.close();
+	watched.close();
 	await current;
 	if (failure !== undefined) throw failure;
 	return interrupted ? exitCodes.interrupted : exitCodes.ok;
@@ -124,10 +127,12 @@ async function runRound(nubfile: Nubfile, nodes: readonly GraphNode[], held: Rea
  * Watches the declared input files and folders of the tasks that are not held, and calls
  * `onChange` with the path (relative to the Nubfile's folder) of each change. A folder is watched
  * recursively; a file through its folder (editors replace a file on save, which a watch on the
- * file itself would lose). Changes under a declared output of the tasks (the rounds write those)
- * or under `.nub/` are ignored. An input that does not exist yet is not watched.
+ * file itself would lose), and so is an input that does not exist yet, which its creation then
+ * reaches. One that became a folder is watched recursively from the next `refresh` (after each
+ * round). An input whose folder does not exist either is not watched (`unwatched`). Changes under
+ * a declared output of the tasks (the rounds write those) or under `.nub/` are ignored.
  */
-function watchInputs(nubfile: Nubfile, nodes: readonly GraphNode[], held: ReadonlySet<string>, onChange: (path: string) => void): { paths: number; watchers: FSWatcher[] } {
+function watchInputs(nubfile: Nubfile, nodes: readonly GraphNode[], held: ReadonlySet<string>, onChange: (path: string) => void) {
 	const root = nubfile.root;
 	const absolute = (path: string) => (isAbsolute(path) ? path : join(root, path));
 	const outputs = nodes.flatMap(node => node.task.outputs?.files ?? []);
@@ -135,24 +140,27 @@ function watchInputs(nubfile: Nubfile, nodes: readonly GraphNode[], held: Readon
 		const path = relative(root, full).split(sep).join('/');
 		return path === '.nub' || path.startsWith('.nub/') || outputs.some(declared => outputCovers(declared, path));
 	};
-	const folders = new Set<string>();
-	const files = new Map<string, Set<string>>();
-	for (const node of nodes) {
-		if (held.has(node.name)) continue;
-		for (const path of node.task.inputs.files ?? []) {
-			const full = absolute(path);
-			const info = statSync(full, { throwIfNoEntry: false });
-			if (!info || isIgnored(full)) continue;
-			if (info.isDirectory()) folders.add(full);
-			else files.set(dirname(full), (files.get(dirname(full)) ?? new Set()).add(full));
-		}
-	}
+	const isFolder = (full: string) => statSync(full, { throwIfNoEntry: false })?.isDirectory() === true;
 	const report = (full: string) => {
 		if (!isIgnored(full)) onChange(relative(root, full) || full);
 	};
 	const watchers: FSWatcher[] = [];
-	for (const folder of folders) {
-		watchers.push(watchFs(folder, { recursive: true }, (_event, name) => report(name ? join(folder, name.toString()) : folder)));
+	const folders = new Set<string>();
+	const watchFolder = (full: string) => {
+		folders.add(full);
+		watchers.push(watchFs(full, { recursive: true }, (_event, name) => report(name ? join(full, name.toString()) : full)));
+	};
+	const files = new Map<string, Set<string>>();
+	const unwatched: string[] = [];
+	for (const node of nodes) {
+		if (held.has(node.name)) continue;
+		for (const path of node.task.inputs.files ?? []) {
+			const full = absolute(path);
+			if (isIgnored(full) || folders.has(full)) continue;
+			if (isFolder(full)) watchFolder(full);
+			else if (isFolder(dirname(full))) files.set(dirname(full), (files.get(dirname(full)) ?? new Set()).add(full));
+			else unwatched.push(path);
+		}
 	}
 	for (const [folder, names] of files) {
 		watchers.push(
@@ -162,7 +170,20 @@ function watchInputs(nubfile: Nubfile, nodes: readonly GraphNode[], held: Readon
 			}),
 		);
 	}
-	return { paths: folders.size + [...files.values()].reduce((sum, names) => sum + names.size, 0), watchers };
+	let closed = false;
+	return {
+		paths: folders.size + [...files.values()].reduce((sum, names) => sum + names.size, 0),
+		unwatched,
+		/** Watches recursively an input that did not exist as a folder before and is one now. */
+		refresh() {
+			if (closed) return;
+			for (const names of files.values()) for (const full of names) if (!folders.has(full) && isFolder(full)) watchFolder(full);
+		},
+		close() {
+			closed = true;
+			for (const watcher of watchers) watcher.close();
+		},
+	};
 }
 
 /** `src/a.md`, `src/a.md and src/b.md`, `src/a.md and 3 more`. */

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { liveNub, makeProject, nub, removeProject, summariesOf as summaries, waitFor } from '../helpers/project.ts';
 
@@ -109,4 +109,46 @@ test('watch without --include-cluster does not start a cluster task that never r
 	t.false(runs(dir).includes('deploy'));
 	child.kill('SIGINT');
 	t.is((await done).code, 0);
+});
+
+test('watch sees an input that did not exist when it started: a file, and a folder, whose later edits it sees too; one whose folder is missing is named as not watched', async t => {
+	const later = `
+import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { task } from 'nub';
+
+const ran = (root: string, name: string) => appendFileSync(join(root, 'runs.log'), name + '\\n');
+export const note = task({ name: 'note', inputs: { files: ['note.txt'] }, run: (_, { root }) => { ran(root, 'note'); return readFileSync(join(root, 'note.txt'), 'utf8'); } });
+export const pages = task({ name: 'pages', inputs: { files: ['pages'] }, run: (_, { root }) => { ran(root, 'pages'); return readdirSync(join(root, 'pages')).length; } });
+export const deep = task({ name: 'deep', inputs: { files: ['no/such/file.txt'] }, run: () => 'never' });
+export const all = task({ name: 'all', needs: { note, pages } });
+`;
+	const dir = makeProject({ 'Nubfile.ts': later });
+	t.teardown(() => removeProject(dir));
+	const { child, output, done } = liveNub(dir, ['watch', 'all', 'deep', '--json', '-k']);
+	await waitFor(() => summaries(output.stdout).length >= 1 && output.stderr.includes('nub: watching'), 'the first round');
+	t.deepEqual(summaries(output.stdout)[0]!.failed!.sort(), ['deep', 'note', 'pages']);
+	t.regex(output.stderr, /nub: watch: no\/such\/file\.txt does not exist, nor its folder: not watched/);
+	t.regex(output.stderr, /nub: watching 2 paths of 4 tasks/);
+
+	writeFileSync(join(dir, 'note.txt'), 'hello\n');
+	await waitFor(() => summaries(output.stdout).some(summary => summary.succeeded?.includes('note')), `note's round (stderr: ${output.stderr})`);
+	t.false(runs(dir).includes('pages'));
+
+	mkdirSync(join(dir, 'pages'));
+	writeFileSync(join(dir, 'pages/one.md'), '# one\n');
+	await waitFor(() => summaries(output.stdout).some(summary => summary.succeeded?.includes('pages')), `pages' round (stderr: ${output.stderr})`);
+	// Wait for the rounds to settle, then an edit inside the new folder starts one more.
+	let count = -1;
+	while (count !== summaries(output.stdout).length) {
+		count = summaries(output.stdout).length;
+		await new Promise(resolve => setTimeout(resolve, 500));
+	}
+	writeFileSync(join(dir, 'runs.log'), '');
+	writeFileSync(join(dir, 'pages/two.md'), '# two\n');
+	await waitFor(() => summaries(output.stdout).length > count, `a round for pages/two.md (stderr: ${output.stderr})`);
+	await waitFor(() => runs(dir).includes('pages'), 'pages to run again');
+	t.false(runs(dir).includes('note'));
+	child.kill('SIGINT');
+	t.is((await done).code, 0, output.stderr);
 });
