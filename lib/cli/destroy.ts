@@ -196,7 +196,7 @@ function withOwnOutputs(task: Task<unknown>, undo: Undo<unknown> | undefined): U
 	return {
 		...(undo?.first ? { first: true } : {}),
 		describe: previous => {
-			const own = undo ? (undo.describe?.(previous) ?? { steps: ['its undo'], objects: 0 }) : { steps: [], objects: 0 };
+			const own = describeUndo(undo, previous);
 			return { steps: [...outputs.files.map(path => `delete ${path}`), ...own.steps], objects: own.objects, files: outputs.files.length + (own.files ?? 0) };
 		},
 		run: async (previous, context) => {
@@ -272,10 +272,15 @@ export function redactorOf(steps: readonly UndoStep[]): Redactor {
 }
 
 /** What undoing a step would do, for the dry run, redacted by `redactor` (redactorOf the steps). */
-export function previewOf(step: UndoStep, redactor: Redactor): UndoPreview {
-	if (!step.undo) return { steps: [], objects: 0 };
-	const preview = step.undo.describe?.(step.previous) ?? { steps: ['its undo'], objects: 0 };
-	return { ...preview, steps: preview.steps.map(line => redactor.redact(line)) };
+export function previewOf(step: UndoStep, redactor: Redactor): Required<UndoPreview> {
+	const preview = describeUndo(step.undo, step.previous);
+	return { steps: preview.steps.map(line => redactor.redact(line)), objects: preview.objects, files: preview.files ?? 0 };
+}
+
+/** What an undo says it would do; one that does not say is `its undo`; none does nothing. */
+function describeUndo(undo: Undo<unknown> | undefined, previous: unknown): UndoPreview {
+	if (!undo) return { steps: [], objects: 0 };
+	return undo.describe?.(previous) ?? { steps: ['its undo'], objects: 0 };
 }
 
 /** After a destroy step: the task is gone from the state. */

@@ -15,6 +15,7 @@ import type { Sealer } from '../engine/sealer.ts';
 import type { StateStore } from '../engine/state-store.ts';
 import type { TaskContext } from '../engine/task.ts';
 import { writeAside } from '../files/write-aside.ts';
+import { refOf } from '../k8s/applied.ts';
 import type { Kube } from '../k8s/client.ts';
 import { pruneSteps } from './destroy.ts';
 
@@ -52,8 +53,7 @@ export async function planDiff(options: PlanDiffOptions): Promise<DiffResults> {
 		const client = await options.kube();
 		for (const step of steps) {
 			for (const object of step.objects ?? []) {
-				const ref = { apiVersion: object.apiVersion, kind: object.kind, metadata: { name: object.name, ...(object.namespace ? { namespace: object.namespace } : {}) } };
-				const live = await liveHash(client, ref, digest, { signal: options.signal });
+				const live = await liveHash(client, refOf(object), digest, { signal: options.signal });
 				results.records.push({ task: step.name, kind: object.kind, ...(object.namespace ? { namespace: object.namespace } : {}), name: object.name, action: live === null ? 'none' : 'delete', changes: [], note: live === null ? 'already gone' : `nub run --prune deletes it (${step.reason})`, live, planned: null });
 			}
 		}

@@ -4,7 +4,7 @@ import { isUserError, NubError } from '../engine/errors.ts';
 import { forcedTasks, messageOf, selectNodes, type GraphNode } from '../engine/graph.ts';
 import { describeReason, planRun } from '../engine/plan.ts';
 import { createSealer } from '../engine/sealer.ts';
-import { StateStore } from '../engine/state-store.ts';
+import { recordedOutput, StateStore } from '../engine/state-store.ts';
 import type { UndoSummary } from '../reporters/events.ts';
 import { helpText, parseCommandLine, type Args } from './args.ts';
 import { sandboxDir } from './cluster.ts';
@@ -148,10 +148,7 @@ async function destroy(io: CliIo, args: Args): Promise<number> {
 	const stateDir = stateDirOf(nubfile);
 	let state = loadState(nubfile, io);
 	const sealer = createSealer({ stateDir, fromEnvironment: io.env.NUB_STATE_KEY, readOnly: true });
-	const open = (name: string) => {
-		const ok = state.lastSuccess(name)!;
-		return JSON.parse(sealer.open(ok.sealed!, `task "${name}"`, ok)) as unknown;
-	};
+	const open = (name: string) => recordedOutput(name, state.lastSuccess(name)!, sealer);
 	if (args.dryRun) {
 		// From the state as a run would find it: the cluster's, with team state.
 		state = await readState(nubfile, io, args);
@@ -163,9 +160,9 @@ async function destroy(io: CliIo, args: Args): Promise<number> {
 		let undone = 0;
 		for (const step of steps) {
 			const preview = previewOf(step, redactor);
-			reporter.onEvent({ type: 'undo-preview', name: step.name, steps: preview.steps, objects: preview.objects, files: preview.files ?? 0, stale: !step.node });
+			reporter.onEvent({ type: 'undo-preview', name: step.name, steps: preview.steps, objects: preview.objects, files: preview.files, stale: !step.node });
 			objects += preview.objects;
-			files += preview.files ?? 0;
+			files += preview.files;
 			if (preview.steps.length > 0) undone++;
 		}
 		reporter.onEvent({ type: 'undo-preview-end', tasks: steps.map(step => step.name), objects, files, undone });

@@ -1,9 +1,10 @@
 import { messageOf, type GraphNode } from './graph.ts';
 import type { Json } from './json.ts';
+import { eachAtMost } from './pool.ts';
 import { printable } from './printable.ts';
 import type { Redactor } from './redact.ts';
 import type { Sealer } from './sealer.ts';
-import type { StateStore } from './state-store.ts';
+import { recordedOutput, type StateStore } from './state-store.ts';
 import type { Logger, TaskContext } from './task.ts';
 
 /** What the checks found: drifted tasks (with what drifted) and checks that could not tell. */
@@ -42,49 +43,43 @@ export async function runChecks(options: CheckOptions): Promise<CheckResults> {
 	const recorded = (node: GraphNode): { output: Json } | undefined => {
 		const ok = state.lastSuccess(node.name);
 		if (!ok || state.get(node.name)?.fail) return undefined;
-		if (ok.sealed === undefined) return { output: ok.output ?? null };
-		const output = JSON.parse(sealer.open(ok.sealed, `task "${node.name}"`, ok)) as Json;
-		if (node.task.redactsOutput) redactor.add(output);
+		const output = recordedOutput(node.name, ok, sealer);
+		if (ok.sealed !== undefined && node.task.redactsOutput) redactor.add(output);
 		return { output };
 	};
 	const candidates = options.nodes.filter(node => node.task.check && !options.force?.has(node.name));
-	let next = 0;
-	const worker = async () => {
-		while (next < candidates.length) {
-			const node = candidates[next++]!;
-			const own = recorded(node);
-			if (!own) continue;
-			const inputs: Record<string, unknown> = {};
-			let complete = true;
-			node.needs.forEach((need, i) => {
-				const value = recorded(need);
-				if (value === undefined) complete = false;
-				else inputs[node.needKeys[i]!] = value.output;
-			});
-			// A need that will run anyway decides for this task: nothing to check.
-			if (!complete) continue;
-			const line = (level: 'info' | 'warn') => (message: string) => options.log?.(node.name, level, redactor.redact(String(message)));
-			const log: Logger = { info: line('info'), warn: line('warn'), debug: () => {} };
-			let context: TaskContext = {
-				name: node.name,
-				signal: options.signal ?? new AbortController().signal,
-				log,
-				root: options.root,
-				attempt: 1,
-				previous: own.output,
-				retried: message => log.warn(message),
-			};
-			if (options.extendContext) context = options.extendContext(context);
-			results.checked++;
-			try {
-				const drifted = await node.task.check!(inputs, context);
-				// A check's message may quote what it read from outside: shown escaped.
-				if (drifted !== undefined) results.drifted.set(node.name, printable(redactor.redact(drifted)));
-			} catch (error) {
-				results.failed.set(node.name, printable(messageOf(error, text => redactor.redact(text)).split('\n')[0]!));
-			}
+	await eachAtMost(options.jobs, candidates, async node => {
+		const own = recorded(node);
+		if (!own) return;
+		const inputs: Record<string, unknown> = {};
+		let complete = true;
+		node.needs.forEach((need, i) => {
+			const value = recorded(need);
+			if (value === undefined) complete = false;
+			else inputs[node.needKeys[i]!] = value.output;
+		});
+		// A need that will run anyway decides for this task: nothing to check.
+		if (!complete) return;
+		const line = (level: 'info' | 'warn') => (message: string) => options.log?.(node.name, level, redactor.redact(String(message)));
+		const log: Logger = { info: line('info'), warn: line('warn'), debug: () => {} };
+		let context: TaskContext = {
+			name: node.name,
+			signal: options.signal ?? new AbortController().signal,
+			log,
+			root: options.root,
+			attempt: 1,
+			previous: own.output,
+			retried: message => log.warn(message),
+		};
+		if (options.extendContext) context = options.extendContext(context);
+		results.checked++;
+		try {
+			const drifted = await node.task.check!(inputs, context);
+			// A check's message may quote what it read from outside: shown escaped.
+			if (drifted !== undefined) results.drifted.set(node.name, printable(redactor.redact(drifted)));
+		} catch (error) {
+			results.failed.set(node.name, printable(messageOf(error, text => redactor.redact(text)).split('\n')[0]!));
 		}
-	};
-	await Promise.all(Array.from({ length: Math.max(1, Math.min(options.jobs, candidates.length)) }, worker));
+	});
 	return results;
 }

@@ -1,9 +1,10 @@
 import { unknownOutput, type ObjectChange } from './changes.ts';
 import { messageOf, type GraphNode } from './graph.ts';
 import type { PlanEntry } from './plan.ts';
+import { eachAtMost } from './pool.ts';
 import type { Redactor } from './redact.ts';
 import type { Sealer } from './sealer.ts';
-import type { StateStore } from './state-store.ts';
+import { recordedOutput, type StateStore } from './state-store.ts';
 import type { DiffContext, Logger, TaskContext } from './task.ts';
 
 /*
@@ -53,9 +54,8 @@ export async function diffRun(options: DiffOptions): Promise<DiffResults> {
 	const previous = (node: GraphNode): unknown => {
 		const ok = state.lastSuccess(node.name);
 		if (!ok) return undefined;
-		if (ok.sealed === undefined) return ok.output ?? null;
-		const output = JSON.parse(sealer.open(ok.sealed, `task "${node.name}"`, ok)) as unknown;
-		if (node.task.redactsOutput) redactor.add(output);
+		const output = recordedOutput(node.name, ok, sealer);
+		if (ok.sealed !== undefined && node.task.redactsOutput) redactor.add(output);
 		return output;
 	};
 	const contextOf = (node: GraphNode): DiffContext => {
@@ -92,11 +92,7 @@ export async function diffRun(options: DiffOptions): Promise<DiffResults> {
 			});
 		}
 	}
-	let next = 0;
-	const worker = async () => {
-		while (next < diffs.length) await diffs[next++]!();
-	};
-	await Promise.all(Array.from({ length: Math.max(1, Math.min(options.jobs, diffs.length)) }, worker));
+	await eachAtMost(options.jobs, diffs, diff => diff());
 	// In graph order, whatever order the diffs finished in.
 	const order = new Map(options.nodes.map((node, i) => [node.name, i]));
 	results.records.sort((a, b) => order.get(a.task)! - order.get(b.task)!);

@@ -7,7 +7,7 @@ import { hashedOutput, recordOutputs, removeOutputs } from './outputs.ts';
 import type { Decision } from './plan.ts';
 import type { Redactor } from './redact.ts';
 import type { Sealer } from './sealer.ts';
-import { depsText, type StateStore, type SuccessRecord } from './state-store.ts';
+import { depsText, recordedOutput, type StateStore, type SuccessRecord } from './state-store.ts';
 import type { Logger, TaskContext } from './task.ts';
 
 /** What running tasks takes: where to record them, how to report, and what tasks may touch. */
@@ -195,9 +195,7 @@ export class TaskRunner {
 	/** The task's last recorded output, decrypted for a secret one (already known to the redactor). */
 	private previousOutput(node: GraphNode): Json | undefined {
 		const ok = this.options.state.lastSuccess(node.name);
-		if (!ok) return undefined;
-		if (ok.sealed === undefined) return ok.output ?? null;
-		return JSON.parse(this.options.sealer.open(ok.sealed, `task "${node.name}"`, ok)) as Json;
+		return ok === undefined ? undefined : recordedOutput(node.name, ok, this.options.sealer);
 	}
 
 	/**

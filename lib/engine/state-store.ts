@@ -738,6 +738,11 @@ function tagOf(key: Buffer, digest: Buffer): string {
 	return nodeCrypto().createHmac('sha256', key).update(digest).digest().subarray(0, 16).toString('base64url');
 }
 
+/** A success record's output: as recorded, or opened when it is sealed (a secret task's). */
+export function recordedOutput(name: string, ok: SuccessRecord, sealer: Sealer): Json {
+	return ok.sealed === undefined ? (ok.output ?? null) : (JSON.parse(sealer.open(ok.sealed, `task "${name}"`, ok)) as Json);
+}
+
 /** The high-water mark's tag. */
 function markTag(key: Buffer, seq: number): string {
 	return tagOf(key, Buffer.from(`nub state high-water mark\n${seq}`));

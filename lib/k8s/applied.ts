@@ -52,7 +52,8 @@ export function describeApplied(object: AppliedObject): string {
 	return describeObject(refOf(object));
 }
 
-function refOf(object: AppliedObject): ObjectRef {
+/** The reference to read or delete an applied object by. */
+export function refOf(object: AppliedObject): ObjectRef {
 	return { apiVersion: object.apiVersion, kind: object.kind, metadata: { name: object.name, ...(object.namespace ? { namespace: object.namespace } : {}) } };
 }
 
