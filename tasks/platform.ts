@@ -13,7 +13,8 @@
  */
 import { task, type Task } from 'nub';
 import { ConfigError, type NubladoConfig } from '../lib/config/nublado.ts';
-import { nearest } from '../lib/engine/suggest.ts';
+import { buildGraph } from '../lib/engine/graph.ts';
+import { didYouMean } from '../lib/engine/suggest.ts';
 import { applyTask, type Applied } from './apply.ts';
 import type { Environment } from './credentials.ts';
 import { dnsTask } from './dns.ts';
@@ -107,19 +108,11 @@ export type { Applied };
  * each, with the nearest task's name. `default` is every other task.
  */
 function checkTimeouts(config: NubladoConfig, roots: ReadonlyArray<Task<unknown>>): void {
-	const names = new Set<string>();
-	const seen = new Set<Task<unknown>>();
-	const visit = (node: Task<unknown>) => {
-		if (seen.has(node)) return;
-		seen.add(node);
-		names.add(node.name);
-		for (const need of [...Object.values(node.needs()), ...node.forces()]) visit(need as Task<unknown>);
-	};
-	roots.forEach(visit);
-	const unknown = Object.keys(config.timeouts).filter(name => name !== 'default' && !names.has(name));
+	const unknown = Object.keys(config.timeouts).filter(name => name !== 'default');
 	if (unknown.length === 0) return;
-	throw new ConfigError(unknown.map(name => {
-		const near = nearest(name, [...names]);
-		return `nublado.yaml: timeouts.${name}: no task of this deployment is named "${name}"${near ? ` (did you mean "${near}"?)` : ''}; \`nub graph all\` shows every task (a disabled component has none)`;
-	}));
+	const names = buildGraph(roots).byName;
+	const problems = unknown
+		.filter(name => !names.has(name))
+		.map(name => `nublado.yaml: timeouts.${name}: no task of this deployment is named "${name}"${didYouMean(name, names.keys())}; \`nub graph all\` shows every task (a disabled component has none)`);
+	if (problems.length > 0) throw new ConfigError(problems);
 }

@@ -27,7 +27,7 @@ const dnsName = /^(?=.{1,254}$)[A-Za-z0-9_]([-A-Za-z0-9_]{0,61}[A-Za-z0-9_])?(\.
 /** A DNS server: a name or IPv4 address, or an IPv6 one in brackets, then :port if not 53. */
 const nameserver = /^([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$/;
 /** A duration as nublado.yaml writes it: `90s`, `10m`, `1h`, or `500ms`. */
-const duration = /^\d+(ms|s|m|h)$/;
+const duration = /^(\d+)(ms|s|m|h)$/;
 /** A task's name, as the engine accepts it. */
 const taskName = /^[a-z0-9][a-z0-9-]*$/;
 /** An image the prepuller can take from PREPULLER_IMAGE_LIST (comma-separated, unquoted). */
@@ -539,7 +539,7 @@ export function normalizeRoute(path: string): string {
 
 /** `90s` -> 90000: a duration of nublado.yaml (one the schema accepted) in milliseconds. */
 export function durationMs(text: string): number {
-	const match = /^(\d+)(ms|s|m|h)$/.exec(text);
+	const match = duration.exec(text);
 	if (!match) return NaN;
 	return Number(match[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
 }
